@@ -1,0 +1,20 @@
+//! edge-classify: a TFLite MobileNet executor that runs exactly like TFLite's reference kernels.
+//!
+//! Data flows one way, one module per arrow:
+//! `tflite` (zero-copy reader) → `graph` (validated IR) → `plan` (packed weights, one arena,
+//! prepared requantization) → `kernels::{fp32,int8,int16}`; images go through `image`
+//! (decode, resize, normalize). `model` is the public API; `bindings` only converts WIT types.
+
+pub mod error;
+pub mod graph;
+pub mod image;
+pub mod kernels;
+pub mod model;
+pub mod plan;
+pub mod quant;
+pub mod tflite;
+
+#[cfg(target_arch = "wasm32")]
+mod bindings;
+
+pub use error::{Error, Result};
