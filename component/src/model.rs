@@ -1,1 +1,334 @@
-//! (in progress)
+//! The public API, mirroring the WIT `classifier` interface in plain Rust types: `bindings` converts
+//! to and from WIT, native tests and tools call this directly.
+
+use crate::error::{bail, Result};
+use crate::graph::{self, DType, Graph};
+pub use crate::graph::Precision;
+use crate::image;
+use crate::plan::{Arenas, Plan};
+
+/// Pixel normalization when the caller gives none: real = (pixel − 127.5) / 127.5, i.e. [−1, 1],
+/// the MobileNet convention, for every model (then quantized with the input's own parameters).
+pub const DEFAULT_MEAN: f32 = 127.5;
+pub const DEFAULT_STD: f32 = 127.5;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadOptions {
+    pub precision: Option<Precision>,
+    pub labels: Option<String>,
+    pub mean: Option<f32>,
+    pub std: Option<f32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElementType {
+    Float32,
+    Uint8,
+    Int8,
+    Int16,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorData {
+    Float32(Vec<f32>),
+    Uint8(Vec<u8>),
+    Int8(Vec<i8>),
+    Int16(Vec<i16>),
+}
+
+impl TensorData {
+    pub fn element_type(&self) -> ElementType {
+        match self {
+            TensorData::Float32(_) => ElementType::Float32,
+            TensorData::Uint8(_) => ElementType::Uint8,
+            TensorData::Int8(_) => ElementType::Int8,
+            TensorData::Int16(_) => ElementType::Int16,
+        }
+    }
+    pub fn len(&self) -> usize {
+        match self {
+            TensorData::Float32(v) => v.len(),
+            TensorData::Uint8(v) => v.len(),
+            TensorData::Int8(v) => v.len(),
+            TensorData::Int16(v) => v.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    pub shape: Vec<u32>,
+    pub data: TensorData,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quantization {
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorInfo {
+    pub shape: Vec<u32>,
+    pub element: ElementType,
+    pub quantization: Option<Quantization>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    pub name: String,
+    pub precision: Precision,
+    pub input: TensorInfo,
+    pub output: TensorInfo,
+    pub classes: u32,
+    pub operators: u32,
+    pub macs: u64,
+    pub parameter_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    pub index: u32,
+    pub label: Option<String>,
+    pub score: f32,
+}
+
+/// A loaded, planned model with its own activation arenas: inference allocates nothing but its result.
+#[derive(Debug, Clone)]
+pub struct Model {
+    info: ModelInfo,
+    plan: Plan,
+    arenas: Arenas,
+    labels: Option<Vec<String>>,
+    mean: f32,
+    std: f32,
+    /// Whether the output already is a probability distribution.
+    softmax_output: bool,
+}
+
+impl Model {
+    /// Parses, validates and plans a TFLite model.
+    pub fn load(tflite: &[u8], options: &LoadOptions) -> Result<Model> {
+        let graph = graph::lower(tflite)?;
+        let own = graph.precision();
+        if let Some(p) = options.precision {
+            if p != own {
+                bail!(UnsupportedModel, "the model computes in {own:?}; conversion to {p:?} is not implemented yet");
+            }
+        }
+        let mean = options.mean.unwrap_or(DEFAULT_MEAN);
+        let std = options.std.unwrap_or(DEFAULT_STD);
+        if !mean.is_finite() {
+            bail!(InvalidInput, "mean {mean} is not a finite number");
+        }
+        if !std.is_finite() || std == 0.0 {
+            bail!(InvalidInput, "std {std} must be finite and non-zero");
+        }
+        let plan = Plan::new(&graph)?;
+        let info = model_info(&graph, own)?;
+        let labels = match &options.labels {
+            Some(text) => Some(parse_labels(text, info.classes)?),
+            None => None,
+        };
+        let arenas = plan.arenas();
+        Ok(Model { info, plan, arenas, labels, mean, std, softmax_output: graph.ends_in_softmax() })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Runs on a tensor of exactly the input's shape and element type; returns the raw output.
+    pub fn infer(&mut self, input: &Tensor) -> Result<Tensor> {
+        let want = &self.info.input;
+        if input.shape != want.shape {
+            bail!(InvalidInput, "input shape {:?} does not match the model's {:?}", input.shape, want.shape);
+        }
+        if input.data.element_type() != want.element {
+            bail!(InvalidInput, "input elements are {:?}, the model takes {:?}", input.data.element_type(), want.element);
+        }
+        let numel = self.plan.input.slot.len;
+        if input.data.len() != numel {
+            bail!(InvalidInput, "input has {} elements, shape {:?} needs {numel}", input.data.len(), input.shape);
+        }
+        let slot = self.plan.input.slot;
+        let a = &mut self.arenas;
+        match &input.data {
+            TensorData::Float32(v) => a.f32[slot.offset..][..numel].copy_from_slice(v),
+            TensorData::Int8(v) => a.i8[slot.offset..][..numel].copy_from_slice(v),
+            TensorData::Int16(v) => a.i16[slot.offset..][..numel].copy_from_slice(v),
+            // Executed as int8: re-centre exactly as the weights were.
+            TensorData::Uint8(v) => {
+                for (d, &s) in a.i8[slot.offset..][..numel].iter_mut().zip(v) {
+                    *d = (s as i32 - 128) as i8;
+                }
+            }
+        }
+        self.plan.run(&mut self.arenas);
+        Ok(Tensor { shape: self.info.output.shape.clone(), data: self.read_output() })
+    }
+
+    /// Decodes, resizes and normalizes an image, runs the model, and returns the `top_k` best classes
+    /// (all classes if `top_k` exceeds their number), best first; scores are probabilities.
+    pub fn classify(&mut self, image_bytes: &[u8], top_k: u32) -> Result<Vec<Prediction>> {
+        let shape = &self.info.input.shape;
+        let (h, w, c) = match shape[..] {
+            [1, h, w, c @ (1 | 3)] => (h, w, c),
+            _ => bail!(InvalidInput, "classify needs a [1, height, width, 1 or 3] image input; this model takes {shape:?}"),
+        };
+        let pixels = image::decode_resize(image_bytes, w, h, c)?;
+        self.fill_input_from_pixels(&pixels);
+        self.plan.run(&mut self.arenas);
+        let probs = self.probabilities();
+        Ok(self.top_k(&probs, top_k))
+    }
+
+    /// Writes normalized (and quantized) pixels into the input slot.
+    fn fill_input_from_pixels(&mut self, pixels: &[u8]) {
+        let (mean, std) = (self.mean, self.std);
+        let slot = self.plan.input.slot;
+        let q = self.info.input.quantization;
+        let a = &mut self.arenas;
+        let quant = |p: u8, lo: i32, hi: i32, shift: i32| {
+            let q = q.expect("quantized inputs carry parameters");
+            image::quantize(image::normalize(p, mean, std), q.scale, q.zero_point, lo, hi) - shift
+        };
+        match self.info.input.element {
+            ElementType::Float32 => {
+                for (d, &p) in a.f32[slot.range()].iter_mut().zip(pixels) {
+                    *d = image::normalize(p, mean, std);
+                }
+            }
+            ElementType::Uint8 => {
+                for (d, &p) in a.i8[slot.range()].iter_mut().zip(pixels) {
+                    *d = quant(p, 0, 255, 128) as i8;
+                }
+            }
+            ElementType::Int8 => {
+                for (d, &p) in a.i8[slot.range()].iter_mut().zip(pixels) {
+                    *d = quant(p, -128, 127, 0) as i8;
+                }
+            }
+            ElementType::Int16 => {
+                for (d, &p) in a.i16[slot.range()].iter_mut().zip(pixels) {
+                    *d = quant(p, -32768, 32767, 0) as i16;
+                }
+            }
+        }
+    }
+
+    fn read_output(&self) -> TensorData {
+        let out = self.plan.output;
+        let a = &self.arenas;
+        match (out.dtype, self.info.output.element) {
+            (DType::F32, _) => TensorData::Float32(a.f32[out.slot.range()].to_vec()),
+            (DType::I8, ElementType::Uint8) => TensorData::Uint8(a.i8[out.slot.range()].iter().map(|&v| (v as i32 + 128) as u8).collect()),
+            (DType::I8, _) => TensorData::Int8(a.i8[out.slot.range()].to_vec()),
+            (DType::I16, _) => TensorData::Int16(a.i16[out.slot.range()].to_vec()),
+            (dt, _) => unreachable!("plan outputs are f32/i8/i16, not {dt:?}"),
+        }
+    }
+
+    /// The output as real numbers (dequantized), after softmax if the graph has none. With a
+    /// batch or extra dimensions, the first row of the last dimension.
+    pub fn probabilities(&self) -> Vec<f32> {
+        let out = self.plan.output;
+        let classes = self.info.classes as usize;
+        let real: Vec<f32> = match self.read_output() {
+            TensorData::Float32(v) => v,
+            data => {
+                let q = self.info.output.quantization.expect("quantized outputs carry parameters");
+                let ints: Vec<i32> = match data {
+                    TensorData::Uint8(v) => v.iter().map(|&x| x as i32).collect(),
+                    TensorData::Int8(v) => v.iter().map(|&x| x as i32).collect(),
+                    TensorData::Int16(v) => v.iter().map(|&x| x as i32).collect(),
+                    TensorData::Float32(_) => unreachable!(),
+                };
+                ints.iter().map(|&x| q.scale * (x - q.zero_point) as f32).collect()
+            }
+        };
+        debug_assert_eq!(real.len(), out.slot.len);
+        let mut row: Vec<f32> = real.into_iter().take(classes).collect();
+        if !self.softmax_output {
+            softmax_in_place(&mut row);
+        }
+        row
+    }
+
+    fn top_k(&self, probs: &[f32], k: u32) -> Vec<Prediction> {
+        let mut order: Vec<usize> = (0..probs.len()).collect();
+        // Best first; equal scores keep the lower index first (stable sort).
+        order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+        order
+            .into_iter()
+            .take(k as usize)
+            .map(|i| Prediction {
+                index: i as u32,
+                label: self.labels.as_ref().map(|l| l[i].clone()),
+                score: probs[i],
+            })
+            .collect()
+    }
+}
+
+fn softmax_in_place(v: &mut [f32]) {
+    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for x in v.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    for x in v.iter_mut() {
+        *x /= sum;
+    }
+}
+
+fn parse_labels(text: &str, classes: u32) -> Result<Vec<String>> {
+    let labels: Vec<String> = text.trim_end_matches(['\n', '\r']).lines().map(|l| l.trim_end_matches('\r').to_string()).collect();
+    if labels.len() != classes as usize {
+        bail!(InvalidInput, "{} labels given, the model has {classes} classes", labels.len());
+    }
+    Ok(labels)
+}
+
+fn tensor_info(g: &Graph, t: usize, uint8: bool) -> Result<TensorInfo> {
+    let tensor = &g.tensors[t];
+    let element = match (tensor.dtype, uint8) {
+        (DType::F32, _) => ElementType::Float32,
+        (DType::I8, true) => ElementType::Uint8,
+        (DType::I8, false) => ElementType::Int8,
+        (DType::I16, _) => ElementType::Int16,
+        (dt, _) => bail!(UnsupportedModel, "graph input/output of type {dt:?}"),
+    };
+    let shape = tensor
+        .shape
+        .iter()
+        .map(|&d| u32::try_from(d))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| crate::Error::TooLarge(format!("dimension of {:?} exceeds u32", tensor.shape)))?;
+    let quantization = tensor.quant.as_ref().map(|q| Quantization {
+        scale: q.scale(),
+        // Report the file's own zero point, not the re-centred one.
+        zero_point: q.zero_point() + if uint8 { 128 } else { 0 },
+    });
+    Ok(TensorInfo { shape, element, quantization })
+}
+
+fn model_info(g: &Graph, precision: Precision) -> Result<ModelInfo> {
+    let input = tensor_info(g, g.input, g.input_uint8)?;
+    let output = tensor_info(g, g.output, g.output_uint8)?;
+    let classes = output.shape.last().copied().unwrap_or(1);
+    Ok(ModelInfo {
+        name: g.name.clone(),
+        precision,
+        input,
+        output,
+        classes,
+        operators: g.nodes.len() as u32,
+        macs: g.macs(),
+        parameter_bytes: g.parameter_bytes(),
+    })
+}

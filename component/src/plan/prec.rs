@@ -1,0 +1,275 @@
+//! The per-precision half of planning and execution: which kernel module runs a step, and how its
+//! params are prepared from the graph's quantization. One small impl per precision.
+
+use crate::error::{bail, Result};
+use crate::graph::{ConstData, Graph, Node, Op, Tensor};
+use crate::kernels::{self, fp32, int16, int8, Activation, ConvGeom, FcGeom, PoolGeom, TensorQuant};
+use core::fmt::Debug;
+
+/// What a precision's `prepare` calls may ask of the node being planned.
+pub struct Ctx<'g> {
+    pub g: &'g Graph,
+    pub node: &'g Node,
+}
+
+impl Ctx<'_> {
+    fn tq(&self, t: usize) -> TensorQuant {
+        let q = self.g.tensors[t].quant.as_ref().expect("lowering checked quantized activations");
+        TensorQuant::new(q.scale(), q.zero_point())
+    }
+    fn input(&self, i: usize) -> TensorQuant {
+        self.tq(self.node.input(i))
+    }
+    fn output(&self) -> TensorQuant {
+        self.tq(self.node.output)
+    }
+    fn filter(&self) -> &Tensor {
+        &self.g.tensors[self.node.input(1)]
+    }
+    fn filter_scales(&self) -> &[f32] {
+        &self.filter().quant.as_ref().expect("lowering checked quantized weights").scales
+    }
+    fn filter_zero_point(&self) -> i32 {
+        self.filter().quant.as_ref().expect("lowering checked quantized weights").zero_points[0]
+    }
+    fn from_uint8(&self) -> bool {
+        self.g.tensors[self.node.input(0)].from_uint8
+    }
+    fn activation(&self) -> Activation {
+        match self.node.op {
+            Op::Conv2d { activation, .. }
+            | Op::DepthwiseConv2d { activation, .. }
+            | Op::FullyConnected { activation }
+            | Op::AveragePool2d { activation, .. }
+            | Op::Add { activation, .. } => activation,
+            _ => Activation::None,
+        }
+    }
+    fn pad_amounts(&self) -> ([usize; 4], [usize; 4]) {
+        match self.node.op {
+            Op::Pad { before, after } => (before, after),
+            _ => unreachable!("pad params are only prepared for PAD"),
+        }
+    }
+    fn beta(&self) -> f32 {
+        match self.node.op {
+            Op::Softmax { beta } => beta,
+            _ => unreachable!("softmax params are only prepared for SOFTMAX"),
+        }
+    }
+    /// TFLite only defines quantized softmax for one output quantization per type.
+    fn softmax_output(&self, scale: f32, zero_point: i32) -> Result<()> {
+        let o = self.output();
+        if o.zero_point != zero_point || (o.scale - scale).abs() > 0.001 * scale {
+            bail!(UnsupportedModel, "SOFTMAX output quantized as scale {} zero point {}; TFLite requires {scale}, {zero_point}", o.scale, o.zero_point);
+        }
+        Ok(())
+    }
+}
+
+pub trait Prec: Debug + Clone + Sized {
+    type Act: Copy + Debug + Default;
+    type Weight: Copy + Debug;
+    type Bias: Copy + Debug;
+    type Conv: Debug + Clone;
+    type Fc: Debug + Clone;
+    type AvgPool: Debug + Clone;
+    type Mean: Debug + Clone;
+    type Add: Debug + Clone;
+    type Softmax: Debug + Clone;
+    type Pad: Debug + Clone;
+
+    fn prepare_conv(c: &Ctx) -> Result<Self::Conv>;
+    fn prepare_fc(c: &Ctx) -> Result<Self::Fc>;
+    fn prepare_avg_pool(c: &Ctx) -> Result<Self::AvgPool>;
+    fn prepare_mean(c: &Ctx) -> Result<Self::Mean>;
+    fn prepare_add(c: &Ctx) -> Result<Self::Add>;
+    fn prepare_softmax(c: &Ctx) -> Result<Self::Softmax>;
+    fn prepare_pad(c: &Ctx) -> Result<Self::Pad>;
+    fn weights(t: &Tensor) -> Result<Vec<Self::Weight>>;
+    fn bias(t: &Tensor) -> Result<Vec<Self::Bias>>;
+
+    fn conv2d(p: &Self::Conv, g: &ConvGeom, x: &[Self::Act], f: &[Self::Weight], b: Option<&[Self::Bias]>, y: &mut [Self::Act]);
+    fn depthwise_conv2d(p: &Self::Conv, g: &ConvGeom, x: &[Self::Act], f: &[Self::Weight], b: Option<&[Self::Bias]>, y: &mut [Self::Act]);
+    fn fully_connected(p: &Self::Fc, g: &FcGeom, x: &[Self::Act], w: &[Self::Weight], b: Option<&[Self::Bias]>, y: &mut [Self::Act]);
+    fn average_pool2d(p: &Self::AvgPool, g: &PoolGeom, x: &[Self::Act], y: &mut [Self::Act]);
+    fn mean_hw(p: &Self::Mean, shape: [usize; 4], x: &[Self::Act], y: &mut [Self::Act]);
+    fn add(p: &Self::Add, a: &[Self::Act], b: &[Self::Act], y: &mut [Self::Act]);
+    fn softmax(p: &Self::Softmax, depth: usize, x: &[Self::Act], y: &mut [Self::Act]);
+    fn pad(p: &Self::Pad, shape: [usize; 4], x: &[Self::Act], y: &mut [Self::Act]);
+}
+
+/// Forwards the run functions to a kernel module, whose names match the trait's.
+macro_rules! run_fns {
+    ($m:ident) => {
+        fn conv2d(p: &Self::Conv, g: &ConvGeom, x: &[Self::Act], f: &[Self::Weight], b: Option<&[Self::Bias]>, y: &mut [Self::Act]) {
+            $m::conv2d(p, g, x, f, b, y)
+        }
+        fn depthwise_conv2d(p: &Self::Conv, g: &ConvGeom, x: &[Self::Act], f: &[Self::Weight], b: Option<&[Self::Bias]>, y: &mut [Self::Act]) {
+            $m::depthwise_conv2d(p, g, x, f, b, y)
+        }
+        fn fully_connected(p: &Self::Fc, g: &FcGeom, x: &[Self::Act], w: &[Self::Weight], b: Option<&[Self::Bias]>, y: &mut [Self::Act]) {
+            $m::fully_connected(p, g, x, w, b, y)
+        }
+        fn average_pool2d(p: &Self::AvgPool, g: &PoolGeom, x: &[Self::Act], y: &mut [Self::Act]) {
+            $m::average_pool2d(p, g, x, y)
+        }
+        fn mean_hw(p: &Self::Mean, shape: [usize; 4], x: &[Self::Act], y: &mut [Self::Act]) {
+            $m::mean_hw(p, shape, x, y)
+        }
+        fn add(p: &Self::Add, a: &[Self::Act], b: &[Self::Act], y: &mut [Self::Act]) {
+            $m::add(p, a, b, y)
+        }
+        fn softmax(p: &Self::Softmax, depth: usize, x: &[Self::Act], y: &mut [Self::Act]) {
+            $m::softmax(p, depth, x, y)
+        }
+        fn pad(p: &Self::Pad, shape: [usize; 4], x: &[Self::Act], y: &mut [Self::Act]) {
+            $m::pad(p, shape, x, y)
+        }
+    };
+}
+
+fn consts<T: Clone>(t: &Tensor, pick: impl Fn(&ConstData) -> Option<&Vec<T>>) -> Result<Vec<T>> {
+    super::const_as(t, pick)
+}
+
+#[derive(Debug, Clone)]
+pub struct F32;
+
+impl Prec for F32 {
+    type Act = f32;
+    type Weight = f32;
+    type Bias = f32;
+    type Conv = fp32::ConvParams;
+    type Fc = fp32::FullyConnectedParams;
+    type AvgPool = fp32::AvgPoolParams;
+    type Mean = fp32::MeanParams;
+    type Add = fp32::AddParams;
+    type Softmax = fp32::SoftmaxParams;
+    type Pad = fp32::PadParams;
+
+    fn prepare_conv(c: &Ctx) -> Result<Self::Conv> {
+        Ok(fp32::ConvParams::prepare(c.activation()))
+    }
+    fn prepare_fc(c: &Ctx) -> Result<Self::Fc> {
+        Ok(fp32::FullyConnectedParams::prepare(c.activation()))
+    }
+    fn prepare_avg_pool(c: &Ctx) -> Result<Self::AvgPool> {
+        Ok(fp32::AvgPoolParams::prepare(c.activation()))
+    }
+    fn prepare_mean(_: &Ctx) -> Result<Self::Mean> {
+        Ok(fp32::MeanParams::prepare())
+    }
+    fn prepare_add(c: &Ctx) -> Result<Self::Add> {
+        Ok(fp32::AddParams::prepare(c.activation()))
+    }
+    fn prepare_softmax(c: &Ctx) -> Result<Self::Softmax> {
+        Ok(fp32::SoftmaxParams::prepare(c.beta()))
+    }
+    fn prepare_pad(c: &Ctx) -> Result<Self::Pad> {
+        let (before, after) = c.pad_amounts();
+        Ok(kernels::PadParams::<f32>::prepare(before, after))
+    }
+    fn weights(t: &Tensor) -> Result<Vec<f32>> {
+        consts(t, |d| if let ConstData::F32(v) = d { Some(v) } else { None })
+    }
+    fn bias(t: &Tensor) -> Result<Vec<f32>> {
+        Self::weights(t)
+    }
+    run_fns!(fp32);
+}
+
+#[derive(Debug, Clone)]
+pub struct I8;
+
+impl Prec for I8 {
+    type Act = i8;
+    type Weight = i8;
+    type Bias = i32;
+    type Conv = int8::ConvParams;
+    type Fc = int8::FullyConnectedParams;
+    type AvgPool = int8::AvgPoolParams;
+    type Mean = int8::MeanParams;
+    type Add = int8::AddParams;
+    type Softmax = int8::SoftmaxParams;
+    type Pad = int8::PadParams;
+
+    fn prepare_conv(c: &Ctx) -> Result<Self::Conv> {
+        Ok(int8::ConvParams::prepare(c.input(0), c.filter_scales(), c.filter_zero_point(), c.output(), c.activation(), c.from_uint8()))
+    }
+    fn prepare_fc(c: &Ctx) -> Result<Self::Fc> {
+        Ok(int8::FullyConnectedParams::prepare(c.input(0), c.filter_scales(), c.filter_zero_point(), c.output(), c.activation()))
+    }
+    fn prepare_avg_pool(c: &Ctx) -> Result<Self::AvgPool> {
+        Ok(int8::AvgPoolParams::prepare(c.output(), c.activation(), c.from_uint8()))
+    }
+    fn prepare_mean(c: &Ctx) -> Result<Self::Mean> {
+        Ok(int8::MeanParams::prepare(c.input(0), c.output()))
+    }
+    fn prepare_add(c: &Ctx) -> Result<Self::Add> {
+        Ok(int8::AddParams::prepare(c.input(0), c.input(1), c.output(), c.activation()))
+    }
+    fn prepare_softmax(c: &Ctx) -> Result<Self::Softmax> {
+        c.softmax_output(1.0 / 256.0, -128)?;
+        Ok(int8::SoftmaxParams::prepare(c.beta(), c.input(0)))
+    }
+    fn prepare_pad(c: &Ctx) -> Result<Self::Pad> {
+        let (before, after) = c.pad_amounts();
+        Ok(int8::PadParams::prepare(before, after, c.output().zero_point))
+    }
+    fn weights(t: &Tensor) -> Result<Vec<i8>> {
+        consts(t, |d| if let ConstData::I8(v) = d { Some(v) } else { None })
+    }
+    fn bias(t: &Tensor) -> Result<Vec<i32>> {
+        consts(t, |d| if let ConstData::I32(v) = d { Some(v) } else { None })
+    }
+    run_fns!(int8);
+}
+
+#[derive(Debug, Clone)]
+pub struct I16;
+
+impl Prec for I16 {
+    type Act = i16;
+    type Weight = i8;
+    type Bias = i64;
+    type Conv = int16::ConvParams;
+    type Fc = int16::FullyConnectedParams;
+    type AvgPool = int16::AvgPoolParams;
+    type Mean = int16::MeanParams;
+    type Add = int16::AddParams;
+    type Softmax = int16::SoftmaxParams;
+    type Pad = int16::PadParams;
+
+    fn prepare_conv(c: &Ctx) -> Result<Self::Conv> {
+        Ok(int16::ConvParams::prepare(c.input(0), c.filter_scales(), c.output(), c.activation()))
+    }
+    fn prepare_fc(c: &Ctx) -> Result<Self::Fc> {
+        Ok(int16::FullyConnectedParams::prepare(c.input(0), c.filter_scales(), c.output(), c.activation()))
+    }
+    fn prepare_avg_pool(c: &Ctx) -> Result<Self::AvgPool> {
+        Ok(int16::AvgPoolParams::prepare(c.output(), c.activation()))
+    }
+    fn prepare_mean(c: &Ctx) -> Result<Self::Mean> {
+        Ok(int16::MeanParams::prepare(c.input(0), c.output()))
+    }
+    fn prepare_add(c: &Ctx) -> Result<Self::Add> {
+        let pot = matches!(c.node.op, Op::Add { pot_scale_int16: true, .. });
+        int16::AddParams::prepare(c.input(0), c.input(1), c.output(), c.activation(), pot)
+    }
+    fn prepare_softmax(c: &Ctx) -> Result<Self::Softmax> {
+        c.softmax_output(1.0 / 32768.0, 0)?;
+        Ok(int16::SoftmaxParams::prepare(c.beta(), c.input(0)))
+    }
+    fn prepare_pad(c: &Ctx) -> Result<Self::Pad> {
+        let (before, after) = c.pad_amounts();
+        Ok(int16::PadParams::prepare(before, after, c.output().zero_point))
+    }
+    fn weights(t: &Tensor) -> Result<Vec<i8>> {
+        consts(t, |d| if let ConstData::I8(v) = d { Some(v) } else { None })
+    }
+    fn bias(t: &Tensor) -> Result<Vec<i64>> {
+        consts(t, |d| if let ConstData::I64(v) = d { Some(v) } else { None })
+    }
+    run_fns!(int16);
+}
