@@ -97,7 +97,7 @@ pub struct Prediction {
 }
 
 /// A loaded, planned model with its own activation arenas: inference allocates nothing but its result.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Model {
     info: ModelInfo,
     plan: Plan,
@@ -107,6 +107,13 @@ pub struct Model {
     std: f32,
     /// Whether the output already is a probability distribution.
     softmax_output: bool,
+}
+
+/// Weights and arenas are megabytes: show what identifies the model instead.
+impl core::fmt::Debug for Model {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Model").field("info", &self.info).field("steps", &self.plan.steps.len()).finish_non_exhaustive()
+    }
 }
 
 impl Model {
