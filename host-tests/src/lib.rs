@@ -1,1 +1,21 @@
-//! (in progress)
+//! Conformance suite for `dist/classifier.wasm`: the component is run through its WIT boundary
+//! and compared against `golden/` (TFLite reference outputs).
+//!
+//! - [`api`]: runtime-neutral mirror of the WIT types.
+//! - [`runtime`]: the [`Runtime`] / [`Model`] traits every engine implements.
+//! - [`wasmtime_rt`]: wasmtime (Cranelift).
+//! - [`golden`], [`npy`]: the manifest and its `.npy` tensors.
+//! - [`paths`]: where everything is, and the environment overrides.
+//!
+//! The tests themselves are in `tests/conformance/` (one test binary, so the component is
+//! compiled once per run).
+
+pub mod api;
+pub mod golden;
+pub mod npy;
+pub mod paths;
+pub mod runtime;
+pub mod wasmtime_rt;
+
+pub use api::*;
+pub use runtime::{Model, Runtime};

@@ -1,0 +1,40 @@
+//! The engine abstraction the conformance suite is written against.
+//!
+//! One suite, many runtimes: every test takes a `&dyn Runtime`, so adding an engine means adding
+//! one implementation of these two traits, not new tests. Planned implementations beside
+//! [`crate::wasmtime_rt::WasmtimeRuntime`] (Cranelift today): the same type configured for
+//! Winch or Pulley (a different [`wasmtime::Strategy`]), jco-transpiled JS driven through a Node
+//! subprocess, and the `edge-classify` crate called natively (the "identity" reference).
+//!
+//! The shape mirrors the WIT resource: a runtime turns bytes into a [`Model`] (one guest
+//! `model` resource, owning whatever per-instance state the engine needs, e.g. a wasmtime
+//! `Store`), and a model answers `info`, `classify` and `infer`.
+
+use crate::api::{Call, LoadOptions, ModelInfo, Prediction, Tensor};
+
+/// An engine able to run the classifier component.
+pub trait Runtime: Send + Sync {
+    /// Short stable name used in test output and snapshot metadata, e.g. `wasmtime-cranelift`.
+    fn name(&self) -> &str;
+
+    /// `model.load`: parse a TFLite flatbuffer and prepare it to run.
+    fn load(&self, tflite: &[u8], options: &LoadOptions) -> Call<Box<dyn Model>>;
+
+    /// `embedded`: the model built into the component, if any.
+    fn embedded(&self, options: &LoadOptions) -> Call<Box<dyn Model>>;
+}
+
+/// A loaded model (one guest `model` resource).
+///
+/// Methods take `&mut self` because engines need exclusive access to the instance to call into
+/// it. A model is `Send` so tests may hand it to another thread, but it is never shared.
+pub trait Model: Send {
+    /// `model.info`. Only an engine failure is an error: the WIT function is infallible.
+    fn info(&mut self) -> anyhow::Result<ModelInfo>;
+
+    /// `model.classify`: decode, resize, normalize, run, top-k.
+    fn classify(&mut self, image: &[u8], top_k: u32) -> Call<Vec<Prediction>>;
+
+    /// `model.infer`: run on a raw input tensor, return the raw output tensor.
+    fn infer(&mut self, input: &Tensor) -> Call<Tensor>;
+}

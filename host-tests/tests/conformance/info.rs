@@ -1,0 +1,162 @@
+//! `model.info` against the manifest, for every golden model; and `embedded`.
+
+use anyhow::{ensure, Context, Result};
+use host_tests::golden::{GoldenModel, TensorSpec};
+use host_tests::{LoadOptions, Runtime, TensorInfo};
+
+use crate::common::{golden, load, report, runtimes};
+
+fn check_tensor(what: &str, ours: &TensorInfo, spec: &TensorSpec) -> Result<()> {
+    ensure!(
+        ours.shape == spec.shape,
+        "{what} shape {:?}, manifest {:?}",
+        ours.shape,
+        spec.shape
+    );
+    ensure!(
+        ours.element == spec.dtype.element_type(),
+        "{what} element {:?}, manifest {:?}",
+        ours.element,
+        spec.dtype
+    );
+    match (&ours.quantization, spec.scale, spec.zero_point) {
+        (None, None, _) => {}
+        (Some(q), Some(scale), Some(zero_point)) => {
+            ensure!(
+                q.scale == scale,
+                "{what} scale {}, manifest {scale}",
+                q.scale
+            );
+            ensure!(
+                q.zero_point == zero_point,
+                "{what} zero point {}, manifest {zero_point}",
+                q.zero_point
+            );
+        }
+        (q, scale, zp) => {
+            anyhow::bail!("{what} quantization {q:?}, manifest scale {scale:?} zero point {zp:?}")
+        }
+    }
+    Ok(())
+}
+
+fn check_model(runtime: &dyn Runtime, model: &GoldenModel) -> Result<()> {
+    let mut instance = load(runtime, model, &model.load_options(false)?)?;
+    let info = instance.info().context("info() trapped")?;
+    report(format!(
+        "info [{}] {}: name {:?}, {:?}, {} classes, {} operators, {} MACs, {} parameter bytes",
+        runtime.name(),
+        model.id,
+        info.name,
+        info.precision,
+        info.classes,
+        info.operators,
+        info.macs,
+        info.parameter_bytes
+    ));
+    // The manifest has no name field and a TFLite file carries no reliable one, so only require
+    // that the component reports something.
+    ensure!(!info.name.trim().is_empty(), "empty name");
+    ensure!(
+        info.precision == model.input.dtype.default_precision(),
+        "precision {:?}, expected {:?} for {:?} input",
+        info.precision,
+        model.input.dtype.default_precision(),
+        model.input.dtype
+    );
+    check_tensor("input", &info.input, &model.input)?;
+    check_tensor("output", &info.output, &model.output)?;
+
+    let classes = *model
+        .output
+        .shape
+        .last()
+        .context("manifest output shape is empty")?;
+    ensure!(
+        info.classes == classes,
+        "classes {}, manifest output {:?}",
+        info.classes,
+        model.output.shape
+    );
+    let labels = model.labels()?;
+    ensure!(
+        labels.is_empty() || labels.len() == classes as usize,
+        "labels file has {} lines for {classes} classes",
+        labels.len()
+    );
+    ensure!(info.operators > 0, "0 operators");
+    ensure!(info.macs > 0, "0 MACs");
+    ensure!(info.parameter_bytes > 0, "0 parameter bytes");
+    Ok(())
+}
+
+#[test]
+fn info_matches_the_manifest() {
+    let mut failures = Vec::new();
+    for runtime in runtimes() {
+        for model in golden().models() {
+            if let Err(e) = check_model(runtime, model) {
+                failures.push(format!("[{}] {}: {e:#}", runtime.name(), model.id));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Known class counts, independent of the manifest: ImageNet 1001 (with background), VWW 2,
+/// dog breeds 19.
+#[test]
+fn class_counts_are_the_known_ones() {
+    for model in golden().models() {
+        let expected = if model.id.starts_with("mobilenet_v2_1.0_224") {
+            1001
+        } else if model.id.starts_with("person_detect") {
+            2
+        } else if model.id.starts_with("dog_breeds") {
+            19
+        } else {
+            continue;
+        };
+        assert_eq!(
+            model.output.shape.last().copied(),
+            Some(expected),
+            "{}",
+            model.id
+        );
+    }
+}
+
+/// `embedded` answers without trapping; if the component carries a model, it is usable.
+#[test]
+fn embedded_returns_a_model_or_an_error() {
+    for runtime in runtimes() {
+        let result = runtime
+            .embedded(&LoadOptions::default())
+            .unwrap_or_else(|e| panic!("[{}] embedded() trapped: {e:#}", runtime.name()));
+        match result {
+            Err(e) => report(format!(
+                "embedded [{}]: no embedded model ({e})",
+                runtime.name()
+            )),
+            Ok(mut model) => {
+                let info = model.info().expect("info() on the embedded model trapped");
+                report(format!(
+                    "embedded [{}]: {} ({} classes)",
+                    runtime.name(),
+                    info.name,
+                    info.classes
+                ));
+                assert!(info.classes > 0);
+                let count: usize = info.input.shape.iter().map(|&d| d as usize).product();
+                let input = host_tests::Tensor {
+                    shape: info.input.shape.clone(),
+                    data: host_tests::TensorData::zeros(info.input.element, count),
+                };
+                model
+                    .infer(&input)
+                    .expect("infer() on the embedded model trapped")
+                    .expect("infer() on the embedded model failed");
+            }
+        }
+    }
+}

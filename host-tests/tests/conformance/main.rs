@@ -1,0 +1,23 @@
+//! The conformance suite: every check goes through the component's WIT boundary.
+//!
+//! One test binary (this one) so that `dist/classifier.wasm` is compiled once per run and shared
+//! by all tests (see `common::runtimes`). Without `dist/classifier.wasm` every test fails and says
+//! to run `cargo xtask dist`.
+//!
+//! - `exactness`: integer models vs TFLite's reference kernels, within 1 LSB (goal 0).
+//! - `float`: the fp32 model within 1e-5 absolute.
+//! - `classify`: image path top-1 equals the reference's, top-5 snapshots (insta).
+//! - `robustness`: garbage models, images and tensors give an error, never a trap.
+//! - `imports`: what the shipped component imports and exports.
+//! - `info`: `model.info` against the manifest; `embedded`.
+//! - `golden_files`: the golden data against its own manifest (no component involved).
+
+mod common;
+
+mod classify;
+mod exactness;
+mod float;
+mod golden_files;
+mod imports;
+mod info;
+mod robustness;
