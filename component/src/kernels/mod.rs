@@ -1,5 +1,45 @@
 //! Kernels: one module per precision (`fp32`, `int8`, `int16`), all with the same shape so a reader
-//! learns it once. (Contract placeholder — the kernels helper fills this in.)
+//! learns it once.
+//!
+//! Every precision module exposes the same names. For each operator there is a plain-data
+//! `XxxParams` struct (no references, serialisable into a plan) built by `XxxParams::prepare(..)` —
+//! exactly TFLite's `Prepare` computation from the real-valued quantization parameters as stored in the
+//! file — and a run function taking the params, the geometry and the tensors:
+//!
+//! | op | params | run |
+//! |---|---|---|
+//! | CONV_2D | `ConvParams` | `conv2d` |
+//! | DEPTHWISE_CONV_2D | `DepthwiseConvParams` (= `ConvParams`) | `depthwise_conv2d` |
+//! | FULLY_CONNECTED | `FullyConnectedParams` | `fully_connected` |
+//! | AVERAGE_POOL_2D | `AvgPoolParams` | `average_pool2d` |
+//! | MEAN over H, W | `MeanParams` | `mean_hw` |
+//! | ADD (same shapes) | `AddParams` | `add` |
+//! | SOFTMAX (last dim) | `SoftmaxParams` | `softmax` |
+//! | PAD (constant) | `PadParams<T>` | `pad` |
+//! | QUANTIZE f32→q, requantize, DEQUANTIZE (int8/int16 only) | `QuantizeParams`, `RequantizeParams`, `DequantizeParams` | `quantize`, `requantize`, `dequantize` |
+//!
+//! The loops that walk tensors (convolution windows, pooling windows, the H×W reduction, padding) are
+//! written once in [`generic`], in terms of small traits ([`generic::MacStage`], [`generic::PoolStage`],
+//! [`generic::MeanStage`]) that each precision implements on its params: *what differs* between
+//! precisions is the multiply-accumulate and the output stage, nothing else.
+//!
+//! Integer results equal TFLite's reference kernels (`BuiltinOpResolver` with `BUILTIN_REF`, i.e. the
+//! `kReference` paths) bit for bit. uint8 models are executed as int8 (every uint8 value `v` is stored as
+//! `v − 128`, zero points too, weights included); where that shift is not exact by itself the int8
+//! `prepare` takes a flag (`from_uint8` for CONV_2D / DEPTHWISE_CONV_2D multipliers,
+//! `uint8_rounding` for AVERAGE_POOL_2D).
+//!
+//! All run functions are allocation-free and do not panic when given slices of the lengths the geometry
+//! implies (the caller validates shapes; lengths are `debug_assert`ed).
+
+pub mod fp32;
+pub mod generic;
+pub mod int16;
+pub mod int8;
+#[cfg(test)]
+mod oracle_tests;
+#[cfg(test)]
+mod testutil;
 
 /// Fused activation of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, AVERAGE_POOL_2D.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,4 +72,95 @@ pub struct ConvGeom {
     pub pad_left: usize,
     /// Depthwise only (1 for CONV_2D).
     pub depth_multiplier: usize,
+}
+
+impl ConvGeom {
+    /// Elements of the NHWC input.
+    pub fn input_len(&self) -> usize {
+        self.batch * self.in_h * self.in_w * self.in_c
+    }
+
+    /// Elements of the NHWC output.
+    pub fn output_len(&self) -> usize {
+        self.batch * self.out_h * self.out_w * self.out_c
+    }
+
+    /// Elements of a CONV_2D filter `[out_c, k_h, k_w, in_c]`.
+    pub fn conv_filter_len(&self) -> usize {
+        self.out_c * self.k_h * self.k_w * self.in_c
+    }
+
+    /// Elements of a DEPTHWISE_CONV_2D filter `[1, k_h, k_w, out_c]`.
+    pub fn depthwise_filter_len(&self) -> usize {
+        self.k_h * self.k_w * self.out_c
+    }
+}
+
+/// Geometry of AVERAGE_POOL_2D over NHWC tensors (same channel count in and out). `pad_top`/`pad_left`
+/// are TFLite's computed padding offsets; window taps outside the input are not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolGeom {
+    pub batch: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub channels: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub filter_h: usize,
+    pub filter_w: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+}
+
+impl PoolGeom {
+    pub fn input_len(&self) -> usize {
+        self.batch * self.in_h * self.in_w * self.channels
+    }
+
+    pub fn output_len(&self) -> usize {
+        self.batch * self.out_h * self.out_w * self.channels
+    }
+}
+
+/// Geometry of FULLY_CONNECTED: `batch` rows of `in_depth` inputs, weights `[out_depth, in_depth]`,
+/// output `[batch, out_depth]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FcGeom {
+    pub batch: usize,
+    pub in_depth: usize,
+    pub out_depth: usize,
+}
+
+/// Scale and zero point of a per-tensor quantized tensor, exactly as stored in the file (the scale is
+/// an `f32` there, and TFLite computes from that `f32`). For uint8 tensors executed as int8 the zero
+/// point is the shifted one (`zp − 128`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TensorQuant {
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
+impl TensorQuant {
+    pub fn new(scale: f32, zero_point: i32) -> Self {
+        Self { scale, zero_point }
+    }
+}
+
+/// Constant padding of a 4-D (NHWC) tensor: `before[d]`/`after[d]` elements added on each side of
+/// dimension `d`, filled with `value` (0.0 for float; the output zero point for quantized tensors —
+/// TFLite's PAD/PADV2 default).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PadParams<T> {
+    pub before: [usize; 4],
+    pub after: [usize; 4],
+    pub value: T,
+}
+
+impl<T: Copy> PadParams<T> {
+    /// Output shape for an input of shape `in_shape`.
+    pub fn output_shape(&self, in_shape: [usize; 4]) -> [usize; 4] {
+        core::array::from_fn(|d| self.before[d] + in_shape[d] + self.after[d])
+    }
 }

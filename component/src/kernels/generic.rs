@@ -1,0 +1,614 @@
+//! The loop structure shared by all precisions, written once.
+//!
+//! * [`conv2d`], [`depthwise_conv2d`] and [`fully_connected`] walk the tensors exactly like TFLite's
+//!   reference kernels (`reference_ops::Conv`, `reference_integer_ops::ConvPerChannel`,
+//!   `DepthwiseConvPerChannel`, `FullyConnected…`) and leave the arithmetic to a [`MacStage`]: the
+//!   accumulator type, the multiply-accumulate and the output stage (bias, requantization, clamp). For
+//!   float the order of additions is TFLite's (filter row, filter column, input channel), so results are
+//!   bit-identical to the reference too.
+//! * [`average_pool2d`] and [`mean_hw`] walk windows / the H×W plane and call back for the sum and the
+//!   final division.
+//! * [`pad`] is type-agnostic; [`quantize`], [`dequantize`] and [`requantize`] are generic over the
+//!   integer storage types through [`QInt`].
+//! * [`AddRescale`] (the general quantized ADD) and [`FcRequant`] (FULLY_CONNECTED's output stage) are
+//!   shared by int8 and int16.
+
+use super::{Activation, ConvGeom, FcGeom, PadParams, PoolGeom, TensorQuant};
+use crate::quant::{
+    activation_range_quantized, multiply_by_quantized_multiplier_smaller_than_one_exp, quantize_multiplier,
+    quantize_multiplier_smaller_than_one_exp, QuantizedMultiplier,
+};
+
+/// What differs between precisions in CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED: implemented by
+/// each precision's params struct.
+pub trait MacStage {
+    /// Activation element (`f32`, `i8`, `i16`).
+    type Act: Copy;
+    /// Weight element (`f32`, `i8`).
+    type Weight: Copy;
+    /// Bias element (`f32`, `i32`, `i64`).
+    type Bias: Copy;
+    /// Accumulator (`f32`, `i32`, `i64`).
+    type Acc: Copy;
+
+    /// The empty accumulator.
+    fn zero(&self) -> Self::Acc;
+    /// `acc + x·w` with the precision's offsets.
+    fn mac(&self, acc: Self::Acc, x: Self::Act, w: Self::Weight) -> Self::Acc;
+    /// Bias add, rescale for `out_channel`, output offset, activation clamp.
+    fn finish(&self, acc: Self::Acc, bias: Option<Self::Bias>, out_channel: usize) -> Self::Act;
+
+    /// `acc + Σ xs[i]·ws[i]`, in order.
+    #[inline]
+    fn dot(&self, acc: Self::Acc, xs: &[Self::Act], ws: &[Self::Weight]) -> Self::Acc {
+        xs.iter().zip(ws).fold(acc, |acc, (&x, &w)| self.mac(acc, x, w))
+    }
+}
+
+/// Input coordinate of output position `o`, filter tap `f`, or `None` when it falls in the padding.
+#[inline]
+fn tap(o: usize, f: usize, stride: usize, dilation: usize, pad: usize, size: usize) -> Option<usize> {
+    (o * stride + f * dilation).checked_sub(pad).filter(|&i| i < size)
+}
+
+/// CONV_2D over NHWC, filter `[out_c, k_h, k_w, in_c]`.
+pub fn conv2d<S: MacStage>(
+    s: &S,
+    g: &ConvGeom,
+    input: &[S::Act],
+    filter: &[S::Weight],
+    bias: Option<&[S::Bias]>,
+    output: &mut [S::Act],
+) {
+    debug_assert_eq!(input.len(), g.input_len());
+    debug_assert_eq!(filter.len(), g.conv_filter_len());
+    debug_assert_eq!(output.len(), g.output_len());
+    debug_assert!(bias.is_none_or(|b| b.len() == g.out_c));
+    let ConvGeom {
+        in_h,
+        in_w,
+        in_c,
+        out_h,
+        out_w,
+        out_c,
+        k_h,
+        k_w,
+        ..
+    } = *g;
+    for b in 0..g.batch {
+        for oy in 0..out_h {
+            for ox in 0..out_w {
+                let out_base = ((b * out_h + oy) * out_w + ox) * out_c;
+                for oc in 0..out_c {
+                    let mut acc = s.zero();
+                    for fy in 0..k_h {
+                        let Some(iy) = tap(oy, fy, g.stride_h, g.dilation_h, g.pad_top, in_h) else {
+                            continue;
+                        };
+                        for fx in 0..k_w {
+                            let Some(ix) = tap(ox, fx, g.stride_w, g.dilation_w, g.pad_left, in_w) else {
+                                continue;
+                            };
+                            let xs = &input[((b * in_h + iy) * in_w + ix) * in_c..][..in_c];
+                            let ws = &filter[((oc * k_h + fy) * k_w + fx) * in_c..][..in_c];
+                            acc = s.dot(acc, xs, ws);
+                        }
+                    }
+                    output[out_base + oc] = s.finish(acc, bias.map(|b| b[oc]), oc);
+                }
+            }
+        }
+    }
+}
+
+/// DEPTHWISE_CONV_2D over NHWC, filter `[1, k_h, k_w, out_c]`, `out_c = in_c · depth_multiplier`,
+/// output channel `ic · depth_multiplier + m` reading input channel `ic`.
+pub fn depthwise_conv2d<S: MacStage>(
+    s: &S,
+    g: &ConvGeom,
+    input: &[S::Act],
+    filter: &[S::Weight],
+    bias: Option<&[S::Bias]>,
+    output: &mut [S::Act],
+) {
+    debug_assert_eq!(input.len(), g.input_len());
+    debug_assert_eq!(filter.len(), g.depthwise_filter_len());
+    debug_assert_eq!(output.len(), g.output_len());
+    debug_assert_eq!(g.out_c, g.in_c * g.depth_multiplier);
+    debug_assert!(bias.is_none_or(|b| b.len() == g.out_c));
+    let ConvGeom {
+        in_h,
+        in_w,
+        in_c,
+        out_h,
+        out_w,
+        out_c,
+        k_h,
+        k_w,
+        depth_multiplier,
+        ..
+    } = *g;
+    for b in 0..g.batch {
+        for oy in 0..out_h {
+            for ox in 0..out_w {
+                let out_base = ((b * out_h + oy) * out_w + ox) * out_c;
+                for ic in 0..in_c {
+                    for m in 0..depth_multiplier {
+                        let oc = ic * depth_multiplier + m;
+                        let mut acc = s.zero();
+                        for fy in 0..k_h {
+                            let Some(iy) = tap(oy, fy, g.stride_h, g.dilation_h, g.pad_top, in_h) else {
+                                continue;
+                            };
+                            for fx in 0..k_w {
+                                let Some(ix) = tap(ox, fx, g.stride_w, g.dilation_w, g.pad_left, in_w) else {
+                                    continue;
+                                };
+                                let x = input[((b * in_h + iy) * in_w + ix) * in_c + ic];
+                                let w = filter[(fy * k_w + fx) * out_c + oc];
+                                acc = s.mac(acc, x, w);
+                            }
+                        }
+                        output[out_base + oc] = s.finish(acc, bias.map(|b| b[oc]), oc);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// FULLY_CONNECTED: `output[b, o] = stage(Σ_d input[b, d] · weights[o, d], bias[o])`.
+pub fn fully_connected<S: MacStage>(
+    s: &S,
+    g: &FcGeom,
+    input: &[S::Act],
+    weights: &[S::Weight],
+    bias: Option<&[S::Bias]>,
+    output: &mut [S::Act],
+) {
+    debug_assert_eq!(input.len(), g.batch * g.in_depth);
+    debug_assert_eq!(weights.len(), g.out_depth * g.in_depth);
+    debug_assert_eq!(output.len(), g.batch * g.out_depth);
+    debug_assert!(bias.is_none_or(|b| b.len() == g.out_depth));
+    let FcGeom {
+        in_depth, out_depth, ..
+    } = *g;
+    for b in 0..g.batch {
+        let xs = &input[b * in_depth..][..in_depth];
+        for o in 0..out_depth {
+            let ws = &weights[o * in_depth..][..in_depth];
+            let acc = s.dot(s.zero(), xs, ws);
+            output[b * out_depth + o] = s.finish(acc, bias.map(|b| b[o]), o);
+        }
+    }
+}
+
+/// AVERAGE_POOL_2D: for every output element, folds the in-bounds window taps with `add` (row by row,
+/// as TFLite does) and hands the sum and the number of taps to `average`.
+pub fn average_pool2d<T: Copy, S: Copy>(
+    g: &PoolGeom,
+    input: &[T],
+    output: &mut [T],
+    zero: S,
+    add: impl Fn(S, T) -> S,
+    average: impl Fn(S, i32) -> T,
+) {
+    debug_assert_eq!(input.len(), g.input_len());
+    debug_assert_eq!(output.len(), g.output_len());
+    let PoolGeom {
+        in_h,
+        in_w,
+        channels,
+        out_h,
+        out_w,
+        ..
+    } = *g;
+    // The clamped window of TFLite: [start, end) of filter taps that land inside the input.
+    let window = |o: usize, stride: usize, pad: usize, filter: usize, size: usize| {
+        let origin = (o * stride) as isize - pad as isize;
+        let start = (-origin).max(0) as usize;
+        let end = (size as isize - origin).clamp(0, filter as isize) as usize;
+        (origin, start, end.max(start))
+    };
+    for b in 0..g.batch {
+        for oy in 0..out_h {
+            let (y_origin, y_start, y_end) = window(oy, g.stride_h, g.pad_top, g.filter_h, in_h);
+            for ox in 0..out_w {
+                let (x_origin, x_start, x_end) = window(ox, g.stride_w, g.pad_left, g.filter_w, in_w);
+                let count = ((y_end - y_start) * (x_end - x_start)) as i32;
+                let out_base = ((b * out_h + oy) * out_w + ox) * channels;
+                for c in 0..channels {
+                    let mut sum = zero;
+                    for fy in y_start..y_end {
+                        let iy = (y_origin + fy as isize) as usize;
+                        for fx in x_start..x_end {
+                            let ix = (x_origin + fx as isize) as usize;
+                            sum = add(sum, input[((b * in_h + iy) * in_w + ix) * channels + c]);
+                        }
+                    }
+                    // TFLite fails the op on an empty window; geometry validation rules it out.
+                    output[out_base + c] = average(sum, count.max(1));
+                }
+            }
+        }
+    }
+}
+
+/// MEAN over H and W of an NHWC tensor of shape `[batch, h, w, c]` into `[batch, c]` (keep_dims is a
+/// shape matter). Each output's sum runs over the input in memory order (h, then w), as TFLite's
+/// `ReduceSumImpl` does; `finish` gets the sum and `h · w`.
+pub fn mean_hw<T: Copy, S: Copy>(
+    shape: [usize; 4],
+    input: &[T],
+    output: &mut [T],
+    zero: S,
+    add: impl Fn(S, T) -> S,
+    finish: impl Fn(S) -> T,
+) {
+    let [batch, h, w, c] = shape;
+    debug_assert_eq!(input.len(), batch * h * w * c);
+    debug_assert_eq!(output.len(), batch * c);
+    for b in 0..batch {
+        for ch in 0..c {
+            let mut sum = zero;
+            for y in 0..h {
+                for x in 0..w {
+                    sum = add(sum, input[((b * h + y) * w + x) * c + ch]);
+                }
+            }
+            output[b * c + ch] = finish(sum);
+        }
+    }
+}
+
+/// PAD / PADV2 with a constant over a 4-D tensor (`reference_ops::Pad` semantics: every output element
+/// outside the copied input block is `p.value`).
+pub fn pad<T: Copy>(p: &PadParams<T>, in_shape: [usize; 4], input: &[T], output: &mut [T]) {
+    let out_shape = p.output_shape(in_shape);
+    debug_assert_eq!(input.len(), in_shape.iter().product::<usize>());
+    debug_assert_eq!(output.len(), out_shape.iter().product::<usize>());
+    let [_, o1, o2, o3] = out_shape;
+    let [_, i1, i2, i3] = in_shape;
+    let [b0, b1, b2, b3] = p.before;
+    let inside = |o: usize, before: usize, size: usize| o.checked_sub(before).filter(|&i| i < size);
+    for n in 0..out_shape[0] {
+        for y in 0..o1 {
+            for x in 0..o2 {
+                let row = &mut output[((n * o1 + y) * o2 + x) * o3..][..o3];
+                let src = inside(n, b0, in_shape[0])
+                    .zip(inside(y, b1, i1))
+                    .zip(inside(x, b2, i2))
+                    .map(|((n, y), x)| ((n * i1 + y) * i2 + x) * i3);
+                match src {
+                    None => row.fill(p.value),
+                    Some(start) => {
+                        row[..b3].fill(p.value);
+                        row[b3..b3 + i3].copy_from_slice(&input[start..][..i3]);
+                        row[b3 + i3..].fill(p.value);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An integer storage type of quantized tensors.
+pub trait QInt: Copy {
+    const MIN: i32;
+    const MAX: i32;
+    fn to_i32(self) -> i32;
+    /// `static_cast` of a value already clamped to `[MIN, MAX]` (out-of-range values are clamped).
+    fn from_i32(v: i32) -> Self;
+}
+
+impl QInt for i8 {
+    const MIN: i32 = i8::MIN as i32;
+    const MAX: i32 = i8::MAX as i32;
+    #[inline]
+    fn to_i32(self) -> i32 {
+        i32::from(self)
+    }
+    #[inline]
+    fn from_i32(v: i32) -> Self {
+        v.clamp(<Self as QInt>::MIN, <Self as QInt>::MAX) as i8
+    }
+}
+
+impl QInt for i16 {
+    const MIN: i32 = i16::MIN as i32;
+    const MAX: i32 = i16::MAX as i32;
+    #[inline]
+    fn to_i32(self) -> i32 {
+        i32::from(self)
+    }
+    #[inline]
+    fn from_i32(v: i32) -> Self {
+        v.clamp(<Self as QInt>::MIN, <Self as QInt>::MAX) as i16
+    }
+}
+
+/// QUANTIZE float → int (`reference_ops::AffineQuantize`): `round(x / scale)` in float (half away from
+/// zero), plus the zero point and the clamp in double. NaN becomes 0 (C++ leaves it undefined).
+pub fn quantize<O: QInt>(scale: f32, zero_point: i32, input: &[f32], output: &mut [O]) {
+    debug_assert_eq!(input.len(), output.len());
+    for (o, &x) in output.iter_mut().zip(input) {
+        let unclamped = f64::from((x / scale).round()) + f64::from(zero_point);
+        let clamped = unclamped.max(f64::from(O::MIN)).min(f64::from(O::MAX));
+        *o = O::from_i32(clamped as i32);
+    }
+}
+
+/// DEQUANTIZE int → float (`reference_ops::Dequantize`): `(float)(scale · (q − zero_point))`, the
+/// product in double.
+pub fn dequantize<I: QInt>(scale: f32, zero_point: i32, input: &[I], output: &mut [f32]) {
+    debug_assert_eq!(input.len(), output.len());
+    for (o, &q) in output.iter_mut().zip(input) {
+        *o = (f64::from(scale) * f64::from(q.to_i32() - zero_point)) as f32;
+    }
+}
+
+/// QUANTIZE int → int (`reference_ops::Requantize`): `MBQM(q − zp_in) + zp_out`, clamped. (TFLite's
+/// int8↔uint8 "xor 0x80" fast path is the same function.)
+pub fn requantize<I: QInt, O: QInt>(
+    multiplier: QuantizedMultiplier,
+    input_zero_point: i32,
+    output_zero_point: i32,
+    input: &[I],
+    output: &mut [O],
+) {
+    debug_assert_eq!(input.len(), output.len());
+    for (o, &q) in output.iter_mut().zip(input) {
+        let v = multiplier
+            .apply(q.to_i32().wrapping_sub(input_zero_point))
+            .wrapping_add(output_zero_point);
+        *o = O::from_i32(v);
+    }
+}
+
+/// The general quantized ADD of TFLite (`AddElementwise`, shared by int8 with `left_shift = 20` and by
+/// the int16 general-scale path with `left_shift = 15`): both inputs are shifted left, rescaled to twice
+/// the larger input scale, summed, and rescaled to the output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddRescale {
+    pub left_shift: i32,
+    pub input1_offset: i32,
+    pub input1_multiplier: QuantizedMultiplier,
+    pub input2_offset: i32,
+    pub input2_multiplier: QuantizedMultiplier,
+    pub output_offset: i32,
+    pub output_multiplier: QuantizedMultiplier,
+    pub act_min: i32,
+    pub act_max: i32,
+}
+
+impl AddRescale {
+    /// ADD's `Prepare` for the general path (`add.cc`): `twice_max_input_scale = 2 · max(s1, s2)` (the
+    /// max and the doubling in float), input multipliers `s_i / twice_max`, output multiplier
+    /// `twice_max / (2^left_shift · s_out)` (that product in float), all through
+    /// `QuantizeMultiplierSmallerThanOneExp`.
+    pub fn prepare(
+        left_shift: i32,
+        input1: TensorQuant,
+        input2: TensorQuant,
+        output: TensorQuant,
+        activation: Activation,
+        qmin: i32,
+        qmax: i32,
+    ) -> Self {
+        let twice_max_input_scale = f64::from(2.0 * input1.scale.max(input2.scale));
+        let real_input1 = f64::from(input1.scale) / twice_max_input_scale;
+        let real_input2 = f64::from(input2.scale) / twice_max_input_scale;
+        let real_output = twice_max_input_scale / f64::from((1i32 << left_shift) as f32 * output.scale);
+        let (act_min, act_max) = activation_range_quantized(activation, output.scale, output.zero_point, qmin, qmax);
+        Self {
+            left_shift,
+            input1_offset: -input1.zero_point,
+            input1_multiplier: quantize_multiplier_smaller_than_one_exp(real_input1),
+            input2_offset: -input2.zero_point,
+            input2_multiplier: quantize_multiplier_smaller_than_one_exp(real_input2),
+            output_offset: output.zero_point,
+            output_multiplier: quantize_multiplier_smaller_than_one_exp(real_output),
+            act_min,
+            act_max,
+        }
+    }
+
+    /// One element: both inputs as stored (`i32` from `i8`/`i16`), clamped result.
+    #[inline]
+    pub fn add(&self, x1: i32, x2: i32) -> i32 {
+        let scale = |x: i32, offset: i32, m: QuantizedMultiplier| {
+            let shifted = (offset + x).wrapping_mul(1 << self.left_shift);
+            multiply_by_quantized_multiplier_smaller_than_one_exp(shifted, m.multiplier, m.shift)
+        };
+        let raw_sum = scale(x1, self.input1_offset, self.input1_multiplier).wrapping_add(scale(
+            x2,
+            self.input2_offset,
+            self.input2_multiplier,
+        ));
+        let raw_output = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            raw_sum,
+            self.output_multiplier.multiplier,
+            self.output_multiplier.shift,
+        )
+        .wrapping_add(self.output_offset);
+        raw_output.clamp(self.act_min, self.act_max)
+    }
+}
+
+/// The value for channel `ch` of a per-channel list, or the single per-tensor value.
+#[inline]
+pub fn per_channel<T: Copy>(values: &[T], ch: usize) -> T {
+    values[if values.len() == 1 { 0 } else { ch }]
+}
+
+/// FULLY_CONNECTED's requantization of the accumulator (after the bias), one entry per output channel
+/// or a single per-tensor one.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FcRequant {
+    /// What TFLite ≥ 2.20 / LiteRT (ai-edge-litert 2.x) does in `kReference` (`reference_integer_ops::
+    /// FullyConnected[PerChannel]` overloads taking float scales, "requant in float"):
+    /// `(int32)round((double)acc · (double)s_in · (double)s_w / (double)s_out)`, halves away from zero.
+    /// Holds that effective scale per channel.
+    Float(Vec<f64>),
+    /// Older TFLite: `MultiplyByQuantizedMultiplier` with multipliers from `Prepare` (per-tensor through
+    /// `GetQuantizedConvolutionMultipler`, i.e. `(double)(s_in · s_w)` with the product in **float**;
+    /// per-channel with the product in double).
+    FixedPoint(Vec<QuantizedMultiplier>),
+}
+
+impl FcRequant {
+    /// The float-requant scales: `(double)s_in · (double)s_w / (double)s_out` per filter scale.
+    pub fn float(input_scale: f32, filter_scales: &[f32], output_scale: f32) -> Self {
+        Self::Float(
+            filter_scales
+                .iter()
+                .map(|&w| f64::from(input_scale) * f64::from(w) / f64::from(output_scale))
+                .collect(),
+        )
+    }
+
+    /// The fixed-point multipliers of TFLite < 2.20's `Prepare`.
+    pub fn fixed_point(input_scale: f32, filter_scales: &[f32], output_scale: f32) -> Self {
+        let multipliers = if let [w] = filter_scales {
+            vec![quantize_multiplier(
+                f64::from(input_scale * w) / f64::from(output_scale),
+            )]
+        } else {
+            filter_scales
+                .iter()
+                .map(|&w| quantize_multiplier(f64::from(input_scale) * f64::from(w) / f64::from(output_scale)))
+                .collect()
+        };
+        Self::FixedPoint(multipliers)
+    }
+
+    /// Rescale a 32-bit accumulator (int8 kernels).
+    #[inline]
+    pub fn apply_i32(&self, acc: i32, ch: usize) -> i32 {
+        match self {
+            Self::Float(scales) => (f64::from(acc) * per_channel(scales, ch)).round() as i32,
+            Self::FixedPoint(ms) => per_channel(ms, ch).apply(acc),
+        }
+    }
+
+    /// Rescale a 64-bit accumulator (16x8 kernels with int64 bias).
+    #[inline]
+    pub fn apply_i64(&self, acc: i64, ch: usize) -> i32 {
+        match self {
+            Self::Float(scales) => (acc as f64 * per_channel(scales, ch)).round() as i32,
+            Self::FixedPoint(ms) => per_channel(ms, ch).apply_i64(acc),
+        }
+    }
+}
+
+/// The multiplier MEAN uses after `Prepare`'s `QuantizeMultiplier(s_in / s_out)`: TFLite's
+/// `QuantizedMeanOrSum` folds `1 / num_elements` into it at eval time — `shift = floor(log2 n)` capped
+/// at 32 and at `31 + shift`, `multiplier = (multiplier << shift) / n` (integer division), shift reduced.
+pub fn mean_multiplier(m: QuantizedMultiplier, num_elements: usize) -> QuantizedMultiplier {
+    let n = num_elements as i64;
+    if n <= 0 {
+        return m;
+    }
+    let shift = (63 - (n as u64).leading_zeros() as i32)
+        .min(32)
+        .min(31 + m.shift)
+        .max(0);
+    QuantizedMultiplier {
+        multiplier: ((i64::from(m.multiplier) << shift) / n) as i32,
+        shift: m.shift - shift,
+    }
+}
+
+/// Quantized MEAN's output stage (`QuantizedMeanOrSum`, `compute_sum = false`): the int32 sum minus
+/// `zp_in · n` (computed in 64 bits, truncated to 32), rescaled with the 32-bit
+/// `MultiplyByQuantizedMultiplier`, plus `zp_out`, clamped by the caller's storage type.
+#[inline]
+pub fn mean_output(
+    sum: i32,
+    num_elements: usize,
+    input_zero_point: i32,
+    m: QuantizedMultiplier,
+    output_zero_point: i32,
+) -> i32 {
+    let shifted_sum = (i64::from(sum) - i64::from(input_zero_point) * num_elements as i64) as i32;
+    m.apply(shifted_sum).wrapping_add(output_zero_point)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taps_skip_padding_and_the_far_edge() {
+        // Output 0 with pad 1: tap 0 is padding, tap 1 is input 0.
+        assert_eq!(tap(0, 0, 1, 1, 1, 4), None);
+        assert_eq!(tap(0, 1, 1, 1, 1, 4), Some(0));
+        // Stride 2, dilation 2: output 1, tap 2 → 2 + 4 − 1 = 5, beyond a 5-wide input.
+        assert_eq!(tap(1, 2, 2, 2, 1, 5), None);
+        assert_eq!(tap(1, 1, 2, 2, 1, 5), Some(3));
+    }
+
+    #[test]
+    fn mean_multiplier_folds_the_element_count() {
+        // s_in / s_out = 1 → (2^30, 1); n = 49: shift = floor(log2 49) = 5, multiplier = 2^35 / 49.
+        let m = mean_multiplier(
+            QuantizedMultiplier {
+                multiplier: 1 << 30,
+                shift: 1,
+            },
+            49,
+        );
+        assert_eq!(
+            m,
+            QuantizedMultiplier {
+                multiplier: ((1i64 << 35) / 49) as i32,
+                shift: -4
+            }
+        );
+        // A sum of 49 · 100 then means 100.
+        assert_eq!(m.apply(4900), 100);
+        // The shift is capped at 31 + shift so the result stays a valid multiplier.
+        let m = mean_multiplier(
+            QuantizedMultiplier {
+                multiplier: 1 << 30,
+                shift: -30,
+            },
+            1 << 10,
+        );
+        assert_eq!(m.shift, -31);
+    }
+
+    #[test]
+    fn fc_fixed_point_per_tensor_multiplies_scales_in_float() {
+        let (s_in, s_w, s_out) = (0.1f32, 0.3f32, 0.7f32);
+        let FcRequant::FixedPoint(ms) = FcRequant::fixed_point(s_in, &[s_w], s_out) else {
+            unreachable!()
+        };
+        assert_eq!(ms, vec![quantize_multiplier(f64::from(s_in * s_w) / f64::from(s_out))]);
+        let FcRequant::FixedPoint(ms) = FcRequant::fixed_point(s_in, &[s_w, s_w], s_out) else {
+            unreachable!()
+        };
+        assert_eq!(
+            ms[1],
+            quantize_multiplier(f64::from(s_in) * f64::from(s_w) / f64::from(s_out))
+        );
+        // Float requant rounds halves away from zero: 5 · 0.5 = 2.5 → 3, −2.5 → −3.
+        let r = FcRequant::Float(vec![0.5]);
+        assert_eq!((r.apply_i32(5, 0), r.apply_i32(-5, 0), r.apply_i64(-5, 3)), (3, -3, -3));
+    }
+
+    #[test]
+    fn add_rescale_of_equal_scales_is_a_plain_sum() {
+        let q = TensorQuant::new(0.05, 3);
+        let a = AddRescale::prepare(20, q, q, TensorQuant::new(0.05, 3), Activation::None, -128, 127);
+        assert_eq!(
+            a.input1_multiplier,
+            QuantizedMultiplier {
+                multiplier: 1 << 30,
+                shift: 0
+            }
+        );
+        // (10 − 3) + (20 − 3) + 3 = 27.
+        assert_eq!(a.add(10, 20), 27);
+    }
+}

@@ -1,0 +1,506 @@
+//! Differential test against TFLite itself: cases produced by `tflite_oracle.py` (next to this file),
+//! which builds single-op models, runs them with ai-edge-litert's `BUILTIN_REF` resolver and writes
+//! inputs, parameters and the reference outputs to a text file. Set `EDGE_CLASSIFY_TFLITE_ORACLE` to
+//! that file to run it (it is skipped otherwise, so the suite needs no Python):
+//!
+//! ```text
+//! golden/.venv/bin/python component/src/kernels/tflite_oracle.py /tmp/oracle.txt 30 1
+//! EDGE_CLASSIFY_TFLITE_ORACLE=/tmp/oracle.txt cargo test --release -p edge-classify oracle
+//! ```
+//!
+//! Integer outputs must match exactly; float outputs bit for bit except SOFTMAX (the platform `expf`).
+
+use super::{fp32, int16, int8, Activation, ConvGeom, FcGeom, PoolGeom, TensorQuant};
+use std::collections::{BTreeMap, HashMap};
+
+struct Case {
+    op: String,
+    dtype: String,
+    kv: HashMap<String, Vec<String>>,
+}
+
+impl Case {
+    fn raw(&self, k: &str) -> &[String] {
+        self.kv
+            .get(k)
+            .unwrap_or_else(|| panic!("{} {}: no {k}", self.op, self.dtype))
+    }
+    fn i(&self, k: &str) -> i32 {
+        self.raw(k)[0].parse().unwrap()
+    }
+    fn f(&self, k: &str) -> f32 {
+        f32::from_bits(u32::from_str_radix(&self.raw(k)[0], 16).unwrap())
+    }
+    fn list(&self, k: &str) -> Vec<usize> {
+        self.raw(k).iter().map(|v| v.parse().unwrap()).collect()
+    }
+    /// An array (`key n v…`) of integers.
+    fn ints(&self, k: &str) -> Vec<i64> {
+        self.raw(k)[1..].iter().map(|v| v.parse().unwrap()).collect()
+    }
+    /// An array of f32 bit patterns.
+    fn floats(&self, k: &str) -> Vec<f32> {
+        self.raw(k)[1..]
+            .iter()
+            .map(|v| f32::from_bits(u32::from_str_radix(v, 16).unwrap()))
+            .collect()
+    }
+    fn act(&self) -> Activation {
+        [Activation::None, Activation::Relu, Activation::Relu6][self.i("act") as usize]
+    }
+    fn q(&self, s: &str, z: &str) -> TensorQuant {
+        TensorQuant::new(self.f(s), self.i(z))
+    }
+    /// A uint8 tensor's quantization as executed (zero point − 128).
+    fn q8(&self, s: &str, z: &str) -> TensorQuant {
+        TensorQuant::new(self.f(s), self.i(z) - 128)
+    }
+}
+
+fn parse(text: &str) -> Vec<Case> {
+    let mut cases = Vec::new();
+    let mut cur: Option<Case> = None;
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        match parts.next() {
+            Some("case") => {
+                let op = parts.next().unwrap().to_string();
+                let dtype = parts.next().unwrap().to_string();
+                cur = Some(Case {
+                    op,
+                    dtype,
+                    kv: HashMap::new(),
+                });
+            }
+            Some("end") => cases.push(cur.take().unwrap()),
+            Some(key) => {
+                cur.as_mut()
+                    .unwrap()
+                    .kv
+                    .insert(key.to_string(), parts.map(str::to_string).collect());
+            }
+            None => {}
+        }
+    }
+    cases
+}
+
+fn i8s(v: &[i64]) -> Vec<i8> {
+    v.iter().map(|&x| x as i8).collect()
+}
+fn i16s(v: &[i64]) -> Vec<i16> {
+    v.iter().map(|&x| x as i16).collect()
+}
+fn i32s(v: &[i64]) -> Vec<i32> {
+    v.iter().map(|&x| x as i32).collect()
+}
+/// uint8 values as executed (v − 128).
+fn u8s(v: &[i64]) -> Vec<i8> {
+    v.iter().map(|&x| (x - 128) as i8).collect()
+}
+fn widen<T: Copy + Into<i64>>(v: &[T]) -> Vec<i64> {
+    v.iter().map(|&x| x.into()).collect()
+}
+fn unshift(v: &[i8]) -> Vec<i64> {
+    v.iter().map(|&x| i64::from(x) + 128).collect()
+}
+fn bits(v: &[f32]) -> Vec<i64> {
+    v.iter().map(|x| i64::from(x.to_bits())).collect()
+}
+
+/// Runs one case; returns (got, want) as integers (float outputs as bit patterns).
+fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
+    let dt = c.dtype.as_str();
+    match c.op.as_str() {
+        "conv" | "dwconv" => {
+            let g = c.list("geom");
+            let geom = ConvGeom {
+                batch: g[0],
+                in_h: g[1],
+                in_w: g[2],
+                in_c: g[3],
+                out_h: g[4],
+                out_w: g[5],
+                out_c: g[6],
+                k_h: g[7],
+                k_w: g[8],
+                stride_h: g[9],
+                stride_w: g[10],
+                dilation_h: g[11],
+                dilation_w: g[12],
+                pad_top: g[13],
+                pad_left: g[14],
+                depth_multiplier: g[15],
+            };
+            let dw = c.op == "dwconv";
+            let n = geom.output_len();
+            match dt {
+                "f32" => {
+                    let p = fp32::ConvParams::prepare(c.act());
+                    let (x, w, b) = (c.floats("x"), c.floats("w"), c.floats("bias"));
+                    let mut y = vec![0f32; n];
+                    if dw {
+                        fp32::depthwise_conv2d(&p, &geom, &x, &w, Some(&b), &mut y)
+                    } else {
+                        fp32::conv2d(&p, &geom, &x, &w, Some(&b), &mut y)
+                    }
+                    (bits(&y), bits(&c.floats("y")))
+                }
+                "i8" | "u8" => {
+                    let u = dt == "u8";
+                    let (x, w) = if u {
+                        (u8s(&c.ints("x")), u8s(&c.ints("w")))
+                    } else {
+                        (i8s(&c.ints("x")), i8s(&c.ints("w")))
+                    };
+                    let (qi, qo) = if u {
+                        (c.q8("in_s", "in_zp"), c.q8("out_s", "out_zp"))
+                    } else {
+                        (c.q("in_s", "in_zp"), c.q("out_s", "out_zp"))
+                    };
+                    let wzp = if u { c.i("w_zp") - 128 } else { c.i("w_zp") };
+                    let p = int8::ConvParams::prepare(qi, &c.floats("w_scales"), wzp, qo, c.act(), u);
+                    let b = i32s(&c.ints("bias"));
+                    let mut y = vec![0i8; n];
+                    if dw {
+                        int8::depthwise_conv2d(&p, &geom, &x, &w, Some(&b), &mut y)
+                    } else {
+                        int8::conv2d(&p, &geom, &x, &w, Some(&b), &mut y)
+                    }
+                    (if u { unshift(&y) } else { widen(&y) }, c.ints("y"))
+                }
+                "i16" => {
+                    let p = int16::ConvParams::prepare(
+                        c.q("in_s", "in_zp"),
+                        &c.floats("w_scales"),
+                        c.q("out_s", "out_zp"),
+                        c.act(),
+                    );
+                    let (x, w, b) = (i16s(&c.ints("x")), i8s(&c.ints("w")), c.ints("bias"));
+                    let mut y = vec![0i16; n];
+                    if dw {
+                        int16::depthwise_conv2d(&p, &geom, &x, &w, Some(&b), &mut y)
+                    } else {
+                        int16::conv2d(&p, &geom, &x, &w, Some(&b), &mut y)
+                    }
+                    (widen(&y), c.ints("y"))
+                }
+                _ => unreachable!(),
+            }
+        }
+        "fc" => {
+            let g = c.list("geom");
+            let geom = FcGeom {
+                batch: g[0],
+                in_depth: g[1],
+                out_depth: g[2],
+            };
+            let n = g[0] * g[2];
+            match dt {
+                "f32" => {
+                    let p = fp32::FullyConnectedParams::prepare(c.act());
+                    let mut y = vec![0f32; n];
+                    fp32::fully_connected(
+                        &p,
+                        &geom,
+                        &c.floats("x"),
+                        &c.floats("w"),
+                        Some(&c.floats("bias")),
+                        &mut y,
+                    );
+                    (bits(&y), bits(&c.floats("y")))
+                }
+                "i8" | "u8" => {
+                    let u = dt == "u8";
+                    let (x, w) = if u {
+                        (u8s(&c.ints("x")), u8s(&c.ints("w")))
+                    } else {
+                        (i8s(&c.ints("x")), i8s(&c.ints("w")))
+                    };
+                    let (qi, qo) = if u {
+                        (c.q8("in_s", "in_zp"), c.q8("out_s", "out_zp"))
+                    } else {
+                        (c.q("in_s", "in_zp"), c.q("out_s", "out_zp"))
+                    };
+                    let wzp = if u { c.i("w_zp") - 128 } else { c.i("w_zp") };
+                    let p = int8::FullyConnectedParams::prepare(qi, &c.floats("w_scales"), wzp, qo, c.act());
+                    let mut y = vec![0i8; n];
+                    int8::fully_connected(&p, &geom, &x, &w, Some(&i32s(&c.ints("bias"))), &mut y);
+                    (if u { unshift(&y) } else { widen(&y) }, c.ints("y"))
+                }
+                "i16" => {
+                    let p = int16::FullyConnectedParams::prepare(
+                        c.q("in_s", "in_zp"),
+                        &c.floats("w_scales"),
+                        c.q("out_s", "out_zp"),
+                        c.act(),
+                    );
+                    let mut y = vec![0i16; n];
+                    int16::fully_connected(
+                        &p,
+                        &geom,
+                        &i16s(&c.ints("x")),
+                        &i8s(&c.ints("w")),
+                        Some(&c.ints("bias")),
+                        &mut y,
+                    );
+                    (widen(&y), c.ints("y"))
+                }
+                _ => unreachable!(),
+            }
+        }
+        "avgpool" => {
+            let g = c.list("geom");
+            let geom = PoolGeom {
+                batch: g[0],
+                in_h: g[1],
+                in_w: g[2],
+                channels: g[3],
+                out_h: g[4],
+                out_w: g[5],
+                filter_h: g[6],
+                filter_w: g[7],
+                stride_h: g[8],
+                stride_w: g[9],
+                pad_top: g[10],
+                pad_left: g[11],
+            };
+            let n = geom.output_len();
+            match dt {
+                "f32" => {
+                    let mut y = vec![0f32; n];
+                    fp32::average_pool2d(&fp32::AvgPoolParams::prepare(c.act()), &geom, &c.floats("x"), &mut y);
+                    (bits(&y), bits(&c.floats("y")))
+                }
+                "i8" | "u8" => {
+                    let u = dt == "u8";
+                    let q = if u { c.q8("s", "zp") } else { c.q("s", "zp") };
+                    let x = if u { u8s(&c.ints("x")) } else { i8s(&c.ints("x")) };
+                    let mut y = vec![0i8; n];
+                    int8::average_pool2d(&int8::AvgPoolParams::prepare(q, c.act(), u), &geom, &x, &mut y);
+                    (if u { unshift(&y) } else { widen(&y) }, c.ints("y"))
+                }
+                "i16" => {
+                    let mut y = vec![0i16; n];
+                    int16::average_pool2d(
+                        &int16::AvgPoolParams::prepare(c.q("s", "zp"), c.act()),
+                        &geom,
+                        &i16s(&c.ints("x")),
+                        &mut y,
+                    );
+                    (widen(&y), c.ints("y"))
+                }
+                _ => unreachable!(),
+            }
+        }
+        "mean" => {
+            let g = c.list("geom");
+            let shape = [g[0], g[1], g[2], g[3]];
+            let n = g[0] * g[3];
+            match dt {
+                "f32" => {
+                    let mut y = vec![0f32; n];
+                    fp32::mean_hw(&fp32::MeanParams::prepare(), shape, &c.floats("x"), &mut y);
+                    (bits(&y), bits(&c.floats("y")))
+                }
+                "i8" | "u8" => {
+                    let u = dt == "u8";
+                    let (qi, qo) = if u {
+                        (c.q8("in_s", "in_zp"), c.q8("out_s", "out_zp"))
+                    } else {
+                        (c.q("in_s", "in_zp"), c.q("out_s", "out_zp"))
+                    };
+                    let x = if u { u8s(&c.ints("x")) } else { i8s(&c.ints("x")) };
+                    let mut y = vec![0i8; n];
+                    int8::mean_hw(&int8::MeanParams::prepare(qi, qo), shape, &x, &mut y);
+                    (if u { unshift(&y) } else { widen(&y) }, c.ints("y"))
+                }
+                "i16" => {
+                    let mut y = vec![0i16; n];
+                    int16::mean_hw(
+                        &int16::MeanParams::prepare(c.q("in_s", "in_zp"), c.q("out_s", "out_zp")),
+                        shape,
+                        &i16s(&c.ints("x")),
+                        &mut y,
+                    );
+                    (widen(&y), c.ints("y"))
+                }
+                _ => unreachable!(),
+            }
+        }
+        "add" => match dt {
+            "f32" => {
+                let (a, b) = (c.floats("a"), c.floats("b"));
+                let mut y = vec![0f32; a.len()];
+                fp32::add(&fp32::AddParams::prepare(c.act()), &a, &b, &mut y);
+                (bits(&y), bits(&c.floats("y")))
+            }
+            "i8" | "u8" => {
+                let u = dt == "u8";
+                let q = |s, z| if u { c.q8(s, z) } else { c.q(s, z) };
+                let conv = |k| if u { u8s(&c.ints(k)) } else { i8s(&c.ints(k)) };
+                let p = int8::AddParams::prepare(q("s1", "z1"), q("s2", "z2"), q("so", "zo"), c.act());
+                let (a, b) = (conv("a"), conv("b"));
+                let mut y = vec![0i8; a.len()];
+                int8::add(&p, &a, &b, &mut y);
+                (if u { unshift(&y) } else { widen(&y) }, c.ints("y"))
+            }
+            "i16" => {
+                let p = int16::AddParams::prepare(
+                    c.q("s1", "z1"),
+                    c.q("s2", "z2"),
+                    c.q("so", "zo"),
+                    c.act(),
+                    c.i("pot") != 0,
+                )
+                .expect("prepare");
+                let (a, b) = (i16s(&c.ints("a")), i16s(&c.ints("b")));
+                let mut y = vec![0i16; a.len()];
+                int16::add(&p, &a, &b, &mut y);
+                (widen(&y), c.ints("y"))
+            }
+            _ => unreachable!(),
+        },
+        "softmax" => {
+            let depth = c.i("depth") as usize;
+            let beta = c.f("beta");
+            match dt {
+                "f32" => {
+                    let x = c.floats("x");
+                    let mut y = vec![0f32; x.len()];
+                    fp32::softmax(&fp32::SoftmaxParams::prepare(beta), depth, &x, &mut y);
+                    // Within a few ulp (the platform expf): compare rounded to 2^-20.
+                    let r = |v: &[f32]| {
+                        v.iter()
+                            .map(|&f| (f64::from(f) * 1048576.0).round() as i64)
+                            .collect::<Vec<_>>()
+                    };
+                    (r(&y), r(&c.floats("y")))
+                }
+                "i8" | "u8" => {
+                    let u = dt == "u8";
+                    let q = if u { c.q8("in_s", "in_zp") } else { c.q("in_s", "in_zp") };
+                    let x = if u { u8s(&c.ints("x")) } else { i8s(&c.ints("x")) };
+                    let mut y = vec![0i8; x.len()];
+                    int8::softmax(&int8::SoftmaxParams::prepare(beta, q), depth, &x, &mut y);
+                    (if u { unshift(&y) } else { widen(&y) }, c.ints("y"))
+                }
+                "i16" => {
+                    let x = i16s(&c.ints("x"));
+                    let mut y = vec![0i16; x.len()];
+                    int16::softmax(
+                        &int16::SoftmaxParams::prepare(beta, c.q("in_s", "in_zp")),
+                        depth,
+                        &x,
+                        &mut y,
+                    );
+                    (widen(&y), c.ints("y"))
+                }
+                _ => unreachable!(),
+            }
+        }
+        "quantize" => {
+            let (qi, qo) = (c.q("in_s", "in_zp"), c.q("out_s", "out_zp"));
+            let shifted = |q: TensorQuant| TensorQuant::new(q.scale, q.zero_point - 128);
+            match dt {
+                "f32_i8" | "f32_u8" => {
+                    let u = dt == "f32_u8";
+                    let x = c.floats("x");
+                    let mut y = vec![0i8; x.len()];
+                    int8::quantize(
+                        &int8::QuantizeParams::prepare(if u { shifted(qo) } else { qo }),
+                        &x,
+                        &mut y,
+                    );
+                    (if u { unshift(&y) } else { widen(&y) }, c.ints("y"))
+                }
+                "f32_i16" => {
+                    let x = c.floats("x");
+                    let mut y = vec![0i16; x.len()];
+                    int16::quantize(&int16::QuantizeParams::prepare(qo), &x, &mut y);
+                    (widen(&y), c.ints("y"))
+                }
+                "i8_i8" | "u8_i8" | "i8_u8" => {
+                    let (ui, uo) = (dt.starts_with('u'), dt.ends_with("u8"));
+                    let x = if ui { u8s(&c.ints("x")) } else { i8s(&c.ints("x")) };
+                    let p = int8::RequantizeParams::prepare(
+                        if ui { shifted(qi) } else { qi },
+                        if uo { shifted(qo) } else { qo },
+                    );
+                    let mut y = vec![0i8; x.len()];
+                    int8::requantize(&p, &x, &mut y);
+                    (if uo { unshift(&y) } else { widen(&y) }, c.ints("y"))
+                }
+                "i16_i16" => {
+                    let x = i16s(&c.ints("x"));
+                    let mut y = vec![0i16; x.len()];
+                    int16::requantize(&int16::RequantizeParams::prepare(qi, qo), &x, &mut y);
+                    (widen(&y), c.ints("y"))
+                }
+                "i16_i8" => {
+                    let x = i16s(&c.ints("x"));
+                    let mut y = vec![0i8; x.len()];
+                    int16::requantize(&int16::RequantizeParams::prepare(qi, qo), &x, &mut y);
+                    (widen(&y), c.ints("y"))
+                }
+                "i8_f32" | "u8_f32" => {
+                    let u = dt == "u8_f32";
+                    let x = if u { u8s(&c.ints("x")) } else { i8s(&c.ints("x")) };
+                    let mut y = vec![0f32; x.len()];
+                    int8::dequantize(
+                        &int8::DequantizeParams::prepare(if u { shifted(qi) } else { qi }),
+                        &x,
+                        &mut y,
+                    );
+                    (bits(&y), bits(&c.floats("y")))
+                }
+                "i16_f32" => {
+                    let x = i16s(&c.ints("x"));
+                    let mut y = vec![0f32; x.len()];
+                    int16::dequantize(&int16::DequantizeParams::prepare(qi), &x, &mut y);
+                    (bits(&y), bits(&c.floats("y")))
+                }
+                _ => unreachable!("{dt}"),
+            }
+        }
+        op => unreachable!("{op}"),
+    }
+}
+
+#[test]
+fn oracle_matches_tflite_reference_kernels() {
+    let Ok(path) = std::env::var("EDGE_CLASSIFY_TFLITE_ORACLE") else {
+        eprintln!("EDGE_CLASSIFY_TFLITE_ORACLE not set: skipping the TFLite differential test");
+        return;
+    };
+    let text = std::fs::read_to_string(&path).expect("oracle file");
+    let cases = parse(&text);
+    assert!(!cases.is_empty());
+    let mut stats: BTreeMap<String, (usize, usize, i64)> = BTreeMap::new();
+    let mut first_failures = Vec::new();
+    for c in &cases {
+        let (got, want) = run(c);
+        let key = format!("{} {}", c.op, c.dtype);
+        let e = stats.entry(key.clone()).or_default();
+        e.0 += 1;
+        assert_eq!(got.len(), want.len(), "{key}: output length");
+        let max_diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).max().unwrap_or(0);
+        if max_diff != 0 {
+            e.1 += 1;
+            e.2 = e.2.max(max_diff);
+            if first_failures.len() < 5 {
+                let i = got.iter().zip(&want).position(|(a, b)| a != b).unwrap();
+                first_failures.push(format!(
+                    "{key}: element {i}: got {} want {} {:?}",
+                    got[i],
+                    want[i],
+                    c.kv.keys().collect::<Vec<_>>()
+                ));
+            }
+        }
+    }
+    for (k, (n, bad, d)) in &stats {
+        eprintln!("{k:>16}: {n:4} cases, {bad:3} mismatched (max diff {d})");
+    }
+    assert!(first_failures.is_empty(), "mismatches:\n{}", first_failures.join("\n"));
+}
