@@ -56,7 +56,9 @@ PREPROCESSING = {
     "color": "3-channel models: .convert('RGB') (alpha dropped); 1-channel models: .convert('L'), "
              "Pillow's ITU-R 601 integer luma L = (R*19595 + G*38470 + B*7471 + 0x8000) >> 16",
     "resize": "Image.resize((W, H), Image.BILINEAR): Pillow's bilinear convolution (support 1, scaled "
-              "when downsampling), from the full image, no crop, aspect ratio not kept",
+              "when downsampling, 22-bit fixed-point weights), from the full image, no crop, aspect ratio "
+              "not kept; two 1-D passes rounded to u8 in between, vertical first iff (H0-H) > 0 and "
+              "(H0-H) > 2*(W0-W) for a W0xH0 source (Pillow 13), else horizontal first; same size = copy",
     "normalize": "real = (pixel - mean) / std in float32: (p.astype(float32) - float32(mean)) / float32(std)",
     "float_input": "the tensor is real (float32, NHWC)",
     "quantized_input": "q = round_half_away_from_zero(real / float32(scale)) + zero_point, the division in "
