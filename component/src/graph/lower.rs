@@ -534,7 +534,9 @@ fn lower_op(tensors: &[Tensor], code: i32, o: Operator<'_>, ins: Vec<Option<usiz
             }
             let opt = o.add_options();
             let act = activation(opt.map(|o| o.fused_activation_function()).unwrap_or(0))?;
-            Op::Add { activation: act, pot_scale_int16: opt.map(|o| o.pot_scale_int16()).unwrap_or(true) }
+            // Without an options table TFLite zero-initialises the params (pot_scale_int16 = false); with
+            // one, an absent field takes the schema default (true).
+            Op::Add { activation: act, pot_scale_int16: opt.map(|o| o.pot_scale_int16()).unwrap_or(false) }
         }
         op::RESHAPE => {
             c.count(1, 2)?;
