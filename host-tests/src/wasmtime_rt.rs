@@ -4,11 +4,11 @@
 //! already compiled component is cheap (copy-on-write memory images), and it isolates models:
 //! a trap poisons only the instance it happened in, so a robustness test can keep going.
 //!
-//! Linking: the component is built for `wasm32-unknown-unknown` and imports nothing, but the
-//! linker still carries WASI Preview 2, backed by a context that grants nothing (no preopened
+//! Linking: the component is built for `wasm32-unknown-unknown` and imports no capability (only
+//! the type definitions of `edge:classify/types`), but the linker still carries WASI Preview 2, backed by a context that grants nothing (no preopened
 //! directories, no network, no environment, no arguments; stderr only, for guest panic
 //! messages). A `wasm32-wasip2` build of the same guest therefore runs here unchanged, while
-//! `tests/conformance/imports.rs` separately asserts that `dist/classifier.wasm` imports nothing:
+//! `tests/conformance/imports.rs` separately asserts what `dist/classifier.wasm` imports:
 //! linking WASI is about what the suite *can* run, the import test about what we *ship*.
 
 use std::hash::{Hash, Hasher};

@@ -3,6 +3,7 @@
 //! - `dist`: build the guest for wasm32 and wrap it into `dist/classifier.wasm`.
 //! - `test`: `dist`, then the whole workspace's tests. This is what CI runs.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -22,17 +23,28 @@ enum Cmd {
     Dist,
     /// Run `dist`, then `cargo test --release --workspace [ARGS...]`.
     Test {
-        /// Passed through to `cargo test` (e.g. a test-name filter, or `-- --nocapture`).
+        /// Passed through to `cargo test` as given (e.g. a test-name filter, `-p host-tests`,
+        /// `-- --nocapture`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        args: Vec<OsString>,
     },
+}
+
+fn raw_args_after(subcommand: &str) -> Vec<OsString> {
+    std::env::args_os()
+        .skip(1)
+        .skip_while(|a| a != subcommand)
+        .skip(1)
+        .collect()
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Dist => dist().map(|_| ()),
-        Cmd::Test { args } => test(&args),
+        // Forward what followed `test` verbatim: clap drops a `--`, which `cargo test` needs to
+        // tell its own options from the test binaries' (`cargo xtask test -- --nocapture`).
+        Cmd::Test { args: _ } => test(&raw_args_after("test")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,6 +81,7 @@ fn cargo() -> Command {
 
 fn run(mut command: Command) -> Result<()> {
     let shown = format!("{command:?}");
+    eprintln!("xtask: running {shown}");
     let status = command
         .status()
         .with_context(|| format!("starting {shown}"))?;
@@ -211,7 +224,7 @@ fn top_level_names(component: &[u8]) -> Result<(Vec<String>, Vec<String>)> {
     Ok((imports, exports))
 }
 
-fn test(args: &[String]) -> Result<()> {
+fn test(args: &[OsString]) -> Result<()> {
     let layout = layout()?;
     build_component(&layout, &BASELINE)?;
     let mut command = cargo();
