@@ -6,7 +6,7 @@ use core::cell::RefCell;
 wit_bindgen::generate!({ path: "../wit", world: "classify" });
 
 use exports::edge::classify::classifier::{self as wit, Guest, GuestModel};
-use edge::classify::types as t;
+use exports::edge::classify::types as t;
 
 struct Component;
 

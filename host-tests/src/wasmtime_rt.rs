@@ -28,7 +28,7 @@ wasmtime::component::bindgen!({
     world: "classify",
 });
 
-use edge::classify::types as wit;
+use exports::edge::classify::types as wit;
 
 /// wasmtime 48 has its own error type; convert it so `.context()` from anyhow applies.
 trait IntoAnyhow<T> {
@@ -53,8 +53,7 @@ pub struct Import {
     pub name: String,
     /// What the import provides beyond type definitions: functions, resources, modules,
     /// components (for an instance, the names of such exports). Empty for a types-only
-    /// interface such as `edge:classify/types`, which WIT makes an import of any world that
-    /// exports an interface `use`-ing it.
+    /// interface.
     pub capabilities: Vec<String>,
 }
 
