@@ -3,7 +3,7 @@
 //!
 //! - [`api`]: runtime-neutral mirror of the WIT types.
 //! - [`runtime`]: the [`Runtime`] / [`Model`] traits every engine implements.
-//! - [`wasmtime_rt`]: wasmtime (Cranelift).
+//! - [`wasmtime_rt`]: wasmtime (Cranelift); [`native_rt`]: the crate linked natively.
 //! - [`golden`], [`npy`]: the manifest and its `.npy` tensors.
 //! - [`paths`]: where everything is, and the environment overrides.
 //!
@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod golden;
+pub mod native_rt;
 pub mod npy;
 pub mod paths;
 pub mod runtime;

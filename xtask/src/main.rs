@@ -28,6 +28,13 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Run `dist`, then print median load and inference times of every golden model, natively
+    /// and in wasmtime (Cranelift), from one process.
+    Bench {
+        /// Timed inferences per model and runtime (after one warm-up).
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+    },
 }
 
 fn raw_args_after(subcommand: &str) -> Vec<OsString> {
@@ -45,6 +52,7 @@ fn main() -> ExitCode {
         // Forward what followed `test` verbatim: clap drops a `--`, which `cargo test` needs to
         // tell its own options from the test binaries' (`cargo xtask test -- --nocapture`).
         Cmd::Test { args: _ } => test(&raw_args_after("test")),
+        Cmd::Bench { runs } => bench(runs),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -233,4 +241,15 @@ fn test(args: &[OsString]) -> Result<()> {
         .args(["test", "--release", "--workspace"])
         .args(args);
     run(command).context("tests failed")
+}
+
+fn bench(runs: u32) -> Result<()> {
+    let layout = layout()?;
+    build_component(&layout, &BASELINE)?;
+    let mut command = cargo();
+    command
+        .current_dir(&layout.workspace_root)
+        .args(["run", "--quiet", "--release", "-p", "host-tests", "--bin", "bench", "--", "--runs"])
+        .arg(runs.to_string());
+    run(command).context("running the benchmark")
 }
