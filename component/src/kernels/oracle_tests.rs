@@ -1,17 +1,51 @@
-//! Differential test against TFLite itself: cases produced by `tflite_oracle.py` (next to this file),
-//! which builds single-op models, runs them with ai-edge-litert's `BUILTIN_REF` resolver and writes
-//! inputs, parameters and the reference outputs to a text file. Set `EDGE_CLASSIFY_TFLITE_ORACLE` to
-//! that file to run it (it is skipped otherwise, so the suite needs no Python):
+//! Differential test against TFLite itself: `golden/kernel_cases.txt`, written by
+//! `golden/kernel_oracle.py` (which builds random single-op models, runs them with ai-edge-litert's
+//! `BUILTIN_REF` resolver and records inputs, parameters and the reference outputs). The file is
+//! committed, so this always runs and needs no Python; a missing or malformed file fails the test.
+//! Regenerate it with `golden/.venv/bin/python golden/kernel_oracle.py` (see golden/README.md).
 //!
-//! ```text
-//! golden/.venv/bin/python component/src/kernels/tflite_oracle.py /tmp/oracle.txt 30 1
-//! EDGE_CLASSIFY_TFLITE_ORACLE=/tmp/oracle.txt cargo test --release -p edge-classify oracle
-//! ```
-//!
-//! Integer outputs must match exactly; float outputs bit for bit except SOFTMAX (the platform `expf`).
+//! Integer outputs must match exactly; float outputs bit for bit, except SOFTMAX, which may differ by
+//! up to [`SOFTMAX_F32_MAX_ULP`] ulp (the platform `expf` is not TFLite's).
 
 use super::{fp32, int16, int8, Activation, ConvGeom, FcGeom, PoolGeom, TensorQuant};
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+
+/// The committed reference cases.
+const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../golden/kernel_cases.txt");
+
+/// fp32 SOFTMAX tolerance, in units in the last place (every other output must match exactly). With
+/// glibc's `expf` (TFLite's reference SOFTMAX calls `std::exp`) the kernels agree bit for bit; another libm may be
+/// off by ~1 ulp per `exp`, which the sum and the division can compound to ~3 ulp.
+const SOFTMAX_F32_MAX_ULP: i64 = 4;
+
+/// Every op × dtype × variant the file must cover, and how many cases each needs at least.
+const MIN_CASES: usize = 10;
+fn expected_keys() -> Vec<String> {
+    let mut keys = Vec::new();
+    for op in ["conv", "dwconv", "fc"] {
+        keys.push(format!("{op} f32"));
+        keys.push(format!("{op} u8"));
+        for dt in ["i8", "i16"] {
+            keys.push(format!("{op} {dt} per-tensor"));
+            keys.push(format!("{op} {dt} per-channel"));
+        }
+    }
+    for op in ["avgpool", "mean", "softmax"] {
+        for dt in ["f32", "i8", "u8", "i16"] {
+            keys.push(format!("{op} {dt}"));
+        }
+    }
+    for k in ["add f32", "add i8", "add u8", "add i16 general", "add i16 pot"] {
+        keys.push(k.to_string());
+    }
+    for dt in [
+        "f32_i8", "f32_u8", "f32_i16", "i8_i8", "u8_i8", "i8_u8", "i16_i16", "i16_i8", "i8_f32", "u8_f32", "i16_f32",
+    ] {
+        keys.push(format!("quantize {dt}"));
+    }
+    keys
+}
 
 struct Case {
     op: String,
@@ -34,16 +68,44 @@ impl Case {
     fn list(&self, k: &str) -> Vec<usize> {
         self.raw(k).iter().map(|v| v.parse().unwrap()).collect()
     }
-    /// An array (`key n v…`) of integers.
+    /// The values of an array (`key n v…`), checking `n`.
+    fn array(&self, k: &str) -> &[String] {
+        let r = self.raw(k);
+        let n: usize = r[0].parse().unwrap();
+        assert_eq!(n, r.len() - 1, "{} {}: {k}: count", self.op, self.dtype);
+        &r[1..]
+    }
+    /// An array of integers.
     fn ints(&self, k: &str) -> Vec<i64> {
-        self.raw(k)[1..].iter().map(|v| v.parse().unwrap()).collect()
+        self.array(k).iter().map(|v| v.parse().unwrap()).collect()
     }
     /// An array of f32 bit patterns.
     fn floats(&self, k: &str) -> Vec<f32> {
-        self.raw(k)[1..]
+        self.array(k)
             .iter()
             .map(|v| f32::from_bits(u32::from_str_radix(v, 16).unwrap()))
             .collect()
+    }
+    /// The statistics key: op, dtype and, where the kernel has two paths, which one.
+    fn key(&self) -> String {
+        let variant = match (self.op.as_str(), self.dtype.as_str()) {
+            ("conv" | "dwconv" | "fc", "i8" | "i16") => {
+                if self.i("pc") != 0 {
+                    " per-channel"
+                } else {
+                    " per-tensor"
+                }
+            }
+            ("add", "i16") => {
+                if self.i("pot") != 0 {
+                    " pot"
+                } else {
+                    " general"
+                }
+            }
+            _ => "",
+        };
+        format!("{} {}{variant}", self.op, self.dtype)
     }
     fn act(&self) -> Activation {
         [Activation::None, Activation::Relu, Activation::Relu6][self.i("act") as usize]
@@ -57,13 +119,19 @@ impl Case {
     }
 }
 
+/// Parses the case file; panics on anything malformed (a truncated file must not pass as fewer cases).
 fn parse(text: &str) -> Vec<Case> {
     let mut cases = Vec::new();
     let mut cur: Option<Case> = None;
-    for line in text.lines() {
+    for (n, line) in text.lines().enumerate() {
+        let n = n + 1;
+        if line.starts_with('#') {
+            continue;
+        }
         let mut parts = line.split_whitespace();
         match parts.next() {
             Some("case") => {
+                assert!(cur.is_none(), "line {n}: case inside a case");
                 let op = parts.next().unwrap().to_string();
                 let dtype = parts.next().unwrap().to_string();
                 cur = Some(Case {
@@ -72,16 +140,16 @@ fn parse(text: &str) -> Vec<Case> {
                     kv: HashMap::new(),
                 });
             }
-            Some("end") => cases.push(cur.take().unwrap()),
+            Some("end") => cases.push(cur.take().unwrap_or_else(|| panic!("line {n}: end outside a case"))),
             Some(key) => {
-                cur.as_mut()
-                    .unwrap()
-                    .kv
-                    .insert(key.to_string(), parts.map(str::to_string).collect());
+                let c = cur.as_mut().unwrap_or_else(|| panic!("line {n}: {key} outside a case"));
+                let old = c.kv.insert(key.to_string(), parts.map(str::to_string).collect());
+                assert!(old.is_none(), "line {n}: {key} repeated");
             }
             None => {}
         }
     }
+    assert!(cur.is_none(), "unterminated case at the end of the file");
     cases
 }
 
@@ -104,11 +172,23 @@ fn widen<T: Copy + Into<i64>>(v: &[T]) -> Vec<i64> {
 fn unshift(v: &[i8]) -> Vec<i64> {
     v.iter().map(|&x| i64::from(x) + 128).collect()
 }
+/// f32 values as integers ordered like the floats, adjacent floats differing by 1 (so a difference
+/// is a distance in ulp, and 0 means bit-identical).
 fn bits(v: &[f32]) -> Vec<i64> {
-    v.iter().map(|x| i64::from(x.to_bits())).collect()
+    v.iter()
+        .map(|x| {
+            let b = x.to_bits();
+            let m = i64::from(b & 0x7fff_ffff);
+            if b >> 31 == 0 {
+                m
+            } else {
+                -m - 1
+            }
+        })
+        .collect()
 }
 
-/// Runs one case; returns (got, want) as integers (float outputs as bit patterns).
+/// Runs one case; returns (got, want) as integers (float outputs as [`bits`]).
 fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
     let dt = c.dtype.as_str();
     match c.op.as_str() {
@@ -369,13 +449,7 @@ fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
                     let x = c.floats("x");
                     let mut y = vec![0f32; x.len()];
                     fp32::softmax(&fp32::SoftmaxParams::prepare(beta), depth, &x, &mut y);
-                    // Within a few ulp (the platform expf): compare rounded to 2^-20.
-                    let r = |v: &[f32]| {
-                        v.iter()
-                            .map(|&f| (f64::from(f) * 1048576.0).round() as i64)
-                            .collect::<Vec<_>>()
-                    };
-                    (r(&y), r(&c.floats("y")))
+                    (bits(&y), bits(&c.floats("y")))
                 }
                 "i8" | "u8" => {
                     let u = dt == "u8";
@@ -469,38 +543,63 @@ fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
 
 #[test]
 fn oracle_matches_tflite_reference_kernels() {
-    let Ok(path) = std::env::var("EDGE_CLASSIFY_TFLITE_ORACLE") else {
-        eprintln!("EDGE_CLASSIFY_TFLITE_ORACLE not set: skipping the TFLite differential test");
-        return;
-    };
-    let text = std::fs::read_to_string(&path).expect("oracle file");
+    let text = std::fs::read_to_string(CASES).unwrap_or_else(|e| {
+        panic!("{CASES}: {e}; it is committed (regenerate with golden/kernel_oracle.py, see golden/README.md)")
+    });
     let cases = parse(&text);
-    assert!(!cases.is_empty());
-    let mut stats: BTreeMap<String, (usize, usize, i64)> = BTreeMap::new();
+    // key -> (cases, mismatched, max |got - want| in LSB or ulp, elements)
+    let mut stats: BTreeMap<String, (usize, usize, i64, usize)> = BTreeMap::new();
     let mut first_failures = Vec::new();
     for c in &cases {
         let (got, want) = run(c);
-        let key = format!("{} {}", c.op, c.dtype);
+        let key = c.key();
+        let tolerance = if c.op == "softmax" && c.dtype == "f32" {
+            SOFTMAX_F32_MAX_ULP
+        } else {
+            0
+        };
         let e = stats.entry(key.clone()).or_default();
         e.0 += 1;
+        e.3 += want.len();
         assert_eq!(got.len(), want.len(), "{key}: output length");
-        let max_diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).max().unwrap_or(0);
-        if max_diff != 0 {
+        assert!(!want.is_empty(), "{key}: empty output");
+        let max_diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).max().unwrap();
+        e.2 = e.2.max(max_diff);
+        if max_diff > tolerance {
             e.1 += 1;
-            e.2 = e.2.max(max_diff);
-            if first_failures.len() < 5 {
-                let i = got.iter().zip(&want).position(|(a, b)| a != b).unwrap();
+            if first_failures.len() < 10 {
+                let i = got
+                    .iter()
+                    .zip(&want)
+                    .position(|(a, b)| (a - b).abs() > tolerance)
+                    .unwrap();
                 first_failures.push(format!(
-                    "{key}: element {i}: got {} want {} {:?}",
-                    got[i],
-                    want[i],
-                    c.kv.keys().collect::<Vec<_>>()
+                    "{key} (case {}): element {i}: got {} want {}",
+                    e.0, got[i], want[i]
                 ));
             }
         }
     }
-    for (k, (n, bad, d)) in &stats {
-        eprintln!("{k:>16}: {n:4} cases, {bad:3} mismatched (max diff {d})");
+    // Written straight to stderr (not eprintln!, which the test harness captures) so every run shows
+    // what was checked.
+    let mut report = format!("{CASES}:\n");
+    for line in text.lines().take_while(|l| l.starts_with('#')) {
+        report += &format!("  {line}\n");
     }
+    for (k, (n, bad, d, elems)) in &stats {
+        report += &format!("  {k:>24}: {n:4} cases, {elems:6} outputs, {bad:3} mismatched, max diff {d}\n");
+    }
+    report += &format!("  {} cases in all\n", cases.len());
+    std::io::stderr().write_all(report.as_bytes()).unwrap();
+
+    let expected = expected_keys();
+    let thin: Vec<String> = expected
+        .iter()
+        .filter(|k| stats.get(*k).map_or(0, |s| s.0) < MIN_CASES)
+        .cloned()
+        .collect();
+    assert!(thin.is_empty(), "fewer than {MIN_CASES} cases for: {thin:?}");
+    let unexpected: Vec<&String> = stats.keys().filter(|k| !expected.contains(k)).collect();
+    assert!(unexpected.is_empty(), "cases not in the coverage list: {unexpected:?}");
     assert!(first_failures.is_empty(), "mismatches:\n{}", first_failures.join("\n"));
 }
