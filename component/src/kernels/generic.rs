@@ -327,41 +327,101 @@ impl QInt for i16 {
     }
 }
 
+/// QUANTIZE float → int (`reference_ops::AffineQuantize`), the same for every integer storage type:
+/// the output tensor's scale and zero point as stored in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizeParams {
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
+impl QuantizeParams {
+    pub fn prepare(output: TensorQuant) -> Self {
+        Self {
+            scale: output.scale,
+            zero_point: output.zero_point,
+        }
+    }
+}
+
 /// QUANTIZE float → int (`reference_ops::AffineQuantize`): `round(x / scale)` in float (half away from
 /// zero), plus the zero point and the clamp in double. NaN becomes 0 (C++ leaves it undefined).
-pub fn quantize<O: QInt>(scale: f32, zero_point: i32, input: &[f32], output: &mut [O]) {
+pub fn quantize<O: QInt>(p: &QuantizeParams, input: &[f32], output: &mut [O]) {
     debug_assert_eq!(input.len(), output.len());
     for (o, &x) in output.iter_mut().zip(input) {
-        let unclamped = f64::from((x / scale).round()) + f64::from(zero_point);
+        let unclamped = f64::from((x / p.scale).round()) + f64::from(p.zero_point);
         let clamped = unclamped.max(f64::from(O::MIN)).min(f64::from(O::MAX));
         *o = O::from_i32(clamped as i32);
     }
 }
 
+/// DEQUANTIZE int → float (`reference_ops::Dequantize`), the same for every integer storage type: the
+/// input tensor's scale and zero point as stored in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DequantizeParams {
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
+impl DequantizeParams {
+    pub fn prepare(input: TensorQuant) -> Self {
+        Self {
+            scale: input.scale,
+            zero_point: input.zero_point,
+        }
+    }
+}
+
 /// DEQUANTIZE int → float (`reference_ops::Dequantize`): `(float)(scale · (q − zero_point))`, the
 /// product in double.
-pub fn dequantize<I: QInt>(scale: f32, zero_point: i32, input: &[I], output: &mut [f32]) {
+pub fn dequantize<I: QInt>(p: &DequantizeParams, input: &[I], output: &mut [f32]) {
     debug_assert_eq!(input.len(), output.len());
     for (o, &q) in output.iter_mut().zip(input) {
-        *o = (f64::from(scale) * f64::from(q.to_i32() - zero_point)) as f32;
+        *o = (f64::from(p.scale) * f64::from(q.to_i32() - p.zero_point)) as f32;
+    }
+}
+
+/// QUANTIZE int → int (`reference_ops::Requantize`), the same for every pair of integer storage types:
+/// `QuantizeMultiplier((double)s_in / (double)s_out)` and both zero points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequantizeParams {
+    pub input_zero_point: i32,
+    pub output_zero_point: i32,
+    pub multiplier: QuantizedMultiplier,
+}
+
+impl RequantizeParams {
+    pub fn prepare(input: TensorQuant, output: TensorQuant) -> Self {
+        Self {
+            input_zero_point: input.zero_point,
+            output_zero_point: output.zero_point,
+            multiplier: QuantizedMultiplier::new(f64::from(input.scale) / f64::from(output.scale)),
+        }
     }
 }
 
 /// QUANTIZE int → int (`reference_ops::Requantize`): `MBQM(q − zp_in) + zp_out`, clamped. (TFLite's
 /// int8↔uint8 "xor 0x80" fast path is the same function.)
-pub fn requantize<I: QInt, O: QInt>(
-    multiplier: QuantizedMultiplier,
-    input_zero_point: i32,
-    output_zero_point: i32,
-    input: &[I],
-    output: &mut [O],
-) {
+pub fn requantize<I: QInt, O: QInt>(p: &RequantizeParams, input: &[I], output: &mut [O]) {
     debug_assert_eq!(input.len(), output.len());
     for (o, &q) in output.iter_mut().zip(input) {
-        let v = multiplier
-            .apply(q.to_i32().wrapping_sub(input_zero_point))
-            .wrapping_add(output_zero_point);
+        let v = p
+            .multiplier
+            .apply(q.to_i32().wrapping_sub(p.input_zero_point))
+            .wrapping_add(p.output_zero_point);
         *o = O::from_i32(v);
+    }
+}
+
+/// PAD / PADV2 of a quantized tensor: the pad value is the output zero point (TFLite's default for
+/// quantized tensors), cast to the storage type.
+impl<T: QInt> PadParams<T> {
+    pub fn prepare(before: [usize; 4], after: [usize; 4], output_zero_point: i32) -> Self {
+        Self {
+            before,
+            after,
+            value: T::from_i32(output_zero_point),
+        }
     }
 }
 
@@ -532,6 +592,42 @@ pub fn mean_output(
 ) -> i32 {
     let shifted_sum = (i64::from(sum) - i64::from(input_zero_point) * num_elements as i64) as i32;
     m.apply(shifted_sum).wrapping_add(output_zero_point)
+}
+
+/// Quantized MEAN over H and W, the same for every integer storage type (`reduce.cc`'s `kReference`
+/// path, `EvalQuantizedMean` → `reference_ops::QuantizedMeanOrSum`): the multiplier
+/// `QuantizeMultiplier(s_in / s_out)` is prepared here and `1/(h·w)` is folded into it at run time
+/// ([`mean_multiplier`]). This path has no special case for equal input/output quantization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantMeanParams {
+    pub input_zero_point: i32,
+    pub output_zero_point: i32,
+    pub multiplier: QuantizedMultiplier,
+}
+
+impl QuantMeanParams {
+    pub fn prepare(input: TensorQuant, output: TensorQuant) -> Self {
+        Self {
+            input_zero_point: input.zero_point,
+            output_zero_point: output.zero_point,
+            multiplier: QuantizedMultiplier::new(f64::from(input.scale) / f64::from(output.scale)),
+        }
+    }
+}
+
+/// Quantized MEAN over H and W: int32 sum (wrapping, as C++'s int32 would), then [`mean_output`] and
+/// the storage type's clamp. `shape` is the NHWC input shape; output is `[batch, c]`.
+pub fn quant_mean_hw<T: QInt>(p: &QuantMeanParams, shape: [usize; 4], input: &[T], output: &mut [T]) {
+    let n = shape[1] * shape[2];
+    let m = mean_multiplier(p.multiplier, n);
+    mean_hw(
+        shape,
+        input,
+        output,
+        0i32,
+        |s, x| s.wrapping_add(x.to_i32()),
+        |s| T::from_i32(mean_output(s, n, p.input_zero_point, m, p.output_zero_point)),
+    )
 }
 
 #[cfg(test)]

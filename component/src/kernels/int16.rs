@@ -204,35 +204,11 @@ pub fn average_pool2d(p: &AvgPoolParams, g: &PoolGeom, input: &[i16], output: &m
 }
 
 /// MEAN over H and W, int16: the same `QuantizedMeanOrSum` path as int8 (int32 sum).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MeanParams {
-    pub input_zero_point: i32,
-    pub output_zero_point: i32,
-    pub multiplier: QuantizedMultiplier,
-}
-
-impl MeanParams {
-    pub fn prepare(input: TensorQuant, output: TensorQuant) -> Self {
-        Self {
-            input_zero_point: input.zero_point,
-            output_zero_point: output.zero_point,
-            multiplier: QuantizedMultiplier::new(f64::from(input.scale) / f64::from(output.scale)),
-        }
-    }
-}
+pub type MeanParams = generic::QuantMeanParams;
 
 /// `shape` is the NHWC input shape; output is `[batch, c]`.
 pub fn mean_hw(p: &MeanParams, shape: [usize; 4], input: &[i16], output: &mut [i16]) {
-    let n = shape[1] * shape[2];
-    let m = generic::mean_multiplier(p.multiplier, n);
-    generic::mean_hw(
-        shape,
-        input,
-        output,
-        0i32,
-        |s, x| s.wrapping_add(i32::from(x)),
-        |s| i16::from_i32(generic::mean_output(s, n, p.input_zero_point, m, p.output_zero_point)),
-    )
+    generic::quant_mean_hw(p, shape, input, output)
 }
 
 /// Which of TFLite's two int16 ADD implementations `Prepare` picked.
@@ -395,81 +371,30 @@ pub fn softmax(p: &SoftmaxParams, depth: usize, input: &[i16], output: &mut [i16
 }
 
 /// QUANTIZE float → int16 (`reference_ops::AffineQuantize`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct QuantizeParams {
-    pub scale: f32,
-    pub zero_point: i32,
-}
-
-impl QuantizeParams {
-    pub fn prepare(output: TensorQuant) -> Self {
-        Self {
-            scale: output.scale,
-            zero_point: output.zero_point,
-        }
-    }
-}
+pub type QuantizeParams = generic::QuantizeParams;
 
 pub fn quantize(p: &QuantizeParams, input: &[f32], output: &mut [i16]) {
-    generic::quantize(p.scale, p.zero_point, input, output)
+    generic::quantize(p, input, output)
 }
 
 /// DEQUANTIZE int16 → float (`reference_ops::Dequantize`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct DequantizeParams {
-    pub scale: f32,
-    pub zero_point: i32,
-}
-
-impl DequantizeParams {
-    pub fn prepare(input: TensorQuant) -> Self {
-        Self {
-            scale: input.scale,
-            zero_point: input.zero_point,
-        }
-    }
-}
+pub type DequantizeParams = generic::DequantizeParams;
 
 pub fn dequantize(p: &DequantizeParams, input: &[i16], output: &mut [f32]) {
-    generic::dequantize(p.scale, p.zero_point, input, output)
+    generic::dequantize(p, input, output)
 }
 
 /// QUANTIZE int16 → int16 or int16 → int8: `reference_ops::Requantize` with
 /// `QuantizeMultiplier((double)s_in / (double)s_out)`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RequantizeParams {
-    pub input_zero_point: i32,
-    pub output_zero_point: i32,
-    pub multiplier: QuantizedMultiplier,
-}
-
-impl RequantizeParams {
-    pub fn prepare(input: TensorQuant, output: TensorQuant) -> Self {
-        Self {
-            input_zero_point: input.zero_point,
-            output_zero_point: output.zero_point,
-            multiplier: QuantizedMultiplier::new(f64::from(input.scale) / f64::from(output.scale)),
-        }
-    }
-}
+pub type RequantizeParams = generic::RequantizeParams;
 
 /// Requantize int16 into `O` (`i16` or `i8`).
 pub fn requantize<O: QInt>(p: &RequantizeParams, input: &[i16], output: &mut [O]) {
-    generic::requantize(p.multiplier, p.input_zero_point, p.output_zero_point, input, output)
+    generic::requantize(p, input, output)
 }
 
 /// PAD with the output zero point.
 pub type PadParams = super::PadParams<i16>;
-
-impl super::PadParams<i16> {
-    pub fn prepare(before: [usize; 4], after: [usize; 4], output_zero_point: i32) -> Self {
-        Self {
-            before,
-            after,
-            value: i16::from_i32(output_zero_point),
-        }
-    }
-}
 
 pub fn pad(p: &PadParams, in_shape: [usize; 4], input: &[i16], output: &mut [i16]) {
     generic::pad(p, in_shape, input, output)
