@@ -234,6 +234,38 @@ pub fn average_pool2d<T: Copy, S: Copy>(
     }
 }
 
+/// TFLite's integer average of `n` taps summing to `sum` (`reference_integer_ops::AveragePool`, int8 and
+/// int16): `(sum ± n/2) / n`, halves away from zero.
+#[inline]
+pub fn rounded_average(sum: i32, n: i32) -> i32 {
+    if sum > 0 {
+        (sum + n / 2) / n
+    } else {
+        (sum - n / 2) / n
+    }
+}
+
+/// Quantized AVERAGE_POOL_2D (input and output share quantization, as TFLite requires): the int32 window
+/// sum (wrapping, as C++'s int32 would), `average(sum, n)` — the precision's rounding —, the activation
+/// clamp, the storage type.
+pub fn quant_average_pool2d<T: QInt>(
+    g: &PoolGeom,
+    input: &[T],
+    output: &mut [T],
+    act_min: i32,
+    act_max: i32,
+    average: impl Fn(i32, i32) -> i32,
+) {
+    average_pool2d(
+        g,
+        input,
+        output,
+        0i32,
+        |s, x| s.wrapping_add(x.to_i32()),
+        |s, n| T::from_i32(average(s, n).clamp(act_min, act_max)),
+    )
+}
+
 /// MEAN over H and W of an NHWC tensor of shape `[batch, h, w, c]` into `[batch, c]` (keep_dims is a
 /// shape matter). Each output's sum runs over the input in memory order (h, then w), as TFLite's
 /// `ReduceSumImpl` does; `finish` gets the sum and `h · w`.

@@ -190,17 +190,7 @@ impl AvgPoolParams {
 }
 
 pub fn average_pool2d(p: &AvgPoolParams, g: &PoolGeom, input: &[i16], output: &mut [i16]) {
-    generic::average_pool2d(
-        g,
-        input,
-        output,
-        0i32,
-        |s, x| s.wrapping_add(i32::from(x)),
-        |s, n| {
-            let avg = if s > 0 { (s + n / 2) / n } else { (s - n / 2) / n };
-            avg.clamp(p.act_min, p.act_max) as i16
-        },
-    )
+    generic::quant_average_pool2d(g, input, output, p.act_min, p.act_max, generic::rounded_average)
 }
 
 /// MEAN over H and W, int16: the same `QuantizedMeanOrSum` path as int8 (int32 sum).

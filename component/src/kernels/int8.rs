@@ -256,22 +256,15 @@ fn average_i32(sum: i32, n: i32, uint8_rounding: bool) -> i32 {
     if uint8_rounding {
         // uint8: (Σu + n/2) / n with Σu = sum + 128·n ≥ 0, minus 128 again.
         (sum + n / 2).div_euclid(n)
-    } else if sum > 0 {
-        (sum + n / 2) / n
     } else {
-        (sum - n / 2) / n
+        generic::rounded_average(sum, n)
     }
 }
 
 pub fn average_pool2d(p: &AvgPoolParams, g: &PoolGeom, input: &[i8], output: &mut [i8]) {
-    generic::average_pool2d(
-        g,
-        input,
-        output,
-        0i32,
-        |s, x| s + i32::from(x),
-        |s, n| average_i32(s, n, p.uint8_rounding).clamp(p.act_min, p.act_max) as i8,
-    )
+    generic::quant_average_pool2d(g, input, output, p.act_min, p.act_max, |s, n| {
+        average_i32(s, n, p.uint8_rounding)
+    })
 }
 
 /// MEAN over H and W. Mirrors `reduce.cc`'s `kReference` path for int8/uint8 (`EvalQuantizedMean` →
