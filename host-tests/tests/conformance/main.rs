@@ -7,6 +7,7 @@
 //! - `exactness`: integer models vs TFLite's reference kernels, within 1 LSB (goal 0).
 //! - `float`: the fp32 model within 1e-5 absolute.
 //! - `classify`: image path top-1 equals the reference's, top-5 snapshots (insta).
+//! - `image_pipeline`: decode + resize + normalize natively against the golden input tensors.
 //! - `robustness`: garbage models, images and tensors give an error, never a trap.
 //! - `imports`: what the shipped component imports and exports.
 //! - `info`: `model.info` against the manifest; `embedded`.
@@ -18,6 +19,7 @@ mod classify;
 mod exactness;
 mod float;
 mod golden_files;
+mod image_pipeline;
 mod imports;
 mod info;
 mod robustness;
