@@ -13,6 +13,8 @@
 //! * [`AddRescale`] (the general quantized ADD) and [`FcRequant`] (FULLY_CONNECTED's output stage) are
 //!   shared by int8 and int16.
 
+use core::marker::PhantomData;
+
 use super::{Activation, ConvGeom, FcGeom, PadParams, PoolGeom, TensorQuant};
 use crate::quant::{
     activation_range_quantized, multiply_by_quantized_multiplier_smaller_than_one_exp, quantize_multiplier,
@@ -525,6 +527,14 @@ impl AddRescale {
         .wrapping_add(self.output_offset);
         raw_output.clamp(self.act_min, self.act_max)
     }
+
+    /// [`Self::add`] over two same-shape tensors of storage type `T`.
+    pub fn add_all<T: QInt>(&self, input1: &[T], input2: &[T], output: &mut [T]) {
+        debug_assert!(input1.len() == output.len() && input2.len() == output.len());
+        for ((o, &a), &b) in output.iter_mut().zip(input1).zip(input2) {
+            *o = T::from_i32(self.add(a.to_i32(), b.to_i32()));
+        }
+    }
 }
 
 /// The value for channel `ch` of a per-channel list, or the single per-tensor value.
@@ -591,6 +601,54 @@ impl FcRequant {
             Self::FixedPoint(ms) => per_channel(ms, ch).apply_i64(acc),
         }
     }
+}
+
+/// FULLY_CONNECTED's quantized params, the same fields for int8 and 16x8: `−zp_in`, `−zp_w`, `zp_out`,
+/// the [`FcRequant`] and the activation range over the storage type `T`. Each precision implements
+/// [`MacStage`] (its accumulator and output stage) and its `prepare` on its own `QuantFcParams<T>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantFcParams<T> {
+    pub input_offset: i32,
+    pub filter_offset: i32,
+    pub output_offset: i32,
+    pub requant: FcRequant,
+    pub act_min: i32,
+    pub act_max: i32,
+    storage: PhantomData<T>,
+}
+
+impl<T: QInt> QuantFcParams<T> {
+    /// The offsets from the zero points, the activation range from `CalculateActivationRangeQuantized`
+    /// over `T`'s range, and the given requantization.
+    pub fn with_requant(
+        input: TensorQuant,
+        filter_zero_point: i32,
+        output: TensorQuant,
+        activation: Activation,
+        requant: FcRequant,
+    ) -> Self {
+        let (act_min, act_max) =
+            activation_range_quantized(activation, output.scale, output.zero_point, T::MIN, T::MAX);
+        Self {
+            input_offset: -input.zero_point,
+            filter_offset: -filter_zero_point,
+            output_offset: output.zero_point,
+            requant,
+            act_min,
+            act_max,
+            storage: PhantomData,
+        }
+    }
+}
+
+/// `PopulateConvolutionQuantizationParams`' per-channel multipliers (int8 and 16x8 CONV_2D /
+/// DEPTHWISE_CONV_2D): one per filter scale from `(double)s_in · (double)s_w / (double)s_out` (a single
+/// filter scale is the per-tensor case).
+pub fn conv_multipliers(input: TensorQuant, filter_scales: &[f32], output: TensorQuant) -> Vec<QuantizedMultiplier> {
+    filter_scales
+        .iter()
+        .map(|&w| QuantizedMultiplier::new(f64::from(input.scale) * f64::from(w) / f64::from(output.scale)))
+        .collect()
 }
 
 /// The multiplier MEAN uses after `Prepare`'s `QuantizeMultiplier(s_in / s_out)`: TFLite's

@@ -31,10 +31,7 @@ impl ConvParams {
     /// `PopulateConvolutionQuantizationParams`: per filter scale `(double)s_in · (double)s_w /
     /// (double)s_out`; activation range over `[-32768, 32767]`.
     pub fn prepare(input: TensorQuant, filter_scales: &[f32], output: TensorQuant, activation: Activation) -> Self {
-        let multipliers = filter_scales
-            .iter()
-            .map(|&w| QuantizedMultiplier::new(f64::from(input.scale) * f64::from(w) / f64::from(output.scale)))
-            .collect();
+        let multipliers = generic::conv_multipliers(input, filter_scales, output);
         let (act_min, act_max) = activation_range_quantized(activation, output.scale, output.zero_point, QMIN, QMAX);
         Self {
             multipliers,
@@ -89,21 +86,14 @@ pub fn depthwise_conv2d(
 /// FULLY_CONNECTED, 16x8 with int64 bias: `acc = Σ (w + filter_offset)(x + input_offset) + bias` in
 /// int64, rescaled by [`FcRequant`], `+ output_offset`, clamp. Mirrors `reference_integer_ops::
 /// FullyConnected[PerChannel]<int16_t, int8_t, int16_t, int64_t>`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FullyConnectedParams {
-    pub input_offset: i32,
-    pub filter_offset: i32,
-    pub output_offset: i32,
-    pub requant: FcRequant,
-    pub act_min: i32,
-    pub act_max: i32,
-}
+pub type FullyConnectedParams = generic::QuantFcParams<i16>;
 
 impl FullyConnectedParams {
     /// TFLite ≥ 2.20 / ai-edge-litert 2.x `kReference`: requantization in double ([`FcRequant::Float`]).
     pub fn prepare(input: TensorQuant, filter_scales: &[f32], output: TensorQuant, activation: Activation) -> Self {
         Self::with_requant(
             input,
+            0, // 16x8 weights are symmetric: filter offset 0.
             output,
             activation,
             FcRequant::float(input.scale, filter_scales, output.scale),
@@ -119,22 +109,11 @@ impl FullyConnectedParams {
     ) -> Self {
         Self::with_requant(
             input,
+            0, // 16x8 weights are symmetric: filter offset 0.
             output,
             activation,
             FcRequant::fixed_point(input.scale, filter_scales, output.scale),
         )
-    }
-
-    fn with_requant(input: TensorQuant, output: TensorQuant, activation: Activation, requant: FcRequant) -> Self {
-        let (act_min, act_max) = activation_range_quantized(activation, output.scale, output.zero_point, QMIN, QMAX);
-        Self {
-            input_offset: -input.zero_point,
-            filter_offset: 0,
-            output_offset: output.zero_point,
-            requant,
-            act_min,
-            act_max,
-        }
     }
 }
 
@@ -271,11 +250,7 @@ impl AddParams {
 pub fn add(p: &AddParams, input1: &[i16], input2: &[i16], output: &mut [i16]) {
     debug_assert!(input1.len() == output.len() && input2.len() == output.len());
     match &p.kind {
-        AddKind::General(rescale) => {
-            for ((o, &a), &b) in output.iter_mut().zip(input1).zip(input2) {
-                *o = rescale.add(i32::from(a), i32::from(b)) as i16;
-            }
-        }
+        AddKind::General(rescale) => rescale.add_all(input1, input2, output),
         &AddKind::PowerOfTwo {
             input1_shift,
             input2_shift,

@@ -63,10 +63,7 @@ impl ConvParams {
                 f64::from(input.scale * w) / f64::from(output.scale),
             )]
         } else {
-            filter_scales
-                .iter()
-                .map(|&w| QuantizedMultiplier::new(f64::from(input.scale) * f64::from(w) / f64::from(output.scale)))
-                .collect()
+            generic::conv_multipliers(input, filter_scales, output)
         };
         let (act_min, act_max) = activation_range_quantized(activation, output.scale, output.zero_point, QMIN, QMAX);
         Self {
@@ -126,15 +123,7 @@ pub fn depthwise_conv2d(
 /// FULLY_CONNECTED: `acc = Σ (w + filter_offset)(x + input_offset) + bias` (int32), rescaled by
 /// [`FcRequant`], `+ output_offset`, clamp. Mirrors `reference_integer_ops::FullyConnected` /
 /// `FullyConnectedPerChannel` (and `reference_ops::FullyConnected` for uint8).
-#[derive(Debug, Clone, PartialEq)]
-pub struct FullyConnectedParams {
-    pub input_offset: i32,
-    pub filter_offset: i32,
-    pub output_offset: i32,
-    pub requant: FcRequant,
-    pub act_min: i32,
-    pub act_max: i32,
-}
+pub type FullyConnectedParams = generic::QuantFcParams<i8>;
 
 impl FullyConnectedParams {
     /// TFLite ≥ 2.20 / ai-edge-litert 2.x `kReference`: requantization in double
@@ -170,24 +159,6 @@ impl FullyConnectedParams {
             activation,
             FcRequant::fixed_point(input.scale, filter_scales, output.scale),
         )
-    }
-
-    fn with_requant(
-        input: TensorQuant,
-        filter_zero_point: i32,
-        output: TensorQuant,
-        activation: Activation,
-        requant: FcRequant,
-    ) -> Self {
-        let (act_min, act_max) = activation_range_quantized(activation, output.scale, output.zero_point, QMIN, QMAX);
-        Self {
-            input_offset: -input.zero_point,
-            filter_offset: -filter_zero_point,
-            output_offset: output.zero_point,
-            requant,
-            act_min,
-            act_max,
-        }
     }
 }
 
@@ -295,10 +266,7 @@ impl AddParams {
 }
 
 pub fn add(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
-    debug_assert!(input1.len() == output.len() && input2.len() == output.len());
-    for ((o, &a), &b) in output.iter_mut().zip(input1).zip(input2) {
-        *o = p.rescale.add(i32::from(a), i32::from(b)) as i8;
-    }
+    p.rescale.add_all(input1, input2, output)
 }
 
 /// SOFTMAX int8 → int8 (output scale 1/256, zero point −128, as TFLite requires). Mirrors
