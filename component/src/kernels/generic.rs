@@ -8,10 +8,11 @@
 //!   bit-identical to the reference too.
 //! * [`average_pool2d`] and [`mean_hw`] walk windows / the H×W plane and call back for the sum and the
 //!   final division.
-//! * [`pad`] is type-agnostic; [`quantize`], [`dequantize`] and [`requantize`] are generic over the
-//!   integer storage types through [`QInt`].
-//! * [`AddRescale`] (the general quantized ADD) and [`FcRequant`] (FULLY_CONNECTED's output stage) are
-//!   shared by int8 and int16.
+//! * [`pad`] is type-agnostic; [`quantize`], [`dequantize`] and [`requantize`] (with their params),
+//!   [`quant_mean_hw`] ([`QuantMeanParams`]), [`quant_average_pool2d`] and quantized
+//!   [`PadParams::prepare`] are generic over the integer storage types through [`QInt`].
+//! * [`AddRescale`] (the general quantized ADD), [`FcRequant`] (FULLY_CONNECTED's output stage),
+//!   [`QuantFcParams`] and [`conv_multipliers`] are shared by int8 and int16.
 
 use core::marker::PhantomData;
 

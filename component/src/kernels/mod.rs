@@ -19,9 +19,15 @@
 //! | QUANTIZE f32→q, requantize, DEQUANTIZE (int8/int16 only) | `QuantizeParams`, `RequantizeParams`, `DequantizeParams` | `quantize`, `requantize`, `dequantize` |
 //!
 //! The loops that walk tensors (convolution windows, pooling windows, the H×W reduction, padding) are
-//! written once in [`generic`], in terms of small traits ([`generic::MacStage`], [`generic::PoolStage`],
-//! [`generic::MeanStage`]) that each precision implements on its params: *what differs* between
-//! precisions is the multiply-accumulate and the output stage, nothing else.
+//! written once in [`generic`]: convolutions and FULLY_CONNECTED in terms of [`generic::MacStage`], which
+//! each precision implements on its params, pooling and MEAN with the sum and the final division passed
+//! in. Where int8 and int16 compute the same thing, that is written once too, generic over the storage
+//! type ([`generic::QInt`]), and each precision module names it with an alias and a thin run function:
+//! `QuantizeParams`, `DequantizeParams`, `RequantizeParams`, `MeanParams` (= [`generic::QuantMeanParams`]),
+//! `FullyConnectedParams` (= [`generic::QuantFcParams`], with its own `prepare` and [`generic::MacStage`]),
+//! PAD's `prepare`, AVERAGE_POOL_2D's loop and rounding, the general quantized ADD
+//! ([`generic::AddRescale`]). *What differs* between precisions — the multiply-accumulate and the
+//! output stage, the ADD and SOFTMAX arithmetic, the uint8 flags — stays in each precision's module.
 //!
 //! Integer results equal TFLite's reference kernels (`BuiltinOpResolver` with `BUILTIN_REF`, i.e. the
 //! `kReference` paths) bit for bit. uint8 models are executed as int8 (every uint8 value `v` is stored as
