@@ -57,14 +57,10 @@ pub fn quantize(real: f32, scale: f32, zero_point: i32, qmin: i32, qmax: i32) ->
 
 fn check_size(width: u32, height: u32, channels: u32) -> Result<()> {
     if channels != 1 && channels != 3 {
-        return Err(Error::InvalidInput(format!(
-            "images have 1 or 3 channels, not {channels}"
-        )));
+        return Err(Error::InvalidInput(format!("images have 1 or 3 channels, not {channels}")));
     }
     if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
-        return Err(Error::InvalidInput(format!(
-            "cannot resize an image to {width}x{height}"
-        )));
+        return Err(Error::InvalidInput(format!("cannot resize an image to {width}x{height}")));
     }
     Ok(())
 }
@@ -134,19 +130,11 @@ impl Axis {
             for (k, &w) in out.iter_mut().zip(&w[..len]) {
                 let w = if total != 0.0 { w / total } else { w };
                 let scaled = w * (1u32 << PRECISION_BITS) as f64;
-                *k = if w < 0.0 {
-                    (scaled - 0.5) as i32
-                } else {
-                    (scaled + 0.5) as i32
-                };
+                *k = if w < 0.0 { (scaled - 0.5) as i32 } else { (scaled + 0.5) as i32 };
             }
             bounds.push((first as usize, len));
         }
-        Axis {
-            ksize,
-            bounds,
-            weights,
-        }
+        Axis { ksize, bounds, weights }
     }
 
     /// The source range this axis reads (Pillow crops the intermediate image to it).
@@ -233,27 +221,11 @@ fn vertical(
 
 /// Resize HWC u8 pixels (`channels` 1 or 3) from `src_w` x `src_h` to `width` x `height` exactly as
 /// Pillow 13's `Image.resize((width, height), Image.BILINEAR)` does (see `golden/README.md`).
-pub fn resize_bilinear(
-    src: &[u8],
-    src_w: u32,
-    src_h: u32,
-    channels: u32,
-    width: u32,
-    height: u32,
-) -> Result<Vec<u8>> {
+pub fn resize_bilinear(src: &[u8], src_w: u32, src_h: u32, channels: u32, width: u32, height: u32) -> Result<Vec<u8>> {
     check_size(width, height, channels)?;
-    let (sw, sh, w, h, c) = (
-        src_w as usize,
-        src_h as usize,
-        width as usize,
-        height as usize,
-        channels as usize,
-    );
+    let (sw, sh, w, h, c) = (src_w as usize, src_h as usize, width as usize, height as usize, channels as usize);
     if sw == 0 || sh == 0 || sw.checked_mul(sh).and_then(|n| n.checked_mul(c)) != Some(src.len()) {
-        return Err(Error::InvalidInput(format!(
-            "{} bytes are not a {src_w}x{src_h}x{channels} image",
-            src.len()
-        )));
+        return Err(Error::InvalidInput(format!("{} bytes are not a {src_w}x{src_h}x{channels} image", src.len())));
     }
     let pass_h = |src: &[u8], src_w: usize, rows: Range<usize>, offset: usize, axis: &Axis| {
         let mut dst = vec![0u8; axis.bounds.len() * rows.len() * c];
@@ -293,9 +265,8 @@ pub fn resize_bilinear(
 
 /// Decode with limits, so a small file that claims a huge image is refused before allocating.
 fn decode(bytes: &[u8]) -> Result<DynamicImage> {
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::InvalidImage(e.to_string()))?;
+    let mut reader =
+        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| Error::InvalidImage(e.to_string()))?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_DIMENSION);
     limits.max_image_height = Some(MAX_DIMENSION);
@@ -319,11 +290,7 @@ fn decode(bytes: &[u8]) -> Result<DynamicImage> {
 fn pillow_luma(image: DynamicImage) -> Vec<u8> {
     match image {
         DynamicImage::ImageLuma8(gray) => gray.into_raw(),
-        DynamicImage::ImageLumaA8(gray_alpha) => gray_alpha
-            .into_raw()
-            .chunks_exact(2)
-            .map(|p| p[0])
-            .collect(),
+        DynamicImage::ImageLumaA8(gray_alpha) => gray_alpha.into_raw().chunks_exact(2).map(|p| p[0]).collect(),
         other => other
             .into_rgb8()
             .into_raw()
@@ -373,13 +340,8 @@ mod tests {
     #[test]
     fn image_luma_is_pillows() {
         // values checked against Pillow 13 convert('L')
-        let rgb =
-            image::RgbImage::from_raw(4, 1, vec![255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255])
-                .unwrap();
-        assert_eq!(
-            pillow_luma(DynamicImage::ImageRgb8(rgb)),
-            vec![76, 150, 29, 255]
-        );
+        let rgb = image::RgbImage::from_raw(4, 1, vec![255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]).unwrap();
+        assert_eq!(pillow_luma(DynamicImage::ImageRgb8(rgb)), vec![76, 150, 29, 255]);
         // gray passes through unchanged, and gray-as-RGB gives the same value
         for g in 0..=255u8 {
             let rgb = image::RgbImage::from_raw(1, 1, vec![g, g, g]).unwrap();
@@ -414,9 +376,9 @@ mod tests {
                 5,
                 3,
                 &[
-                    0, 123, 246, 68, 88, 211, 169, 36, 159, 117, 137, 107, 82, 205, 72, 3, 126,
-                    249, 71, 91, 214, 173, 40, 163, 131, 152, 121, 103, 226, 93, 5, 128, 251, 74,
-                    94, 217, 177, 44, 167, 145, 166, 135, 124, 247, 114,
+                    0, 123, 246, 68, 88, 211, 169, 36, 159, 117, 137, 107, 82, 205, 72, 3, 126, 249, 71, 91, 214, 173,
+                    40, 163, 131, 152, 121, 103, 226, 93, 5, 128, 251, 74, 94, 217, 177, 44, 167, 145, 166, 135, 124,
+                    247, 114,
                 ],
             ),
             (
@@ -425,19 +387,9 @@ mod tests {
                 1,
                 5,
                 4,
-                &[
-                    42, 150, 145, 145, 118, 45, 101, 141, 142, 124, 82, 155, 143, 137, 129, 84, 97,
-                    122, 128, 133,
-                ],
+                &[42, 150, 145, 145, 118, 45, 101, 141, 142, 124, 82, 155, 143, 137, 129, 84, 97, 122, 128, 133],
             ),
-            (
-                1,
-                1,
-                3,
-                2,
-                2,
-                &[0, 123, 246, 0, 123, 246, 0, 123, 246, 0, 123, 246],
-            ),
+            (1, 1, 3, 2, 2, &[0, 123, 246, 0, 123, 246, 0, 123, 246, 0, 123, 246]),
         ];
         for (sw, sh, c, w, h, want) in cases {
             let got = resize_bilinear(&pattern(sw, sh, c), sw, sh, c, w, h).unwrap();
@@ -451,16 +403,8 @@ mod tests {
         assert!(resize_bilinear(&p, 6, 3, 2, 2, 2).is_err());
         // extreme ratios
         let wide = pattern(MAX_DIMENSION, 1, 1);
-        assert_eq!(
-            resize_bilinear(&wide, MAX_DIMENSION, 1, 1, 1, 1)
-                .unwrap()
-                .len(),
-            1
-        );
-        assert_eq!(
-            resize_bilinear(&[7], 1, 1, 1, 3, MAX_DIMENSION).unwrap(),
-            vec![7; 3 * MAX_DIMENSION as usize]
-        );
+        assert_eq!(resize_bilinear(&wide, MAX_DIMENSION, 1, 1, 1, 1).unwrap().len(), 1);
+        assert_eq!(resize_bilinear(&[7], 1, 1, 1, 3, MAX_DIMENSION).unwrap(), vec![7; 3 * MAX_DIMENSION as usize]);
     }
 
     #[test]
@@ -469,27 +413,12 @@ mod tests {
         let png = std::fs::read(shared().join("images/chelsea.png")).unwrap();
         let jpg = std::fs::read(shared().join("images/hot_dog.jpg")).unwrap();
         // arguments
-        assert!(matches!(
-            decode_resize(&bmp, 10, 10, 2),
-            Err(Error::InvalidInput(_))
-        ));
-        assert!(matches!(
-            decode_resize(&bmp, 10, 10, 4),
-            Err(Error::InvalidInput(_))
-        ));
-        assert!(matches!(
-            decode_resize(&bmp, 0, 10, 3),
-            Err(Error::InvalidInput(_))
-        ));
+        assert!(matches!(decode_resize(&bmp, 10, 10, 2), Err(Error::InvalidInput(_))));
+        assert!(matches!(decode_resize(&bmp, 10, 10, 4), Err(Error::InvalidInput(_))));
+        assert!(matches!(decode_resize(&bmp, 0, 10, 3), Err(Error::InvalidInput(_))));
         // garbage
-        assert!(matches!(
-            decode_resize(&[], 8, 8, 3),
-            Err(Error::InvalidImage(_))
-        ));
-        assert!(matches!(
-            decode_resize(b"not an image at all", 8, 8, 3),
-            Err(Error::InvalidImage(_))
-        ));
+        assert!(matches!(decode_resize(&[], 8, 8, 3), Err(Error::InvalidImage(_))));
+        assert!(matches!(decode_resize(b"not an image at all", 8, 8, 3), Err(Error::InvalidImage(_))));
         let mut noise = 0x1234_5678u32;
         let garbage: Vec<u8> = (0..4096)
             .map(|_| {
@@ -501,10 +430,7 @@ mod tests {
             .collect();
         assert!(decode_resize(&garbage, 8, 8, 3).is_err());
         // a format we do not decode
-        assert!(matches!(
-            decode_resize(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", 8, 8, 3),
-            Err(Error::InvalidImage(_))
-        ));
+        assert!(matches!(decode_resize(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", 8, 8, 3), Err(Error::InvalidImage(_))));
         // valid magic, garbage after it
         for magic in [&b"\x89PNG\r\n\x1a\n"[..], b"\xff\xd8\xff\xe0", b"BM"] {
             let mut v = magic.to_vec();
@@ -513,26 +439,13 @@ mod tests {
         }
         // truncated files: header cuts must be errors; cuts in the pixel data must at least not panic
         for (name, file) in [("bmp", &bmp), ("png", &png), ("jpeg", &jpg)] {
-            for cut in [
-                1usize,
-                2,
-                10,
-                30,
-                60,
-                100,
-                500,
-                file.len() / 2,
-                file.len() - 1,
-            ] {
+            for cut in [1usize, 2, 10, 30, 60, 100, 500, file.len() / 2, file.len() - 1] {
                 let r = decode_resize(&file[..cut], 16, 16, 3);
                 if cut <= 30 {
                     assert!(r.is_err(), "{name} cut at {cut} decoded");
                 }
                 if let Err(e) = &r {
-                    assert!(
-                        matches!(e, Error::InvalidImage(_) | Error::TooLarge(_)),
-                        "{name} cut {cut}: {e}"
-                    );
+                    assert!(matches!(e, Error::InvalidImage(_) | Error::TooLarge(_)), "{name} cut {cut}: {e}");
                 }
             }
         }
@@ -553,19 +466,11 @@ mod tests {
         bmp.extend_from_slice(&24u16.to_le_bytes());
         bmp.extend_from_slice(&[0u8; 24]);
         bmp.extend_from_slice(&[0u8; 16]);
-        assert!(
-            matches!(decode_resize(&bmp, 8, 8, 3), Err(Error::TooLarge(_))),
-            "{:?}",
-            decode_resize(&bmp, 8, 8, 3)
-        );
+        assert!(matches!(decode_resize(&bmp, 8, 8, 3), Err(Error::TooLarge(_))), "{:?}", decode_resize(&bmp, 8, 8, 3));
         // Within the dimension limit but over the byte limit: 16000 x 16000 x 24 bit = 768 MB.
         bmp[18..22].copy_from_slice(&16_000i32.to_le_bytes());
         bmp[22..26].copy_from_slice(&16_000i32.to_le_bytes());
-        assert!(
-            matches!(decode_resize(&bmp, 8, 8, 3), Err(Error::TooLarge(_))),
-            "{:?}",
-            decode_resize(&bmp, 8, 8, 3)
-        );
+        assert!(matches!(decode_resize(&bmp, 8, 8, 3), Err(Error::TooLarge(_))), "{:?}", decode_resize(&bmp, 8, 8, 3));
 
         // A PNG whose IHDR claims 100000 x 100000 (a valid chunk, CRC included).
         let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
@@ -577,10 +482,7 @@ mod tests {
         png.extend_from_slice(&ihdr);
         png.extend_from_slice(&crc32(&ihdr).to_be_bytes());
         let r = decode_resize(&png, 8, 8, 3);
-        assert!(
-            matches!(r, Err(Error::TooLarge(_)) | Err(Error::InvalidImage(_))),
-            "{r:?}"
-        );
+        assert!(matches!(r, Err(Error::TooLarge(_)) | Err(Error::InvalidImage(_))), "{r:?}");
     }
 
     fn crc32(data: &[u8]) -> u32 {
@@ -588,11 +490,7 @@ mod tests {
         for &b in data {
             crc ^= b as u32;
             for _ in 0..8 {
-                crc = if crc & 1 != 0 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
+                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
             }
         }
         !crc

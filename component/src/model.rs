@@ -2,8 +2,8 @@
 //! to and from WIT, native tests and tools call this directly.
 
 use crate::error::{bail, Result};
-use crate::graph::{self, DType, Graph};
 pub use crate::graph::Precision;
+use crate::graph::{self, DType, Graph};
 use crate::image;
 use crate::plan::{Arenas, Plan};
 
@@ -155,7 +155,12 @@ impl Model {
             bail!(InvalidInput, "input shape {:?} does not match the model's {:?}", input.shape, want.shape);
         }
         if input.data.element_type() != want.element {
-            bail!(InvalidInput, "input elements are {:?}, the model takes {:?}", input.data.element_type(), want.element);
+            bail!(
+                InvalidInput,
+                "input elements are {:?}, the model takes {:?}",
+                input.data.element_type(),
+                want.element
+            );
         }
         let numel = self.plan.input.slot.len;
         if input.data.len() != numel {
@@ -184,7 +189,10 @@ impl Model {
         let shape = &self.info.input.shape;
         let (h, w, c) = match shape[..] {
             [1, h, w, c @ (1 | 3)] => (h, w, c),
-            _ => bail!(InvalidInput, "classify needs a [1, height, width, 1 or 3] image input; this model takes {shape:?}"),
+            _ => bail!(
+                InvalidInput,
+                "classify needs a [1, height, width, 1 or 3] image input; this model takes {shape:?}"
+            ),
         };
         let pixels = image::decode_resize(image_bytes, w, h, c)?;
         self.fill_input_from_pixels(&pixels);
@@ -232,7 +240,9 @@ impl Model {
         let a = &self.arenas;
         match (out.dtype, self.info.output.element) {
             (DType::F32, _) => TensorData::Float32(a.f32[out.slot.range()].to_vec()),
-            (DType::I8, ElementType::Uint8) => TensorData::Uint8(a.i8[out.slot.range()].iter().map(|&v| (v as i32 + 128) as u8).collect()),
+            (DType::I8, ElementType::Uint8) => {
+                TensorData::Uint8(a.i8[out.slot.range()].iter().map(|&v| (v as i32 + 128) as u8).collect())
+            }
             (DType::I8, _) => TensorData::Int8(a.i8[out.slot.range()].to_vec()),
             (DType::I16, _) => TensorData::Int16(a.i16[out.slot.range()].to_vec()),
             (dt, _) => unreachable!("plan outputs are f32/i8/i16, not {dt:?}"),
@@ -272,11 +282,7 @@ impl Model {
         order
             .into_iter()
             .take(k as usize)
-            .map(|i| Prediction {
-                index: i as u32,
-                label: self.labels.as_ref().map(|l| l[i].clone()),
-                score: probs[i],
-            })
+            .map(|i| Prediction { index: i as u32, label: self.labels.as_ref().map(|l| l[i].clone()), score: probs[i] })
             .collect()
     }
 }
@@ -294,7 +300,8 @@ fn softmax_in_place(v: &mut [f32]) {
 }
 
 fn parse_labels(text: &str, classes: u32) -> Result<Vec<String>> {
-    let labels: Vec<String> = text.trim_end_matches(['\n', '\r']).lines().map(|l| l.trim_end_matches('\r').to_string()).collect();
+    let labels: Vec<String> =
+        text.trim_end_matches(['\n', '\r']).lines().map(|l| l.trim_end_matches('\r').to_string()).collect();
     if labels.len() != classes as usize {
         bail!(InvalidInput, "{} labels given, the model has {classes} classes", labels.len());
     }

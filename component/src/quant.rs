@@ -70,10 +70,7 @@ pub fn frexp(x: f64) -> (f64, i32) {
 /// (`TfLiteRound(q · 2^31)`), renormalised when it rounds up to 2^31, flushed to zero below 2^-31.
 pub fn quantize_multiplier(real: f64) -> QuantizedMultiplier {
     if real == 0.0 || !real.is_finite() {
-        return QuantizedMultiplier {
-            multiplier: 0,
-            shift: 0,
-        };
+        return QuantizedMultiplier { multiplier: 0, shift: 0 };
     }
     let (q, mut shift) = frexp(real);
     let mut q_fixed = (q * (1u64 << 31) as f64).round() as i64;
@@ -85,10 +82,7 @@ pub fn quantize_multiplier(real: f64) -> QuantizedMultiplier {
         shift = 0;
         q_fixed = 0;
     }
-    QuantizedMultiplier {
-        multiplier: q_fixed as i32,
-        shift,
-    }
+    QuantizedMultiplier { multiplier: q_fixed as i32, shift }
 }
 
 /// `QuantizeMultiplierSmallerThanOneExp`: the same decomposition, for multipliers in `(0, 1)` (the
@@ -190,11 +184,8 @@ pub fn multiply_by_quantized_multiplier(x: i32, quantized_multiplier: i32, shift
 /// truncated to 32 bits like the C++ cast.
 #[inline]
 pub fn multiply_by_quantized_multiplier_i64(x: i64, quantized_multiplier: i32, shift: i32) -> i32 {
-    let reduced_multiplier: i64 = if quantized_multiplier < 0x7FFF_0000 {
-        i64::from((quantized_multiplier + (1 << 15)) >> 16)
-    } else {
-        0x7FFF
-    };
+    let reduced_multiplier: i64 =
+        if quantized_multiplier < 0x7FFF_0000 { i64::from((quantized_multiplier + (1 << 15)) >> 16) } else { 0x7FFF };
     let total_shift = (15 - shift).clamp(1, 62);
     let round = 1i64 << (total_shift - 1);
     (x.wrapping_mul(reduced_multiplier).wrapping_add(round) >> total_shift) as i32
@@ -207,10 +198,7 @@ pub fn multiply_by_quantized_multiplier_smaller_than_one_exp(
     quantized_multiplier: i32,
     left_shift: i32,
 ) -> i32 {
-    rounding_divide_by_pot(
-        saturating_rounding_doubling_high_mul(x, quantized_multiplier),
-        -left_shift,
-    )
+    rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, quantized_multiplier), -left_shift)
 }
 
 /// `MultiplyByQuantizedMultiplierGreaterThanOne(x, m, left_shift)` (`left_shift >= 0`).
@@ -307,10 +295,7 @@ pub mod fixed {
         let x4_over_4 = rounding_divide_by_pot(x4, 2);
         let x4_over_24_plus_x3_over_6_plus_x2_over_2 =
             rounding_divide_by_pot(mul(x4_over_4.wrapping_add(x3), CONSTANT_1_OVER_3).wrapping_add(x2), 1);
-        CONSTANT_TERM.wrapping_add(mul(
-            CONSTANT_TERM,
-            x.wrapping_add(x4_over_24_plus_x3_over_6_plus_x2_over_2),
-        ))
+        CONSTANT_TERM.wrapping_add(mul(CONSTANT_TERM, x.wrapping_add(x4_over_24_plus_x3_over_6_plus_x2_over_2)))
     }
 
     /// `exp_on_negative_values(FixedPoint<int32_t, integer_bits> a)`: `exp(a)` for `a <= 0`, as Q0.31.
@@ -367,10 +352,7 @@ pub mod fixed {
             let half_denominator_times_x = mul(half_denominator, x);
             let one_minus_half_denominator_times_x = ONE_Q2_29.wrapping_sub(half_denominator_times_x);
             // x · (1 − d·x) is Q4.27; Rescale<2> shifts left by 2 with saturation.
-            x = x.wrapping_add(saturating_rounding_multiply_by_pot(
-                mul(x, one_minus_half_denominator_times_x),
-                2,
-            ));
+            x = x.wrapping_add(saturating_rounding_multiply_by_pot(mul(x, one_minus_half_denominator_times_x), 2));
         }
         // ExactMulByPot<-1> (Q2 → Q1, same raw), then Rescale<0>: saturating left shift by 1.
         saturating_rounding_multiply_by_pot(x, 1)
@@ -381,14 +363,9 @@ pub mod fixed {
     pub fn get_reciprocal(x: i32, x_integer_digits: i32) -> (i32, i32) {
         let headroom_plus_one = (x as u32).leading_zeros() as i32;
         let num_bits_over_unit = x_integer_digits - headroom_plus_one;
-        let shifted_sum_minus_one = (x as u32)
-            .checked_shl(headroom_plus_one as u32)
-            .unwrap_or(0)
-            .wrapping_sub(1u32 << 31) as i32;
-        (
-            one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one),
-            num_bits_over_unit,
-        )
+        let shifted_sum_minus_one =
+            (x as u32).checked_shl(headroom_plus_one as u32).unwrap_or(0).wrapping_sub(1u32 << 31) as i32;
+        (one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one), num_bits_over_unit)
     }
 }
 
@@ -433,12 +410,7 @@ pub fn lut_populate_int16(
 
         lut.push((sample_val - bias).max(table_min).min(table_max) as i16);
     }
-    lut.push(
-        (transform(input_max) * output_scaling_inv)
-            .round()
-            .max(table_min)
-            .min(table_max) as i16,
-    );
+    lut.push((transform(input_max) * output_scaling_inv).round().max(table_min).min(table_max) as i16);
     lut
 }
 
@@ -465,92 +437,26 @@ mod tests {
     #[test]
     fn quantize_multiplier_known_values() {
         // 0.5 = 0.5 · 2^0 → q = 2^30, shift 0.
-        assert_eq!(
-            quantize_multiplier(0.5),
-            QuantizedMultiplier {
-                multiplier: 1 << 30,
-                shift: 0
-            }
-        );
+        assert_eq!(quantize_multiplier(0.5), QuantizedMultiplier { multiplier: 1 << 30, shift: 0 });
         // 1.0 = 0.5 · 2^1.
-        assert_eq!(
-            quantize_multiplier(1.0),
-            QuantizedMultiplier {
-                multiplier: 1 << 30,
-                shift: 1
-            }
-        );
+        assert_eq!(quantize_multiplier(1.0), QuantizedMultiplier { multiplier: 1 << 30, shift: 1 });
         // 0.25 = 0.5 · 2^-1.
-        assert_eq!(
-            quantize_multiplier(0.25),
-            QuantizedMultiplier {
-                multiplier: 1 << 30,
-                shift: -1
-            }
-        );
+        assert_eq!(quantize_multiplier(0.25), QuantizedMultiplier { multiplier: 1 << 30, shift: -1 });
         // 0.75 = 0.75 · 2^0 → 0.75 · 2^31 = 1610612736.
-        assert_eq!(
-            quantize_multiplier(0.75),
-            QuantizedMultiplier {
-                multiplier: 1_610_612_736,
-                shift: 0
-            }
-        );
+        assert_eq!(quantize_multiplier(0.75), QuantizedMultiplier { multiplier: 1_610_612_736, shift: 0 });
         // 3.0 = 0.75 · 2^2.
-        assert_eq!(
-            quantize_multiplier(3.0),
-            QuantizedMultiplier {
-                multiplier: 1_610_612_736,
-                shift: 2
-            }
-        );
+        assert_eq!(quantize_multiplier(3.0), QuantizedMultiplier { multiplier: 1_610_612_736, shift: 2 });
         // 0.1 = 0.8 · 2^-3 → round(0.8 · 2^31) = round(1717986918.4) = 1717986918.
-        assert_eq!(
-            quantize_multiplier(0.1),
-            QuantizedMultiplier {
-                multiplier: 1_717_986_918,
-                shift: -3
-            }
-        );
+        assert_eq!(quantize_multiplier(0.1), QuantizedMultiplier { multiplier: 1_717_986_918, shift: -3 });
         // 1/3 = (2/3) · 2^-1 → round(1431655765.33) = 1431655765.
-        assert_eq!(
-            quantize_multiplier(1.0 / 3.0),
-            QuantizedMultiplier {
-                multiplier: 1_431_655_765,
-                shift: -1
-            }
-        );
+        assert_eq!(quantize_multiplier(1.0 / 3.0), QuantizedMultiplier { multiplier: 1_431_655_765, shift: -1 });
         // Zero and values below 2^-31 (shift < -31) flush to (0, 0).
-        assert_eq!(
-            quantize_multiplier(0.0),
-            QuantizedMultiplier {
-                multiplier: 0,
-                shift: 0
-            }
-        );
-        assert_eq!(
-            quantize_multiplier(2f64.powi(-40)),
-            QuantizedMultiplier {
-                multiplier: 0,
-                shift: 0
-            }
-        );
+        assert_eq!(quantize_multiplier(0.0), QuantizedMultiplier { multiplier: 0, shift: 0 });
+        assert_eq!(quantize_multiplier(2f64.powi(-40)), QuantizedMultiplier { multiplier: 0, shift: 0 });
         // A significand that rounds up to 2^31 renormalises: (1 - 2^-40) → q_fixed = 2^31 → 2^30, shift 1.
-        assert_eq!(
-            quantize_multiplier(1.0 - 2f64.powi(-40)),
-            QuantizedMultiplier {
-                multiplier: 1 << 30,
-                shift: 1
-            }
-        );
+        assert_eq!(quantize_multiplier(1.0 - 2f64.powi(-40)), QuantizedMultiplier { multiplier: 1 << 30, shift: 1 });
         // Negative multipliers keep their sign in the significand.
-        assert_eq!(
-            quantize_multiplier(-0.5),
-            QuantizedMultiplier {
-                multiplier: -(1 << 30),
-                shift: 0
-            }
-        );
+        assert_eq!(quantize_multiplier(-0.5), QuantizedMultiplier { multiplier: -(1 << 30), shift: 0 });
     }
 
     #[test]
@@ -620,28 +526,13 @@ mod tests {
     #[test]
     fn activation_range_known_values() {
         // uint8-style output: scale 6/255, zero point 0: relu6 → [0, round(255)] = [0, 255].
-        assert_eq!(
-            activation_range_quantized(Activation::Relu6, 6.0 / 255.0, 0, 0, 255),
-            (0, 255)
-        );
+        assert_eq!(activation_range_quantized(Activation::Relu6, 6.0 / 255.0, 0, 0, 255), (0, 255));
         // int8: scale 0.05, zp -10: relu → [max(-128, -10), 127]; relu6 → [-10, min(127, 110)].
-        assert_eq!(
-            activation_range_quantized(Activation::Relu, 0.05, -10, -128, 127),
-            (-10, 127)
-        );
-        assert_eq!(
-            activation_range_quantized(Activation::Relu6, 0.05, -10, -128, 127),
-            (-10, 110)
-        );
+        assert_eq!(activation_range_quantized(Activation::Relu, 0.05, -10, -128, 127), (-10, 127));
+        assert_eq!(activation_range_quantized(Activation::Relu6, 0.05, -10, -128, 127), (-10, 110));
         // Rounding is half away from zero in float: 6 / 0.4 = 15 exactly; 6 / 0.08 = 75.
-        assert_eq!(
-            activation_range_quantized(Activation::Relu6, 0.4, 0, -128, 127),
-            (0, 15)
-        );
-        assert_eq!(
-            activation_range_quantized(Activation::None, 0.4, 3, -128, 127),
-            (-128, 127)
-        );
+        assert_eq!(activation_range_quantized(Activation::Relu6, 0.4, 0, -128, 127), (0, 15));
+        assert_eq!(activation_range_quantized(Activation::None, 0.4, 3, -128, 127), (-128, 127));
     }
 
     #[test]
@@ -656,13 +547,7 @@ mod tests {
     fn softmax_scaling_known_values() {
         // beta 1, scale 1/16, 5 integer bits: 2^-4 · 2^26 = 2^22 = 0.5 · 2^23 → (2^30, 23).
         let m = preprocess_softmax_scaling(1.0, 1.0 / 16.0, 5);
-        assert_eq!(
-            m,
-            QuantizedMultiplier {
-                multiplier: 1 << 30,
-                shift: 23
-            }
-        );
+        assert_eq!(m, QuantizedMultiplier { multiplier: 1 << 30, shift: 23 });
         // Radius: 31 · 2^26 / 2^23 = 248.
         assert_eq!(calculate_input_radius(5, 23, 31), 248);
     }

@@ -136,27 +136,19 @@ impl GoldenModel {
             return Ok(None);
         };
         let path = paths::models_dir().join(file);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading labels {}", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading labels {}", path.display()))?;
         Ok(Some(text))
     }
 
     pub fn labels(&self) -> Result<Vec<String>> {
-        Ok(self
-            .labels_text()?
-            .map(|t| t.lines().map(|l| l.trim_end().to_owned()).collect())
-            .unwrap_or_default())
+        Ok(self.labels_text()?.map(|t| t.lines().map(|l| l.trim_end().to_owned()).collect()).unwrap_or_default())
     }
 
     /// Load options reproducing the reference's preprocessing, with or without labels.
     pub fn load_options(&self, with_labels: bool) -> Result<LoadOptions> {
         Ok(LoadOptions {
             precision: None,
-            labels: if with_labels {
-                self.labels_text()?
-            } else {
-                None
-            },
+            labels: if with_labels { self.labels_text()? } else { None },
             mean: self.mean,
             std: self.std,
         })
@@ -187,10 +179,7 @@ impl Case {
 
     /// File name without extension, e.g. `grace_hopper`.
     pub fn stem(&self) -> &str {
-        Path::new(&self.image)
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or(&self.image)
+        Path::new(&self.image).file_stem().and_then(|s| s.to_str()).unwrap_or(&self.image)
     }
 }
 
@@ -211,17 +200,10 @@ impl Golden {
         let path = root.join("manifest.json");
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading the golden manifest {}", path.display()))?;
-        let manifest: Manifest = serde_json::from_str(&text)
-            .with_context(|| format!("parsing the golden manifest {}", path.display()))?;
-        ensure!(
-            !manifest.models.is_empty(),
-            "{} lists no models",
-            path.display()
-        );
-        Ok(Golden {
-            root: root.to_owned(),
-            manifest,
-        })
+        let manifest: Manifest =
+            serde_json::from_str(&text).with_context(|| format!("parsing the golden manifest {}", path.display()))?;
+        ensure!(!manifest.models.is_empty(), "{} lists no models", path.display());
+        Ok(Golden { root: root.to_owned(), manifest })
     }
 
     pub fn models(&self) -> &[GoldenModel] {
@@ -238,8 +220,5 @@ impl Golden {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

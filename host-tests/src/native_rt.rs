@@ -96,7 +96,9 @@ impl Model for NativeModel {
         Ok(self
             .0
             .classify(image, top_k)
-            .map(|ps| ps.into_iter().map(|p| api::Prediction { index: p.index, label: p.label, score: p.score }).collect())
+            .map(|ps| {
+                ps.into_iter().map(|p| api::Prediction { index: p.index, label: p.label, score: p.score }).collect()
+            })
             .map_err(error))
     }
 

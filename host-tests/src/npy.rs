@@ -27,59 +27,36 @@ impl Npy {
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Npy> {
-        ensure!(
-            bytes.len() >= 10 && bytes.starts_with(MAGIC),
-            "not a .npy file (bad magic)"
-        );
+        ensure!(bytes.len() >= 10 && bytes.starts_with(MAGIC), "not a .npy file (bad magic)");
         let major = bytes[6];
         let (header_len, header_start): (usize, usize) = match major {
             1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
             2 | 3 => {
                 ensure!(bytes.len() >= 12, "truncated .npy header");
-                (
-                    u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
-                    12,
-                )
+                (u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, 12)
             }
             v => bail!("unsupported .npy format version {v}.{}", bytes[7]),
         };
-        let header_end = header_start
-            .checked_add(header_len)
-            .filter(|&end| end <= bytes.len())
-            .context("truncated .npy header")?;
-        let header = std::str::from_utf8(&bytes[header_start..header_end])
-            .context(".npy header is not UTF-8")?;
+        let header_end =
+            header_start.checked_add(header_len).filter(|&end| end <= bytes.len()).context("truncated .npy header")?;
+        let header = std::str::from_utf8(&bytes[header_start..header_end]).context(".npy header is not UTF-8")?;
 
         let descr = dict_value(header, "descr")?;
         let descr = unquote(descr).with_context(|| format!("descr is not a string: {descr}"))?;
         let fortran = dict_value(header, "fortran_order")?;
-        ensure!(
-            fortran.trim() == "False",
-            "only C-order arrays are supported (fortran_order = {fortran})"
-        );
+        ensure!(fortran.trim() == "False", "only C-order arrays are supported (fortran_order = {fortran})");
         let shape = parse_shape(dict_value(header, "shape")?)?;
 
-        let count = shape
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .context("shape overflows")?;
+        let count = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).context("shape overflows")?;
         let body = &bytes[header_end..];
         let data = match descr {
             "|u1" | "u1" | "<u1" => TensorData::Uint8(take(body, count, 1)?.to_vec()),
-            "|i1" | "i1" | "<i1" => {
-                TensorData::Int8(take(body, count, 1)?.iter().map(|&b| b as i8).collect())
-            }
+            "|i1" | "i1" | "<i1" => TensorData::Int8(take(body, count, 1)?.iter().map(|&b| b as i8).collect()),
             "<i2" => TensorData::Int16(
-                take(body, count, 2)?
-                    .chunks_exact(2)
-                    .map(|c| i16::from_le_bytes([c[0], c[1]]))
-                    .collect(),
+                take(body, count, 2)?.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect(),
             ),
             "<f4" => TensorData::Float32(
-                take(body, count, 4)?
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
+                take(body, count, 4)?.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
             ),
             other => bail!("unsupported dtype {other:?} (expected |u1, |i1, <i2 or <f4)"),
         };
@@ -88,25 +65,15 @@ impl Npy {
 
     /// As a WIT tensor (shape as u32).
     pub fn to_tensor(&self) -> Result<Tensor> {
-        let shape = self
-            .shape
-            .iter()
-            .map(|&d| u32::try_from(d).context("dimension exceeds u32"))
-            .collect::<Result<_>>()?;
-        Ok(Tensor {
-            shape,
-            data: self.data.clone(),
-        })
+        let shape =
+            self.shape.iter().map(|&d| u32::try_from(d).context("dimension exceeds u32")).collect::<Result<_>>()?;
+        Ok(Tensor { shape, data: self.data.clone() })
     }
 }
 
 fn take(body: &[u8], count: usize, size: usize) -> Result<&[u8]> {
     let need = count.checked_mul(size).context("array size overflows")?;
-    ensure!(
-        body.len() == need,
-        "data is {} bytes, shape and dtype need {need}",
-        body.len()
-    );
+    ensure!(body.len() == need, "data is {} bytes, shape and dtype need {need}", body.len());
     Ok(body)
 }
 
@@ -118,10 +85,7 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Result<&'a str> {
         .find_map(|q| header.find(q.as_str()).map(|i| i + q.len()))
         .with_context(|| format!("header has no {key:?}: {header}"))?;
     let rest = header[start..].trim_start();
-    let rest = rest
-        .strip_prefix(':')
-        .with_context(|| format!("malformed header near {key:?}: {header}"))?
-        .trim_start();
+    let rest = rest.strip_prefix(':').with_context(|| format!("malformed header near {key:?}: {header}"))?.trim_start();
     // A value ends at the first comma or closing brace outside parentheses and quotes.
     let mut depth = 0i32;
     let mut quote: Option<char> = None;
@@ -156,11 +120,7 @@ fn parse_shape(s: &str) -> Result<Vec<usize>> {
         .split(',')
         .map(str::trim)
         .filter(|d| !d.is_empty())
-        .map(|d| {
-            d.trim_end_matches('L')
-                .parse::<usize>()
-                .with_context(|| format!("bad dimension {d:?} in shape {s}"))
-        })
+        .map(|d| d.trim_end_matches('L').parse::<usize>().with_context(|| format!("bad dimension {d:?} in shape {s}")))
         .collect()
 }
 
@@ -170,8 +130,7 @@ mod tests {
 
     /// Build a v1.0 file the way numpy does: header padded with spaces to a multiple of 64.
     fn npy(descr: &str, shape: &str, body: &[u8]) -> Vec<u8> {
-        let mut header =
-            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+        let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
         while (10 + header.len() + 1) % 64 != 0 {
             header.push(' ');
         }
@@ -197,10 +156,7 @@ mod tests {
         let a = Npy::parse(&npy("<i2", "(2,)", &[0x00, 0x80, 0xff, 0x7f])).unwrap();
         assert_eq!(a.data, TensorData::Int16(vec![i16::MIN, i16::MAX]));
 
-        let body: Vec<u8> = [1.5f32, -0.25]
-            .iter()
-            .flat_map(|f| f.to_le_bytes())
-            .collect();
+        let body: Vec<u8> = [1.5f32, -0.25].iter().flat_map(|f| f.to_le_bytes()).collect();
         let a = Npy::parse(&npy("<f4", "(1, 1, 2)", &body)).unwrap();
         assert_eq!(a.shape, vec![1, 1, 2]);
         assert_eq!(a.data, TensorData::Float32(vec![1.5, -0.25]));

@@ -13,16 +13,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{ensure, Result};
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host-tests lives inside the workspace")
-        .to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host-tests lives inside the workspace").to_owned()
 }
 
 fn env_path(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+    std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
 pub fn golden_dir() -> PathBuf {
@@ -43,8 +38,8 @@ pub fn images_dir() -> PathBuf {
 
 /// `dist/classifier.wasm`, which must exist: the suite never builds it and never skips without it.
 pub fn component_path() -> Result<PathBuf> {
-    let path = env_path("EDGE_CLASSIFY_COMPONENT")
-        .unwrap_or_else(|| workspace_root().join("dist").join("classifier.wasm"));
+    let path =
+        env_path("EDGE_CLASSIFY_COMPONENT").unwrap_or_else(|| workspace_root().join("dist").join("classifier.wasm"));
     ensure!(
         path.is_file(),
         "{} does not exist: run `cargo xtask dist` to build it (or `cargo xtask test`, which builds \

@@ -66,10 +66,7 @@ pub struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -103,20 +100,10 @@ impl WasmtimeRuntime {
     /// and the engine's compatibility hash, so an unchanged `dist/classifier.wasm` is compiled
     /// once, not on every test run.
     pub fn cranelift(component_path: &Path, cache_dir: Option<&Path>) -> Result<Self> {
-        Self::with_strategy(
-            "wasmtime-cranelift",
-            Strategy::Cranelift,
-            component_path,
-            cache_dir,
-        )
+        Self::with_strategy("wasmtime-cranelift", Strategy::Cranelift, component_path, cache_dir)
     }
 
-    fn with_strategy(
-        name: &str,
-        strategy: Strategy,
-        component_path: &Path,
-        cache_dir: Option<&Path>,
-    ) -> Result<Self> {
+    fn with_strategy(name: &str, strategy: Strategy, component_path: &Path, cache_dir: Option<&Path>) -> Result<Self> {
         let engine = Engine::new(&Self::config(strategy))
             .anyhow()
             .with_context(|| format!("creating the {name} wasmtime engine"))?;
@@ -129,9 +116,7 @@ impl WasmtimeRuntime {
         .with_context(|| format!("compiling {} with {name}", component_path.display()))?;
 
         let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .anyhow()
-            .context("adding WASI Preview 2 to the linker")?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).anyhow().context("adding WASI Preview 2 to the linker")?;
         let instance_pre = linker
             .instantiate_pre(&component)
             .anyhow()
@@ -140,12 +125,7 @@ impl WasmtimeRuntime {
             .anyhow()
             .context("the component does not export the edge:classify `classify` world")?;
 
-        Ok(Self {
-            name: name.to_owned(),
-            engine,
-            component,
-            pre,
-        })
+        Ok(Self { name: name.to_owned(), engine, component, pre })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -168,21 +148,14 @@ impl WasmtimeRuntime {
                         .collect(),
                     _ => vec![name.to_owned()],
                 };
-                Import {
-                    name: name.to_owned(),
-                    capabilities,
-                }
+                Import { name: name.to_owned(), capabilities }
             })
             .collect()
     }
 
     /// Names of the component's top-level exports.
     pub fn exports(&self) -> Vec<String> {
-        self.component
-            .component_type()
-            .exports(&self.engine)
-            .map(|(name, _)| name.to_owned())
-            .collect()
+        self.component.component_type().exports(&self.engine).map(|(name, _)| name.to_owned()).collect()
     }
 
     fn new_store(&self) -> Store<HostState> {
@@ -194,9 +167,7 @@ impl WasmtimeRuntime {
                 .inherit_stderr()
                 .build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(MEMORY_LIMIT_BYTES)
-                .build(),
+            limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT_BYTES).build(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
@@ -205,11 +176,7 @@ impl WasmtimeRuntime {
 
     fn instantiate(&self) -> Result<(Store<HostState>, Classify)> {
         let mut store = self.new_store();
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .anyhow()
-            .context("instantiating the classifier component")?;
+        let bindings = self.pre.instantiate(&mut store).anyhow().context("instantiating the classifier component")?;
         Ok((store, bindings))
     }
 
@@ -219,11 +186,7 @@ impl WasmtimeRuntime {
         result: Result<ResourceAny, wit::Error>,
     ) -> api::Call<Box<dyn Model>> {
         Ok(match result {
-            Ok(handle) => Ok(Box::new(WasmtimeModel {
-                store,
-                bindings,
-                handle: Some(handle),
-            })),
+            Ok(handle) => Ok(Box::new(WasmtimeModel { store, bindings, handle: Some(handle) })),
             Err(error) => Err(from_wit_error(error)),
         })
     }
@@ -241,13 +204,7 @@ impl Runtime for WasmtimeRuntime {
             .model()
             .call_load(&mut store, tflite, &to_wit_options(options))
             .anyhow()
-            .with_context(|| {
-                format!(
-                    "calling model.load ({} bytes) on {}",
-                    tflite.len(),
-                    self.name
-                )
-            })?;
+            .with_context(|| format!("calling model.load ({} bytes) on {}", tflite.len(), self.name))?;
         Self::wrap(store, bindings, result)
     }
 
@@ -297,21 +254,12 @@ impl Model for WasmtimeModel {
             .model()
             .call_classify(&mut self.store, handle, image, top_k)
             .anyhow()
-            .with_context(|| {
-                format!(
-                    "calling model.classify ({} bytes, top {top_k})",
-                    image.len()
-                )
-            })?;
+            .with_context(|| format!("calling model.classify ({} bytes, top {top_k})", image.len()))?;
         Ok(result
             .map(|predictions| {
                 predictions
                     .into_iter()
-                    .map(|p| api::Prediction {
-                        index: p.index,
-                        label: p.label,
-                        score: p.score,
-                    })
+                    .map(|p| api::Prediction { index: p.index, label: p.label, score: p.score })
                     .collect()
             })
             .map_err(from_wit_error))
@@ -370,15 +318,10 @@ fn compile_cached(engine: &Engine, bytes: &[u8], dir: &Path) -> Result<Component
 
 fn cache_path(engine: &Engine, bytes: &[u8], dir: &Path) -> PathBuf {
     let mut engine_hash = std::hash::DefaultHasher::new();
-    engine
-        .precompile_compatibility_hash()
-        .hash(&mut engine_hash);
+    engine.precompile_compatibility_hash().hash(&mut engine_hash);
     let digest = Sha256::digest(bytes);
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    dir.join(format!(
-        "classifier-{hex}-{:016x}.cwasm",
-        engine_hash.finish()
-    ))
+    dir.join(format!("classifier-{hex}-{:016x}.cwasm", engine_hash.finish()))
 }
 
 // ---- conversions between the bindgen types and the runtime-neutral ones -------------------
@@ -445,10 +388,7 @@ fn from_wit_tensor_info(t: wit::TensorInfo) -> api::TensorInfo {
     api::TensorInfo {
         shape: t.shape,
         element: from_wit_element(t.element),
-        quantization: t.quantization.map(|q| api::Quantization {
-            scale: q.scale,
-            zero_point: q.zero_point,
-        }),
+        quantization: t.quantization.map(|q| api::Quantization { scale: q.scale, zero_point: q.zero_point }),
     }
 }
 

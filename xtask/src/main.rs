@@ -38,11 +38,7 @@ enum Cmd {
 }
 
 fn raw_args_after(subcommand: &str) -> Vec<OsString> {
-    std::env::args_os()
-        .skip(1)
-        .skip_while(|a| a != subcommand)
-        .skip(1)
-        .collect()
+    std::env::args_os().skip(1).skip_while(|a| a != subcommand).skip(1).collect()
 }
 
 fn main() -> ExitCode {
@@ -74,11 +70,7 @@ struct WasmBuild {
     rustflags: &'static [&'static str],
 }
 
-const BASELINE: WasmBuild = WasmBuild {
-    output: "classifier.wasm",
-    target: "wasm32-unknown-unknown",
-    rustflags: &[],
-};
+const BASELINE: WasmBuild = WasmBuild { output: "classifier.wasm", target: "wasm32-unknown-unknown", rustflags: &[] };
 
 const GUEST_PACKAGE: &str = "edge-classify";
 const GUEST_ARTIFACT: &str = "edge_classify.wasm";
@@ -90,9 +82,7 @@ fn cargo() -> Command {
 fn run(mut command: Command) -> Result<()> {
     let shown = format!("{command:?}");
     eprintln!("xtask: running {shown}");
-    let status = command
-        .status()
-        .with_context(|| format!("starting {shown}"))?;
+    let status = command.status().with_context(|| format!("starting {shown}"))?;
     if !status.success() {
         bail!("{shown} failed ({status})");
     }
@@ -107,28 +97,17 @@ struct Layout {
 }
 
 fn layout() -> Result<Layout> {
-    let output = cargo()
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .output()
-        .context("running cargo metadata")?;
+    let output =
+        cargo().args(["metadata", "--format-version", "1", "--no-deps"]).output().context("running cargo metadata")?;
     if !output.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
     }
     let metadata: serde_json::Value =
         serde_json::from_slice(&output.stdout).context("parsing cargo metadata output")?;
     let path = |key: &str| -> Result<PathBuf> {
-        metadata[key]
-            .as_str()
-            .map(PathBuf::from)
-            .with_context(|| format!("cargo metadata has no {key}"))
+        metadata[key].as_str().map(PathBuf::from).with_context(|| format!("cargo metadata has no {key}"))
     };
-    Ok(Layout {
-        workspace_root: path("workspace_root")?,
-        target_dir: path("target_directory")?,
-    })
+    Ok(Layout { workspace_root: path("workspace_root")?, target_dir: path("target_directory")? })
 }
 
 fn dist() -> Result<PathBuf> {
@@ -151,13 +130,9 @@ fn build_component(layout: &Layout, build: &WasmBuild) -> Result<PathBuf> {
     }
     run(command).with_context(|| format!("building {GUEST_PACKAGE} for {}", build.target))?;
 
-    let module_path = layout
-        .target_dir
-        .join(build.target)
-        .join("release")
-        .join(GUEST_ARTIFACT);
-    let module = std::fs::read(&module_path)
-        .with_context(|| format!("reading the core module {}", module_path.display()))?;
+    let module_path = layout.target_dir.join(build.target).join("release").join(GUEST_ARTIFACT);
+    let module =
+        std::fs::read(&module_path).with_context(|| format!("reading the core module {}", module_path.display()))?;
 
     let component = wit_component::ComponentEncoder::default()
         .module(&module)
@@ -173,13 +148,12 @@ fn build_component(layout: &Layout, build: &WasmBuild) -> Result<PathBuf> {
         .with_context(|| format!("encoding {} as a component", module_path.display()))?;
 
     let dist_dir = layout.workspace_root.join("dist");
-    std::fs::create_dir_all(&dist_dir)
-        .with_context(|| format!("creating {}", dist_dir.display()))?;
+    std::fs::create_dir_all(&dist_dir).with_context(|| format!("creating {}", dist_dir.display()))?;
     let out = dist_dir.join(build.output);
     std::fs::write(&out, &component).with_context(|| format!("writing {}", out.display()))?;
 
-    let (imports, exports) = top_level_names(&component)
-        .with_context(|| format!("reading imports and exports of {}", out.display()))?;
+    let (imports, exports) =
+        top_level_names(&component).with_context(|| format!("reading imports and exports of {}", out.display()))?;
     println!(
         "{}: {} bytes (core module {} bytes)",
         display_relative(&out, &layout.workspace_root),
@@ -200,10 +174,7 @@ fn list(names: &[String]) -> String {
 }
 
 fn display_relative(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .display()
-        .to_string()
+    path.strip_prefix(root).unwrap_or(path).display().to_string()
 }
 
 /// The component's own imports and exports (not those of the modules nested inside it).
@@ -236,10 +207,7 @@ fn test(args: &[OsString]) -> Result<()> {
     let layout = layout()?;
     build_component(&layout, &BASELINE)?;
     let mut command = cargo();
-    command
-        .current_dir(&layout.workspace_root)
-        .args(["test", "--release", "--workspace"])
-        .args(args);
+    command.current_dir(&layout.workspace_root).args(["test", "--release", "--workspace"]).args(args);
     run(command).context("tests failed")
 }
 

@@ -31,7 +31,10 @@ pub fn lower(bytes: &[u8]) -> Result<Graph> {
     }
 
     let index = |v: i32, what: &str| -> Result<usize> {
-        usize::try_from(v).ok().filter(|&i| i < tensors.len()).ok_or_else(|| malformed(format!("{what} refers to tensor {v}, the subgraph has {}", tensors.len())))
+        usize::try_from(v)
+            .ok()
+            .filter(|&i| i < tensors.len())
+            .ok_or_else(|| malformed(format!("{what} refers to tensor {v}, the subgraph has {}", tensors.len())))
     };
     let ios = |v: Option<flatbuffers::Vector<'_, i32>>, what: &str| -> Result<Vec<usize>> {
         v.map(|v| v.iter().map(|i| index(i, what)).collect()).unwrap_or(Ok(Vec::new()))
@@ -69,7 +72,11 @@ pub fn lower(bytes: &[u8]) -> Result<Graph> {
         let code = codes.get(code_index).code();
         let ins: Vec<Option<usize>> = o
             .inputs()
-            .map(|v| v.iter().map(|i| if i < 0 { Ok(None) } else { index(i, "operator input").map(Some) }).collect::<Result<_>>())
+            .map(|v| {
+                v.iter()
+                    .map(|i| if i < 0 { Ok(None) } else { index(i, "operator input").map(Some) })
+                    .collect::<Result<_>>()
+            })
             .unwrap_or(Ok(Vec::new()))?;
         let outs = ios(o.outputs(), "operator output")?;
         let [out] = outs[..] else {
@@ -112,7 +119,12 @@ fn context(e: Error, k: usize, code: i32) -> Error {
     }
 }
 
-fn lower_tensor(bytes: &[u8], buffers: Option<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<tflite::Buffer<'_>>>>, i: usize, t: tflite::Tensor<'_>) -> Result<Tensor> {
+fn lower_tensor(
+    bytes: &[u8],
+    buffers: Option<flatbuffers::Vector<'_, flatbuffers::ForwardsUOffset<tflite::Buffer<'_>>>>,
+    i: usize,
+    t: tflite::Tensor<'_>,
+) -> Result<Tensor> {
     let name = t.name().unwrap_or("").to_string();
     let at = |m: String| malformed(format!("tensor {i} ({name}): {m}"));
     if t.has_sparsity() {
@@ -182,7 +194,12 @@ fn lower_tensor(bytes: &[u8], buffers: Option<flatbuffers::Vector<'_, flatbuffer
                     // TFLite Micro accepts a 1-D per-channel tensor whose quantized_dimension points past
                     // its rank (the shipped person detector's biases say 3): there is only one axis.
                     _ if shape.len() == 1 && shape[0] == scales.len() => 0,
-                    _ => return Err(at(format!("{} scales do not match quantized dimension {qd} of shape {shape:?}", scales.len()))),
+                    _ => {
+                        return Err(at(format!(
+                            "{} scales do not match quantized dimension {qd} of shape {shape:?}",
+                            scales.len()
+                        )))
+                    }
                 }
             };
             Some(Quant { scales, zero_points, axis })
@@ -208,7 +225,9 @@ fn lower_tensor(bytes: &[u8], buffers: Option<flatbuffers::Vector<'_, flatbuffer
             } else if buf.offset() > 1 {
                 // Large models keep tensor data after the flatbuffer, addressed from the file start.
                 let (o, n) = (buf.offset() as usize, buf.size() as usize);
-                o.checked_add(n).and_then(|end| bytes.get(o..end)).ok_or_else(|| at(format!("buffer {b} lies outside the file")))?
+                o.checked_add(n)
+                    .and_then(|end| bytes.get(o..end))
+                    .ok_or_else(|| at(format!("buffer {b} lies outside the file")))?
             } else {
                 &[]
             };
@@ -216,7 +235,11 @@ fn lower_tensor(bytes: &[u8], buffers: Option<flatbuffers::Vector<'_, flatbuffer
                 None
             } else {
                 if raw.len() != numel * dtype.size() {
-                    return Err(at(format!("has {} bytes of data, shape {shape:?} needs {}", raw.len(), numel * dtype.size())));
+                    return Err(at(format!(
+                        "has {} bytes of data, shape {shape:?} needs {}",
+                        raw.len(),
+                        numel * dtype.size()
+                    )));
                 }
                 Some(decode_const(raw, dtype, from_uint8))
             }
@@ -269,11 +292,16 @@ fn positive(v: i32, what: &str) -> Result<usize> {
 
 /// TFLite's output size for one spatial dimension.
 pub fn out_size(padding: Padding, input: usize, filter: usize, stride: usize, dilation: usize) -> Result<usize> {
-    let effective = (filter - 1).checked_mul(dilation).and_then(|e| e.checked_add(1)).ok_or_else(|| malformed("filter too large"))?;
+    let effective = (filter - 1)
+        .checked_mul(dilation)
+        .and_then(|e| e.checked_add(1))
+        .ok_or_else(|| malformed("filter too large"))?;
     match padding {
         Padding::Same => Ok(input.div_ceil(stride)),
         Padding::Valid if input >= effective => Ok((input - effective) / stride + 1),
-        Padding::Valid => bail!(MalformedModel, "filter extent {effective} exceeds input size {input} with VALID padding"),
+        Padding::Valid => {
+            bail!(MalformedModel, "filter extent {effective} exceeds input size {input} with VALID padding")
+        }
     }
 }
 
@@ -349,7 +377,13 @@ fn activation_tensor(t: &Tensor, what: &str) -> Result<()> {
 }
 
 /// Filter/bias types that go with the activation type: f32/f32/f32, int8/int8/int32, int16/int8/int64.
-fn weights(input: &Tensor, filter: &Tensor, bias: Option<&Tensor>, out_channels: usize, filter_axis: usize) -> Result<()> {
+fn weights(
+    input: &Tensor,
+    filter: &Tensor,
+    bias: Option<&Tensor>,
+    out_channels: usize,
+    filter_axis: usize,
+) -> Result<()> {
     let expected_bias = match (input.dtype, filter.dtype) {
         (DType::F32, DType::F32) => DType::F32,
         (DType::I8, DType::I8) => DType::I32,
@@ -401,10 +435,26 @@ fn lower_op(tensors: &[Tensor], code: i32, o: Operator<'_>, ins: Vec<Option<usiz
             let depthwise = code == op::DEPTHWISE_CONV_2D;
             let (pad, sw, sh, dw, dh, act, mult) = if depthwise {
                 let opt = o.depthwise_options().ok_or_else(|| malformed("missing options"))?;
-                (opt.padding(), opt.stride_w(), opt.stride_h(), opt.dilation_w_factor(), opt.dilation_h_factor(), opt.fused_activation_function(), Some(opt.depth_multiplier()))
+                (
+                    opt.padding(),
+                    opt.stride_w(),
+                    opt.stride_h(),
+                    opt.dilation_w_factor(),
+                    opt.dilation_h_factor(),
+                    opt.fused_activation_function(),
+                    Some(opt.depth_multiplier()),
+                )
             } else {
                 let opt = o.conv2d_options().ok_or_else(|| malformed("missing options"))?;
-                (opt.padding(), opt.stride_w(), opt.stride_h(), opt.dilation_w_factor(), opt.dilation_h_factor(), opt.fused_activation_function(), None)
+                (
+                    opt.padding(),
+                    opt.stride_w(),
+                    opt.stride_h(),
+                    opt.dilation_w_factor(),
+                    opt.dilation_h_factor(),
+                    opt.fused_activation_function(),
+                    None,
+                )
             };
             let padding = padding(pad)?;
             let stride = [positive(sh, "stride_h")?, positive(sw, "stride_w")?];
@@ -461,7 +511,12 @@ fn lower_op(tensors: &[Tensor], code: i32, o: Operator<'_>, ins: Vec<Option<usiz
                 bail!(MalformedModel, "input of {} elements is not rows of {depth}", x.numel());
             }
             if out.numel() != x.numel() / depth * units {
-                bail!(MalformedModel, "output shape {:?} does not hold {} rows of {units}", out.shape, x.numel() / depth);
+                bail!(
+                    MalformedModel,
+                    "output shape {:?} does not hold {} rows of {units}",
+                    out.shape,
+                    x.numel() / depth
+                );
             }
             Op::FullyConnected { activation: act }
         }
@@ -479,7 +534,8 @@ fn lower_op(tensors: &[Tensor], code: i32, o: Operator<'_>, ins: Vec<Option<usiz
             }
             let opt = o.pool2d_options().ok_or_else(|| malformed("missing options"))?;
             let padding = padding(opt.padding())?;
-            let filter = [positive(opt.filter_height(), "filter_height")?, positive(opt.filter_width(), "filter_width")?];
+            let filter =
+                [positive(opt.filter_height(), "filter_height")?, positive(opt.filter_width(), "filter_width")?];
             let stride = [positive(opt.stride_h(), "stride_h")?, positive(opt.stride_w(), "stride_w")?];
             let activation = activation(opt.fused_activation_function())?;
             let [n, h, w, ch] = x.shape[..] else { unreachable!("rank checked") };

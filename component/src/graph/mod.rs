@@ -92,7 +92,12 @@ pub enum Padding {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// inputs: data, filter `[out_c, k_h, k_w, in_c]`, optional bias.
-    Conv2d { stride: [usize; 2], dilation: [usize; 2], padding: Padding, activation: Activation },
+    Conv2d {
+        stride: [usize; 2],
+        dilation: [usize; 2],
+        padding: Padding,
+        activation: Activation,
+    },
     /// inputs: data, filter `[1, k_h, k_w, out_c]`, optional bias.
     DepthwiseConv2d {
         stride: [usize; 2],
@@ -102,21 +107,36 @@ pub enum Op {
         activation: Activation,
     },
     /// inputs: data (flattened to `[rows, in]`), weights `[out, in]`, optional bias.
-    FullyConnected { activation: Activation },
-    AveragePool2d { filter: [usize; 2], stride: [usize; 2], padding: Padding, activation: Activation },
+    FullyConnected {
+        activation: Activation,
+    },
+    AveragePool2d {
+        filter: [usize; 2],
+        stride: [usize; 2],
+        padding: Padding,
+        activation: Activation,
+    },
     /// Mean over H and W of an NHWC tensor (the only reduction MobileNets use).
     MeanHw,
     /// Element-wise, equal shapes.
-    Add { activation: Activation, pot_scale_int16: bool },
+    Add {
+        activation: Activation,
+        pot_scale_int16: bool,
+    },
     /// Same elements, new shape: free at run time.
     Reshape,
     /// Over the last dimension.
-    Softmax { beta: f32 },
+    Softmax {
+        beta: f32,
+    },
     /// f32 → int, or int → int with a new scale / zero point.
     Quantize,
     Dequantize,
     /// Constant padding of an NHWC tensor with the zero point: `[before, after]` per dimension.
-    Pad { before: [usize; 4], after: [usize; 4] },
+    Pad {
+        before: [usize; 4],
+        after: [usize; 4],
+    },
 }
 
 impl Op {
@@ -177,9 +197,10 @@ pub struct Graph {
 
 impl Graph {
     pub fn precision(&self) -> Precision {
-        let compute = self.nodes.iter().find(|n| {
-            matches!(n.op, Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. })
-        });
+        let compute = self
+            .nodes
+            .iter()
+            .find(|n| matches!(n.op, Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. }));
         let dtype = compute.map(|n| self.tensors[n.output].dtype).unwrap_or(self.tensors[self.output].dtype);
         match dtype {
             DType::I8 => Precision::Int8,

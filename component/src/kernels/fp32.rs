@@ -101,14 +101,7 @@ impl AvgPoolParams {
 }
 
 pub fn average_pool2d(p: &AvgPoolParams, g: &PoolGeom, input: &[f32], output: &mut [f32]) {
-    generic::average_pool2d(
-        g,
-        input,
-        output,
-        0.0f32,
-        |s, x| s + x,
-        |s, n| clamp(s / n as f32, p.act_min, p.act_max),
-    )
+    generic::average_pool2d(g, input, output, 0.0f32, |s, x| s + x, |s, n| clamp(s / n as f32, p.act_min, p.act_max))
 }
 
 /// MEAN over H and W (`reference_ops::Mean<float, float>`: sum in memory order, divided by `h · w`).
@@ -186,11 +179,7 @@ pub type PadParams = super::PadParams<f32>;
 
 impl super::PadParams<f32> {
     pub fn prepare(before: [usize; 4], after: [usize; 4]) -> Self {
-        Self {
-            before,
-            after,
-            value: 0.0,
-        }
+        Self { before, after, value: 0.0 }
     }
 }
 
@@ -216,11 +205,7 @@ mod tests {
         depthwise: bool,
     ) -> impl Strategy<Value = (ConvGeom, Vec<f32>, Vec<f32>, Option<Vec<f32>>, Activation)> {
         conv_geom(depthwise).prop_flat_map(move |g| {
-            let flen = if depthwise {
-                g.depthwise_filter_len()
-            } else {
-                g.conv_filter_len()
-            };
+            let flen = if depthwise { g.depthwise_filter_len() } else { g.conv_filter_len() };
             (
                 Just(g),
                 vec_of(-4.0f32..4.0, g.input_len()),

@@ -67,17 +67,7 @@ pub fn conv2d<S: MacStage>(
     debug_assert_eq!(filter.len(), g.conv_filter_len());
     debug_assert_eq!(output.len(), g.output_len());
     debug_assert!(bias.is_none_or(|b| b.len() == g.out_c));
-    let ConvGeom {
-        in_h,
-        in_w,
-        in_c,
-        out_h,
-        out_w,
-        out_c,
-        k_h,
-        k_w,
-        ..
-    } = *g;
+    let ConvGeom { in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, .. } = *g;
     for b in 0..g.batch {
         for oy in 0..out_h {
             for ox in 0..out_w {
@@ -119,18 +109,7 @@ pub fn depthwise_conv2d<S: MacStage>(
     debug_assert_eq!(output.len(), g.output_len());
     debug_assert_eq!(g.out_c, g.in_c * g.depth_multiplier);
     debug_assert!(bias.is_none_or(|b| b.len() == g.out_c));
-    let ConvGeom {
-        in_h,
-        in_w,
-        in_c,
-        out_h,
-        out_w,
-        out_c,
-        k_h,
-        k_w,
-        depth_multiplier,
-        ..
-    } = *g;
+    let ConvGeom { in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, depth_multiplier, .. } = *g;
     for b in 0..g.batch {
         for oy in 0..out_h {
             for ox in 0..out_w {
@@ -173,9 +152,7 @@ pub fn fully_connected<S: MacStage>(
     debug_assert_eq!(weights.len(), g.out_depth * g.in_depth);
     debug_assert_eq!(output.len(), g.batch * g.out_depth);
     debug_assert!(bias.is_none_or(|b| b.len() == g.out_depth));
-    let FcGeom {
-        in_depth, out_depth, ..
-    } = *g;
+    let FcGeom { in_depth, out_depth, .. } = *g;
     for b in 0..g.batch {
         let xs = &input[b * in_depth..][..in_depth];
         for o in 0..out_depth {
@@ -198,14 +175,7 @@ pub fn average_pool2d<T: Copy, S: Copy>(
 ) {
     debug_assert_eq!(input.len(), g.input_len());
     debug_assert_eq!(output.len(), g.output_len());
-    let PoolGeom {
-        in_h,
-        in_w,
-        channels,
-        out_h,
-        out_w,
-        ..
-    } = *g;
+    let PoolGeom { in_h, in_w, channels, out_h, out_w, .. } = *g;
     // The clamped window of TFLite: [start, end) of filter taps that land inside the input.
     let window = |o: usize, stride: usize, pad: usize, filter: usize, size: usize| {
         let origin = (o * stride) as isize - pad as isize;
@@ -372,10 +342,7 @@ pub struct QuantizeParams {
 
 impl QuantizeParams {
     pub fn prepare(output: TensorQuant) -> Self {
-        Self {
-            scale: output.scale,
-            zero_point: output.zero_point,
-        }
+        Self { scale: output.scale, zero_point: output.zero_point }
     }
 }
 
@@ -400,10 +367,7 @@ pub struct DequantizeParams {
 
 impl DequantizeParams {
     pub fn prepare(input: TensorQuant) -> Self {
-        Self {
-            scale: input.scale,
-            zero_point: input.zero_point,
-        }
+        Self { scale: input.scale, zero_point: input.zero_point }
     }
 }
 
@@ -440,10 +404,7 @@ impl RequantizeParams {
 pub fn requantize<I: QInt, O: QInt>(p: &RequantizeParams, input: &[I], output: &mut [O]) {
     debug_assert_eq!(input.len(), output.len());
     for (o, &q) in output.iter_mut().zip(input) {
-        let v = p
-            .multiplier
-            .apply(q.to_i32().wrapping_sub(p.input_zero_point))
-            .wrapping_add(p.output_zero_point);
+        let v = p.multiplier.apply(q.to_i32().wrapping_sub(p.input_zero_point)).wrapping_add(p.output_zero_point);
         *o = O::from_i32(v);
     }
 }
@@ -452,11 +413,7 @@ pub fn requantize<I: QInt, O: QInt>(p: &RequantizeParams, input: &[I], output: &
 /// quantized tensors), cast to the storage type.
 impl<T: QInt> PadParams<T> {
     pub fn prepare(before: [usize; 4], after: [usize; 4], output_zero_point: i32) -> Self {
-        Self {
-            before,
-            after,
-            value: T::from_i32(output_zero_point),
-        }
+        Self { before, after, value: T::from_i32(output_zero_point) }
     }
 }
 
@@ -563,19 +520,14 @@ impl FcRequant {
     /// The float-requant scales: `(double)s_in · (double)s_w / (double)s_out` per filter scale.
     pub fn float(input_scale: f32, filter_scales: &[f32], output_scale: f32) -> Self {
         Self::Float(
-            filter_scales
-                .iter()
-                .map(|&w| f64::from(input_scale) * f64::from(w) / f64::from(output_scale))
-                .collect(),
+            filter_scales.iter().map(|&w| f64::from(input_scale) * f64::from(w) / f64::from(output_scale)).collect(),
         )
     }
 
     /// The fixed-point multipliers of TFLite < 2.20's `Prepare`.
     pub fn fixed_point(input_scale: f32, filter_scales: &[f32], output_scale: f32) -> Self {
         let multipliers = if let [w] = filter_scales {
-            vec![quantize_multiplier(
-                f64::from(input_scale * w) / f64::from(output_scale),
-            )]
+            vec![quantize_multiplier(f64::from(input_scale * w) / f64::from(output_scale))]
         } else {
             filter_scales
                 .iter()
@@ -660,14 +612,8 @@ pub fn mean_multiplier(m: QuantizedMultiplier, num_elements: usize) -> Quantized
     if n <= 0 {
         return m;
     }
-    let shift = (63 - (n as u64).leading_zeros() as i32)
-        .min(32)
-        .min(31 + m.shift)
-        .max(0);
-    QuantizedMultiplier {
-        multiplier: ((i64::from(m.multiplier) << shift) / n) as i32,
-        shift: m.shift - shift,
-    }
+    let shift = (63 - (n as u64).leading_zeros() as i32).min(32).min(31 + m.shift).max(0);
+    QuantizedMultiplier { multiplier: ((i64::from(m.multiplier) << shift) / n) as i32, shift: m.shift - shift }
 }
 
 /// Quantized MEAN's output stage (`QuantizedMeanOrSum`, `compute_sum = false`): the int32 sum minus
@@ -738,47 +684,22 @@ mod tests {
     #[test]
     fn mean_multiplier_folds_the_element_count() {
         // s_in / s_out = 1 → (2^30, 1); n = 49: shift = floor(log2 49) = 5, multiplier = 2^35 / 49.
-        let m = mean_multiplier(
-            QuantizedMultiplier {
-                multiplier: 1 << 30,
-                shift: 1,
-            },
-            49,
-        );
-        assert_eq!(
-            m,
-            QuantizedMultiplier {
-                multiplier: ((1i64 << 35) / 49) as i32,
-                shift: -4
-            }
-        );
+        let m = mean_multiplier(QuantizedMultiplier { multiplier: 1 << 30, shift: 1 }, 49);
+        assert_eq!(m, QuantizedMultiplier { multiplier: ((1i64 << 35) / 49) as i32, shift: -4 });
         // A sum of 49 · 100 then means 100.
         assert_eq!(m.apply(4900), 100);
         // The shift is capped at 31 + shift so the result stays a valid multiplier.
-        let m = mean_multiplier(
-            QuantizedMultiplier {
-                multiplier: 1 << 30,
-                shift: -30,
-            },
-            1 << 10,
-        );
+        let m = mean_multiplier(QuantizedMultiplier { multiplier: 1 << 30, shift: -30 }, 1 << 10);
         assert_eq!(m.shift, -31);
     }
 
     #[test]
     fn fc_fixed_point_per_tensor_multiplies_scales_in_float() {
         let (s_in, s_w, s_out) = (0.1f32, 0.3f32, 0.7f32);
-        let FcRequant::FixedPoint(ms) = FcRequant::fixed_point(s_in, &[s_w], s_out) else {
-            unreachable!()
-        };
+        let FcRequant::FixedPoint(ms) = FcRequant::fixed_point(s_in, &[s_w], s_out) else { unreachable!() };
         assert_eq!(ms, vec![quantize_multiplier(f64::from(s_in * s_w) / f64::from(s_out))]);
-        let FcRequant::FixedPoint(ms) = FcRequant::fixed_point(s_in, &[s_w, s_w], s_out) else {
-            unreachable!()
-        };
-        assert_eq!(
-            ms[1],
-            quantize_multiplier(f64::from(s_in) * f64::from(s_w) / f64::from(s_out))
-        );
+        let FcRequant::FixedPoint(ms) = FcRequant::fixed_point(s_in, &[s_w, s_w], s_out) else { unreachable!() };
+        assert_eq!(ms[1], quantize_multiplier(f64::from(s_in) * f64::from(s_w) / f64::from(s_out)));
         // Float requant rounds halves away from zero: 5 · 0.5 = 2.5 → 3, −2.5 → −3.
         let r = FcRequant::Float(vec![0.5]);
         assert_eq!((r.apply_i32(5, 0), r.apply_i32(-5, 0), r.apply_i64(-5, 3)), (3, -3, -3));
@@ -788,13 +709,7 @@ mod tests {
     fn add_rescale_of_equal_scales_is_a_plain_sum() {
         let q = TensorQuant::new(0.05, 3);
         let a = AddRescale::prepare(20, q, q, TensorQuant::new(0.05, 3), Activation::None, -128, 127);
-        assert_eq!(
-            a.input1_multiplier,
-            QuantizedMultiplier {
-                multiplier: 1 << 30,
-                shift: 0
-            }
-        );
+        assert_eq!(a.input1_multiplier, QuantizedMultiplier { multiplier: 1 << 30, shift: 0 });
         // (10 − 3) + (20 − 3) + 3 = 27.
         assert_eq!(a.add(10, 20), 27);
     }

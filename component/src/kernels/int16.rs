@@ -33,11 +33,7 @@ impl ConvParams {
     pub fn prepare(input: TensorQuant, filter_scales: &[f32], output: TensorQuant, activation: Activation) -> Self {
         let multipliers = generic::conv_multipliers(input, filter_scales, output);
         let (act_min, act_max) = activation_range_quantized(activation, output.scale, output.zero_point, QMIN, QMAX);
-        Self {
-            multipliers,
-            act_min,
-            act_max,
-        }
+        Self { multipliers, act_min, act_max }
     }
 }
 
@@ -60,9 +56,7 @@ impl MacStage for ConvParams {
     #[inline]
     fn finish(&self, acc: i64, bias: Option<i64>, ch: usize) -> i16 {
         let acc = acc.wrapping_add(bias.unwrap_or(0));
-        generic::per_channel(&self.multipliers, ch)
-            .apply_i64(acc)
-            .clamp(self.act_min, self.act_max) as i16
+        generic::per_channel(&self.multipliers, ch).apply_i64(acc).clamp(self.act_min, self.act_max) as i16
     }
 }
 
@@ -190,12 +184,7 @@ pub enum AddKind {
     /// The power-of-two path (`reference_ops::Add` int16, `pot_scale = true`): one input is rounding-
     /// shifted right by `-shift`, then a saturating int16 add. Shifts are `log2(s_in) − log2(s_out)`, one
     /// of them 0, both `<= 0`.
-    PowerOfTwo {
-        input1_shift: i32,
-        input2_shift: i32,
-        act_min: i32,
-        act_max: i32,
-    },
+    PowerOfTwo { input1_shift: i32, input2_shift: i32, act_min: i32, act_max: i32 },
 }
 
 /// ADD of two same-shape int16 tensors.
@@ -217,9 +206,7 @@ impl AddParams {
         pot_scale_int16: bool,
     ) -> Result<Self> {
         let pot = if pot_scale_int16 {
-            checked_log2(input1.scale)
-                .zip(checked_log2(input2.scale))
-                .zip(checked_log2(output.scale))
+            checked_log2(input1.scale).zip(checked_log2(input2.scale)).zip(checked_log2(output.scale))
         } else {
             None
         };
@@ -235,12 +222,7 @@ impl AddParams {
                 }
                 let (act_min, act_max) =
                     activation_range_quantized(activation, output.scale, output.zero_point, QMIN, QMAX);
-                AddKind::PowerOfTwo {
-                    input1_shift,
-                    input2_shift,
-                    act_min,
-                    act_max,
-                }
+                AddKind::PowerOfTwo { input1_shift, input2_shift, act_min, act_max }
             }
         };
         Ok(Self { kind })
@@ -251,17 +233,9 @@ pub fn add(p: &AddParams, input1: &[i16], input2: &[i16], output: &mut [i16]) {
     debug_assert!(input1.len() == output.len() && input2.len() == output.len());
     match &p.kind {
         AddKind::General(rescale) => rescale.add_all(input1, input2, output),
-        &AddKind::PowerOfTwo {
-            input1_shift,
-            input2_shift,
-            act_min,
-            act_max,
-        } => {
-            let (ready, shifted, right_shift) = if input1_shift == 0 {
-                (input1, input2, -input2_shift)
-            } else {
-                (input2, input1, -input1_shift)
-            };
+        &AddKind::PowerOfTwo { input1_shift, input2_shift, act_min, act_max } => {
+            let (ready, shifted, right_shift) =
+                if input1_shift == 0 { (input1, input2, -input2_shift) } else { (input2, input1, -input1_shift) };
             for ((o, &r), &s) in output.iter_mut().zip(ready).zip(shifted) {
                 let sum = rounding_divide_by_pot_i16(s, right_shift).saturating_add(r);
                 *o = i32::from(sum).clamp(act_min, act_max) as i16;
@@ -289,11 +263,7 @@ impl SoftmaxParams {
             lut_populate_int16(|x| 1.0 / (1.0 + x), 1.0 / range, i32::from(i16::MIN), 2.0 / range, 0);
         // Scale the input difference so that [-65535, 0] covers [-10, 0].
         let input_scale_beta_rescale = f64::from(input.scale * beta) / (10.0 / 65535.0);
-        Self {
-            input_multiplier: QuantizedMultiplier::new(input_scale_beta_rescale),
-            exp_lut,
-            one_over_one_plus_x_lut,
-        }
+        Self { input_multiplier: QuantizedMultiplier::new(input_scale_beta_rescale), exp_lut, one_over_one_plus_x_lut }
     }
 
     /// `SoftMaxCalculateExp`: exp of `x − max` in Q0.15.
@@ -375,24 +345,11 @@ mod tests {
     use proptest::prelude::*;
 
     /// Geometry, input, filter, bias, filter scales, input scale, output scale, activation.
-    type ConvCase = (
-        ConvGeom,
-        Vec<i16>,
-        Vec<i8>,
-        Option<Vec<i64>>,
-        Vec<f32>,
-        f32,
-        f32,
-        Activation,
-    );
+    type ConvCase = (ConvGeom, Vec<i16>, Vec<i8>, Option<Vec<i64>>, Vec<f32>, f32, f32, Activation);
 
     fn conv_case(depthwise: bool) -> impl Strategy<Value = ConvCase> {
         conv_geom(depthwise).prop_flat_map(move |g| {
-            let flen = if depthwise {
-                g.depthwise_filter_len()
-            } else {
-                g.conv_filter_len()
-            };
+            let flen = if depthwise { g.depthwise_filter_len() } else { g.conv_filter_len() };
             (
                 Just(g),
                 vec_of(any::<i16>(), g.input_len()),
@@ -620,9 +577,7 @@ mod tests {
         assert!(AddParams::prepare(q(-9), q(-10), q(-10), Activation::None, true).is_err());
         // With the option off the general path takes any scales.
         assert!(matches!(
-            AddParams::prepare(q(-12), q(-11), q(-10), Activation::None, false)
-                .unwrap()
-                .kind,
+            AddParams::prepare(q(-12), q(-11), q(-10), Activation::None, false).unwrap().kind,
             AddKind::General(_)
         ));
     }

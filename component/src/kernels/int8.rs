@@ -59,9 +59,7 @@ impl ConvParams {
     ) -> Self {
         let multipliers = if from_uint8 {
             let w = filter_scales.first().copied().unwrap_or(0.0);
-            vec![QuantizedMultiplier::new(
-                f64::from(input.scale * w) / f64::from(output.scale),
-            )]
+            vec![QuantizedMultiplier::new(f64::from(input.scale * w) / f64::from(output.scale))]
         } else {
             generic::conv_multipliers(input, filter_scales, output)
         };
@@ -96,9 +94,7 @@ impl MacStage for ConvParams {
     #[inline]
     fn finish(&self, acc: i32, bias: Option<i32>, ch: usize) -> i8 {
         let acc = acc.wrapping_add(bias.unwrap_or(0));
-        let scaled = generic::per_channel(&self.multipliers, ch)
-            .apply(acc)
-            .wrapping_add(self.output_offset);
+        let scaled = generic::per_channel(&self.multipliers, ch).apply(acc).wrapping_add(self.output_offset);
         scaled.clamp(self.act_min, self.act_max) as i8
     }
 }
@@ -213,11 +209,7 @@ pub struct AvgPoolParams {
 impl AvgPoolParams {
     pub fn prepare(output: TensorQuant, activation: Activation, uint8_rounding: bool) -> Self {
         let (act_min, act_max) = activation_range_quantized(activation, output.scale, output.zero_point, QMIN, QMAX);
-        Self {
-            act_min,
-            act_max,
-            uint8_rounding,
-        }
+        Self { act_min, act_max, uint8_rounding }
     }
 }
 
@@ -233,9 +225,7 @@ fn average_i32(sum: i32, n: i32, uint8_rounding: bool) -> i32 {
 }
 
 pub fn average_pool2d(p: &AvgPoolParams, g: &PoolGeom, input: &[i8], output: &mut [i8]) {
-    generic::quant_average_pool2d(g, input, output, p.act_min, p.act_max, |s, n| {
-        average_i32(s, n, p.uint8_rounding)
-    })
+    generic::quant_average_pool2d(g, input, output, p.act_min, p.act_max, |s, n| average_i32(s, n, p.uint8_rounding))
 }
 
 /// MEAN over H and W. Mirrors `reduce.cc`'s `kReference` path for int8/uint8 (`EvalQuantizedMean` →
@@ -259,9 +249,7 @@ pub struct AddParams {
 
 impl AddParams {
     pub fn prepare(input1: TensorQuant, input2: TensorQuant, output: TensorQuant, activation: Activation) -> Self {
-        Self {
-            rescale: AddRescale::prepare(20, input1, input2, output, activation, QMIN, QMAX),
-        }
+        Self { rescale: AddRescale::prepare(20, input1, input2, output, activation, QMIN, QMAX) }
     }
 }
 
@@ -288,10 +276,7 @@ impl SoftmaxParams {
         let input_multiplier =
             preprocess_softmax_scaling(f64::from(beta), f64::from(input.scale), SCALED_DIFF_INTEGER_BITS);
         let diff_min = -calculate_input_radius(SCALED_DIFF_INTEGER_BITS, input_multiplier.shift, 31);
-        Self {
-            input_multiplier,
-            diff_min,
-        }
+        Self { input_multiplier, diff_min }
     }
 
     /// `exp(diff · beta · s_in)` in Q0.31 for a (non-positive) input difference.
@@ -326,10 +311,8 @@ pub fn softmax(p: &SoftmaxParams, depth: usize, input: &[i8], output: &mut [i8])
         for (o, &x) in out.iter_mut().zip(row) {
             let diff = i32::from(x) - max_in_row;
             *o = if diff >= p.diff_min {
-                let unsat = rounding_divide_by_pot(
-                    saturating_rounding_doubling_high_mul(shifted_scale, p.exp(diff)),
-                    exponent,
-                );
+                let unsat =
+                    rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted_scale, p.exp(diff)), exponent);
                 (unsat + QMIN).clamp(QMIN, QMAX) as i8
             } else {
                 i8::MIN
@@ -401,18 +384,16 @@ mod tests {
             activation(),
             -100..=100i32,
         )
-            .prop_map(
-                move |(in_s, in_zp, from_uint8, fs, out_s, out_zp, act, wzp)| ConvQuant {
-                    input: TensorQuant::new(in_s, in_zp),
-                    // uint8 models: per-tensor weights with a zero point; int8: per-channel, zero point 0
-                    // (a single channel is the per-tensor case).
-                    filter_scales: if from_uint8 { fs[..1].to_vec() } else { fs },
-                    filter_zp: if from_uint8 { wzp } else { 0 },
-                    output: TensorQuant::new(out_s, out_zp),
-                    act,
-                    from_uint8,
-                },
-            )
+            .prop_map(move |(in_s, in_zp, from_uint8, fs, out_s, out_zp, act, wzp)| ConvQuant {
+                input: TensorQuant::new(in_s, in_zp),
+                // uint8 models: per-tensor weights with a zero point; int8: per-channel, zero point 0
+                // (a single channel is the per-tensor case).
+                filter_scales: if from_uint8 { fs[..1].to_vec() } else { fs },
+                filter_zp: if from_uint8 { wzp } else { 0 },
+                output: TensorQuant::new(out_s, out_zp),
+                act,
+                from_uint8,
+            })
     }
 
     /// The output stage written out from TFLite's definition.
@@ -453,11 +434,7 @@ mod tests {
 
     fn conv_case(depthwise: bool) -> impl Strategy<Value = (ConvGeom, Vec<i8>, Vec<i8>, Option<Vec<i32>>, ConvQuant)> {
         conv_geom(depthwise).prop_flat_map(move |g| {
-            let flen = if depthwise {
-                g.depthwise_filter_len()
-            } else {
-                g.conv_filter_len()
-            };
+            let flen = if depthwise { g.depthwise_filter_len() } else { g.conv_filter_len() };
             (
                 Just(g),
                 vec_of(any::<i8>(), g.input_len()),

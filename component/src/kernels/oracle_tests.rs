@@ -39,9 +39,9 @@ fn expected_keys() -> Vec<String> {
     for k in ["add f32", "add i8", "add u8", "add i16 general", "add i16 pot"] {
         keys.push(k.to_string());
     }
-    for dt in [
-        "f32_i8", "f32_u8", "f32_i16", "i8_i8", "u8_i8", "i8_u8", "i16_i16", "i16_i8", "i8_f32", "u8_f32", "i16_f32",
-    ] {
+    for dt in
+        ["f32_i8", "f32_u8", "f32_i16", "i8_i8", "u8_i8", "i8_u8", "i16_i16", "i16_i8", "i8_f32", "u8_f32", "i16_f32"]
+    {
         keys.push(format!("quantize {dt}"));
     }
     keys
@@ -55,9 +55,7 @@ struct Case {
 
 impl Case {
     fn raw(&self, k: &str) -> &[String] {
-        self.kv
-            .get(k)
-            .unwrap_or_else(|| panic!("{} {}: no {k}", self.op, self.dtype))
+        self.kv.get(k).unwrap_or_else(|| panic!("{} {}: no {k}", self.op, self.dtype))
     }
     fn i(&self, k: &str) -> i32 {
         self.raw(k)[0].parse().unwrap()
@@ -81,10 +79,7 @@ impl Case {
     }
     /// An array of f32 bit patterns.
     fn floats(&self, k: &str) -> Vec<f32> {
-        self.array(k)
-            .iter()
-            .map(|v| f32::from_bits(u32::from_str_radix(v, 16).unwrap()))
-            .collect()
+        self.array(k).iter().map(|v| f32::from_bits(u32::from_str_radix(v, 16).unwrap())).collect()
     }
     /// The statistics key: op, dtype and, where the kernel has two paths, which one.
     fn key(&self) -> String {
@@ -134,11 +129,7 @@ fn parse(text: &str) -> Vec<Case> {
                 assert!(cur.is_none(), "line {n}: case inside a case");
                 let op = parts.next().unwrap().to_string();
                 let dtype = parts.next().unwrap().to_string();
-                cur = Some(Case {
-                    op,
-                    dtype,
-                    kv: HashMap::new(),
-                });
+                cur = Some(Case { op, dtype, kv: HashMap::new() });
             }
             Some("end") => cases.push(cur.take().unwrap_or_else(|| panic!("line {n}: end outside a case"))),
             Some(key) => {
@@ -228,11 +219,8 @@ fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
                 }
                 "i8" | "u8" => {
                     let u = dt == "u8";
-                    let (x, w) = if u {
-                        (u8s(&c.ints("x")), u8s(&c.ints("w")))
-                    } else {
-                        (i8s(&c.ints("x")), i8s(&c.ints("w")))
-                    };
+                    let (x, w) =
+                        if u { (u8s(&c.ints("x")), u8s(&c.ints("w"))) } else { (i8s(&c.ints("x")), i8s(&c.ints("w"))) };
                     let (qi, qo) = if u {
                         (c.q8("in_s", "in_zp"), c.q8("out_s", "out_zp"))
                     } else {
@@ -270,33 +258,19 @@ fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
         }
         "fc" => {
             let g = c.list("geom");
-            let geom = FcGeom {
-                batch: g[0],
-                in_depth: g[1],
-                out_depth: g[2],
-            };
+            let geom = FcGeom { batch: g[0], in_depth: g[1], out_depth: g[2] };
             let n = g[0] * g[2];
             match dt {
                 "f32" => {
                     let p = fp32::FullyConnectedParams::prepare(c.act());
                     let mut y = vec![0f32; n];
-                    fp32::fully_connected(
-                        &p,
-                        &geom,
-                        &c.floats("x"),
-                        &c.floats("w"),
-                        Some(&c.floats("bias")),
-                        &mut y,
-                    );
+                    fp32::fully_connected(&p, &geom, &c.floats("x"), &c.floats("w"), Some(&c.floats("bias")), &mut y);
                     (bits(&y), bits(&c.floats("y")))
                 }
                 "i8" | "u8" => {
                     let u = dt == "u8";
-                    let (x, w) = if u {
-                        (u8s(&c.ints("x")), u8s(&c.ints("w")))
-                    } else {
-                        (i8s(&c.ints("x")), i8s(&c.ints("w")))
-                    };
+                    let (x, w) =
+                        if u { (u8s(&c.ints("x")), u8s(&c.ints("w"))) } else { (i8s(&c.ints("x")), i8s(&c.ints("w"))) };
                     let (qi, qo) = if u {
                         (c.q8("in_s", "in_zp"), c.q8("out_s", "out_zp"))
                     } else {
@@ -462,12 +436,7 @@ fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
                 "i16" => {
                     let x = i16s(&c.ints("x"));
                     let mut y = vec![0i16; x.len()];
-                    int16::softmax(
-                        &int16::SoftmaxParams::prepare(beta, c.q("in_s", "in_zp")),
-                        depth,
-                        &x,
-                        &mut y,
-                    );
+                    int16::softmax(&int16::SoftmaxParams::prepare(beta, c.q("in_s", "in_zp")), depth, &x, &mut y);
                     (widen(&y), c.ints("y"))
                 }
                 _ => unreachable!(),
@@ -481,11 +450,7 @@ fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
                     let u = dt == "f32_u8";
                     let x = c.floats("x");
                     let mut y = vec![0i8; x.len()];
-                    int8::quantize(
-                        &int8::QuantizeParams::prepare(if u { shifted(qo) } else { qo }),
-                        &x,
-                        &mut y,
-                    );
+                    int8::quantize(&int8::QuantizeParams::prepare(if u { shifted(qo) } else { qo }), &x, &mut y);
                     (if u { unshift(&y) } else { widen(&y) }, c.ints("y"))
                 }
                 "f32_i16" => {
@@ -521,11 +486,7 @@ fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
                     let u = dt == "u8_f32";
                     let x = if u { u8s(&c.ints("x")) } else { i8s(&c.ints("x")) };
                     let mut y = vec![0f32; x.len()];
-                    int8::dequantize(
-                        &int8::DequantizeParams::prepare(if u { shifted(qi) } else { qi }),
-                        &x,
-                        &mut y,
-                    );
+                    int8::dequantize(&int8::DequantizeParams::prepare(if u { shifted(qi) } else { qi }), &x, &mut y);
                     (bits(&y), bits(&c.floats("y")))
                 }
                 "i16_f32" => {
@@ -553,11 +514,7 @@ fn oracle_matches_tflite_reference_kernels() {
     for c in &cases {
         let (got, want) = run(c);
         let key = c.key();
-        let tolerance = if c.op == "softmax" && c.dtype == "f32" {
-            SOFTMAX_F32_MAX_ULP
-        } else {
-            0
-        };
+        let tolerance = if c.op == "softmax" && c.dtype == "f32" { SOFTMAX_F32_MAX_ULP } else { 0 };
         let e = stats.entry(key.clone()).or_default();
         e.0 += 1;
         e.3 += want.len();
@@ -568,15 +525,8 @@ fn oracle_matches_tflite_reference_kernels() {
         if max_diff > tolerance {
             e.1 += 1;
             if first_failures.len() < 10 {
-                let i = got
-                    .iter()
-                    .zip(&want)
-                    .position(|(a, b)| (a - b).abs() > tolerance)
-                    .unwrap();
-                first_failures.push(format!(
-                    "{key} (case {}): element {i}: got {} want {}",
-                    e.0, got[i], want[i]
-                ));
+                let i = got.iter().zip(&want).position(|(a, b)| (a - b).abs() > tolerance).unwrap();
+                first_failures.push(format!("{key} (case {}): element {i}: got {} want {}", e.0, got[i], want[i]));
             }
         }
     }
@@ -593,11 +543,7 @@ fn oracle_matches_tflite_reference_kernels() {
     std::io::stderr().write_all(report.as_bytes()).unwrap();
 
     let expected = expected_keys();
-    let thin: Vec<String> = expected
-        .iter()
-        .filter(|k| stats.get(*k).map_or(0, |s| s.0) < MIN_CASES)
-        .cloned()
-        .collect();
+    let thin: Vec<String> = expected.iter().filter(|k| stats.get(*k).map_or(0, |s| s.0) < MIN_CASES).cloned().collect();
     assert!(thin.is_empty(), "fewer than {MIN_CASES} cases for: {thin:?}");
     let unexpected: Vec<&String> = stats.keys().filter(|k| !expected.contains(k)).collect();
     assert!(unexpected.is_empty(), "cases not in the coverage list: {unexpected:?}");

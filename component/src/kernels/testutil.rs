@@ -50,28 +50,26 @@ pub fn pool_geom() -> impl Strategy<Value = PoolGeom> {
         (1..=4usize, 1..=4usize, 1..=2usize, 1..=2usize),
         (0..=3usize, 0..=3usize, 1..=5usize, 1..=5usize),
     )
-        .prop_map(
-            |((batch, in_h, in_w, channels), (filter_h, filter_w, stride_h, stride_w), (pt, pl, oh, ow))| {
-                let pad_top = pt.min(filter_h - 1);
-                let pad_left = pl.min(filter_w - 1);
-                let out_h = oh.min((in_h - 1 + pad_top) / stride_h + 1);
-                let out_w = ow.min((in_w - 1 + pad_left) / stride_w + 1);
-                PoolGeom {
-                    batch,
-                    in_h,
-                    in_w,
-                    channels,
-                    out_h,
-                    out_w,
-                    filter_h,
-                    filter_w,
-                    stride_h,
-                    stride_w,
-                    pad_top,
-                    pad_left,
-                }
-            },
-        )
+        .prop_map(|((batch, in_h, in_w, channels), (filter_h, filter_w, stride_h, stride_w), (pt, pl, oh, ow))| {
+            let pad_top = pt.min(filter_h - 1);
+            let pad_left = pl.min(filter_w - 1);
+            let out_h = oh.min((in_h - 1 + pad_top) / stride_h + 1);
+            let out_w = ow.min((in_w - 1 + pad_left) / stride_w + 1);
+            PoolGeom {
+                batch,
+                in_h,
+                in_w,
+                channels,
+                out_h,
+                out_w,
+                filter_h,
+                filter_w,
+                stride_h,
+                stride_w,
+                pad_top,
+                pad_left,
+            }
+        })
 }
 
 /// Reference convolution accumulators, one per output element in NHWC order: for every output
@@ -156,11 +154,7 @@ pub fn scale() -> impl Strategy<Value = f32> {
 
 /// One of the fused activations.
 pub fn activation() -> impl Strategy<Value = super::Activation> {
-    prop_oneof![
-        Just(super::Activation::None),
-        Just(super::Activation::Relu),
-        Just(super::Activation::Relu6)
-    ]
+    prop_oneof![Just(super::Activation::None), Just(super::Activation::Relu), Just(super::Activation::Relu6)]
 }
 
 /// The expected `[min, max]` of a fused activation, written out from TFLite's definition.

@@ -126,10 +126,24 @@ impl Plan {
                     let (qi, qo) = (tq(g, node.input(0)), tq(g, node.output));
                     let (x, y) = (x.slot, y.slot);
                     Step::Convert(match (x_dtype(g, node.input(0)), out) {
-                        (DType::I8, DType::I8) => Convert::RequantizeI8I8 { p: crate::kernels::int8::RequantizeParams::prepare(qi, qo), x, y },
-                        (DType::I8, DType::I16) => Convert::RequantizeI8I16 { p: crate::kernels::int8::RequantizeParams::prepare(qi, qo), x, y },
-                        (DType::I16, DType::I8) => Convert::RequantizeI16I8 { p: crate::kernels::int16::RequantizeParams::prepare(qi, qo), x, y },
-                        (DType::I16, DType::I16) => Convert::RequantizeI16I16 { p: crate::kernels::int16::RequantizeParams::prepare(qi, qo), x, y },
+                        (DType::I8, DType::I8) => {
+                            Convert::RequantizeI8I8 { p: crate::kernels::int8::RequantizeParams::prepare(qi, qo), x, y }
+                        }
+                        (DType::I8, DType::I16) => Convert::RequantizeI8I16 {
+                            p: crate::kernels::int8::RequantizeParams::prepare(qi, qo),
+                            x,
+                            y,
+                        },
+                        (DType::I16, DType::I8) => Convert::RequantizeI16I8 {
+                            p: crate::kernels::int16::RequantizeParams::prepare(qi, qo),
+                            x,
+                            y,
+                        },
+                        (DType::I16, DType::I16) => Convert::RequantizeI16I16 {
+                            p: crate::kernels::int16::RequantizeParams::prepare(qi, qo),
+                            x,
+                            y,
+                        },
                         (a, b) => bail!(UnsupportedModel, "QUANTIZE from {a:?} to {b:?}"),
                     })
                 }
@@ -199,7 +213,12 @@ fn shape4(g: &Graph, t: usize) -> [usize; 4] {
     [s[0], s[1], s[2], s[3]]
 }
 
-fn op_step<P: Prec>(g: &Graph, node: &graph::Node, op: &Op, place: &impl Fn(usize) -> Result<Place>) -> Result<OpStep<P>> {
+fn op_step<P: Prec>(
+    g: &Graph,
+    node: &graph::Node,
+    op: &Op,
+    place: &impl Fn(usize) -> Result<Place>,
+) -> Result<OpStep<P>> {
     let x = place(node.input(0))?.slot;
     let y = place(node.output)?.slot;
     let ctx = prec::Ctx { g, node };
@@ -423,7 +442,8 @@ fn assign_slots(g: &Graph) -> Result<Vec<Option<Place>>> {
     for t in 0..n {
         if root[t] != t {
             let r = slots[root[t]];
-            slots[t] = r.map(|p| Place { dtype: p.dtype, slot: Slot { offset: p.slot.offset, len: g.tensors[t].numel() } });
+            slots[t] =
+                r.map(|p| Place { dtype: p.dtype, slot: Slot { offset: p.slot.offset, len: g.tensors[t].numel() } });
         }
     }
     Ok(slots)

@@ -61,7 +61,12 @@ impl Ctx<'_> {
     fn softmax_output(&self, scale: f32, zero_point: i32) -> Result<()> {
         let o = self.output();
         if o.zero_point != zero_point || (o.scale - scale).abs() > 0.001 * scale {
-            bail!(UnsupportedModel, "SOFTMAX output quantized as scale {} zero point {}; TFLite requires {scale}, {zero_point}", o.scale, o.zero_point);
+            bail!(
+                UnsupportedModel,
+                "SOFTMAX output quantized as scale {} zero point {}; TFLite requires {scale}, {zero_point}",
+                o.scale,
+                o.zero_point
+            );
         }
         Ok(())
     }
@@ -89,9 +94,30 @@ pub trait Prec: Debug + Clone + Sized {
     fn weights(t: &Tensor) -> Result<Vec<Self::Weight>>;
     fn bias(t: &Tensor) -> Result<Vec<Self::Bias>>;
 
-    fn conv2d(p: &Self::Conv, g: &ConvGeom, x: &[Self::Act], f: &[Self::Weight], b: Option<&[Self::Bias]>, y: &mut [Self::Act]);
-    fn depthwise_conv2d(p: &Self::Conv, g: &ConvGeom, x: &[Self::Act], f: &[Self::Weight], b: Option<&[Self::Bias]>, y: &mut [Self::Act]);
-    fn fully_connected(p: &Self::Fc, g: &FcGeom, x: &[Self::Act], w: &[Self::Weight], b: Option<&[Self::Bias]>, y: &mut [Self::Act]);
+    fn conv2d(
+        p: &Self::Conv,
+        g: &ConvGeom,
+        x: &[Self::Act],
+        f: &[Self::Weight],
+        b: Option<&[Self::Bias]>,
+        y: &mut [Self::Act],
+    );
+    fn depthwise_conv2d(
+        p: &Self::Conv,
+        g: &ConvGeom,
+        x: &[Self::Act],
+        f: &[Self::Weight],
+        b: Option<&[Self::Bias]>,
+        y: &mut [Self::Act],
+    );
+    fn fully_connected(
+        p: &Self::Fc,
+        g: &FcGeom,
+        x: &[Self::Act],
+        w: &[Self::Weight],
+        b: Option<&[Self::Bias]>,
+        y: &mut [Self::Act],
+    );
     fn average_pool2d(p: &Self::AvgPool, g: &PoolGeom, x: &[Self::Act], y: &mut [Self::Act]);
     fn mean_hw(p: &Self::Mean, shape: [usize; 4], x: &[Self::Act], y: &mut [Self::Act]);
     fn add(p: &Self::Add, a: &[Self::Act], b: &[Self::Act], y: &mut [Self::Act]);
@@ -102,13 +128,34 @@ pub trait Prec: Debug + Clone + Sized {
 /// Forwards the run functions to a kernel module, whose names match the trait's.
 macro_rules! run_fns {
     ($m:ident) => {
-        fn conv2d(p: &Self::Conv, g: &ConvGeom, x: &[Self::Act], f: &[Self::Weight], b: Option<&[Self::Bias]>, y: &mut [Self::Act]) {
+        fn conv2d(
+            p: &Self::Conv,
+            g: &ConvGeom,
+            x: &[Self::Act],
+            f: &[Self::Weight],
+            b: Option<&[Self::Bias]>,
+            y: &mut [Self::Act],
+        ) {
             $m::conv2d(p, g, x, f, b, y)
         }
-        fn depthwise_conv2d(p: &Self::Conv, g: &ConvGeom, x: &[Self::Act], f: &[Self::Weight], b: Option<&[Self::Bias]>, y: &mut [Self::Act]) {
+        fn depthwise_conv2d(
+            p: &Self::Conv,
+            g: &ConvGeom,
+            x: &[Self::Act],
+            f: &[Self::Weight],
+            b: Option<&[Self::Bias]>,
+            y: &mut [Self::Act],
+        ) {
             $m::depthwise_conv2d(p, g, x, f, b, y)
         }
-        fn fully_connected(p: &Self::Fc, g: &FcGeom, x: &[Self::Act], w: &[Self::Weight], b: Option<&[Self::Bias]>, y: &mut [Self::Act]) {
+        fn fully_connected(
+            p: &Self::Fc,
+            g: &FcGeom,
+            x: &[Self::Act],
+            w: &[Self::Weight],
+            b: Option<&[Self::Bias]>,
+            y: &mut [Self::Act],
+        ) {
             $m::fully_connected(p, g, x, w, b, y)
         }
         fn average_pool2d(p: &Self::AvgPool, g: &PoolGeom, x: &[Self::Act], y: &mut [Self::Act]) {
@@ -195,10 +242,23 @@ impl Prec for I8 {
     type Pad = int8::PadParams;
 
     fn prepare_conv(c: &Ctx) -> Result<Self::Conv> {
-        Ok(int8::ConvParams::prepare(c.input(0), c.filter_scales(), c.filter_zero_point(), c.output(), c.activation(), c.from_uint8()))
+        Ok(int8::ConvParams::prepare(
+            c.input(0),
+            c.filter_scales(),
+            c.filter_zero_point(),
+            c.output(),
+            c.activation(),
+            c.from_uint8(),
+        ))
     }
     fn prepare_fc(c: &Ctx) -> Result<Self::Fc> {
-        Ok(int8::FullyConnectedParams::prepare(c.input(0), c.filter_scales(), c.filter_zero_point(), c.output(), c.activation()))
+        Ok(int8::FullyConnectedParams::prepare(
+            c.input(0),
+            c.filter_scales(),
+            c.filter_zero_point(),
+            c.output(),
+            c.activation(),
+        ))
     }
     fn prepare_avg_pool(c: &Ctx) -> Result<Self::AvgPool> {
         Ok(int8::AvgPoolParams::prepare(c.output(), c.activation(), c.from_uint8()))

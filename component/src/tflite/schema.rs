@@ -4,7 +4,7 @@
 //! Every table implements `flatbuffers::Verifiable`, so a buffer is verified once (bounds, offsets,
 //! vtables) before any accessor runs; accessors are then plain reads.
 
-use flatbuffers::{ForwardsUOffset, Follow, Table, Vector, Verifiable, Verifier, VOffsetT};
+use flatbuffers::{Follow, ForwardsUOffset, Table, VOffsetT, Vector, Verifiable, Verifier};
 
 type VResult = Result<(), flatbuffers::InvalidFlatbuffer>;
 
@@ -164,20 +164,47 @@ impl Verifiable for Operator<'_> {
             .visit_field::<u32>("opcode_index", slot(0), false)?
             .visit_field::<ForwardsUOffset<Vector<'_, i32>>>("inputs", slot(1), false)?
             .visit_field::<ForwardsUOffset<Vector<'_, i32>>>("outputs", slot(2), false)?
-            .visit_union::<u8, _>("builtin_options_type", OP_OPTIONS_TYPE, "builtin_options", OP_OPTIONS, false, |key, v, pos| {
-                match OptionsKind::from_key(key) {
-                    Some(OptionsKind::Conv2D) => v.verify_union_variant::<ForwardsUOffset<Conv2DOptions>>("Conv2DOptions", pos),
-                    Some(OptionsKind::DepthwiseConv2D) => v.verify_union_variant::<ForwardsUOffset<DepthwiseConv2DOptions>>("DepthwiseConv2DOptions", pos),
-                    Some(OptionsKind::Pool2D) => v.verify_union_variant::<ForwardsUOffset<Pool2DOptions>>("Pool2DOptions", pos),
-                    Some(OptionsKind::FullyConnected) => v.verify_union_variant::<ForwardsUOffset<FullyConnectedOptions>>("FullyConnectedOptions", pos),
-                    Some(OptionsKind::Softmax) => v.verify_union_variant::<ForwardsUOffset<SoftmaxOptions>>("SoftmaxOptions", pos),
-                    Some(OptionsKind::Add) => v.verify_union_variant::<ForwardsUOffset<AddOptions>>("AddOptions", pos),
-                    Some(OptionsKind::Reshape) => v.verify_union_variant::<ForwardsUOffset<ReshapeOptions>>("ReshapeOptions", pos),
-                    Some(OptionsKind::Reducer) => v.verify_union_variant::<ForwardsUOffset<ReducerOptions>>("ReducerOptions", pos),
-                    // Options of operators we do not run are never read, so not verified either.
-                    None => Ok(()),
-                }
-            })?
+            .visit_union::<u8, _>(
+                "builtin_options_type",
+                OP_OPTIONS_TYPE,
+                "builtin_options",
+                OP_OPTIONS,
+                false,
+                |key, v, pos| {
+                    match OptionsKind::from_key(key) {
+                        Some(OptionsKind::Conv2D) => {
+                            v.verify_union_variant::<ForwardsUOffset<Conv2DOptions>>("Conv2DOptions", pos)
+                        }
+                        Some(OptionsKind::DepthwiseConv2D) => v
+                            .verify_union_variant::<ForwardsUOffset<DepthwiseConv2DOptions>>(
+                                "DepthwiseConv2DOptions",
+                                pos,
+                            ),
+                        Some(OptionsKind::Pool2D) => {
+                            v.verify_union_variant::<ForwardsUOffset<Pool2DOptions>>("Pool2DOptions", pos)
+                        }
+                        Some(OptionsKind::FullyConnected) => v
+                            .verify_union_variant::<ForwardsUOffset<FullyConnectedOptions>>(
+                                "FullyConnectedOptions",
+                                pos,
+                            ),
+                        Some(OptionsKind::Softmax) => {
+                            v.verify_union_variant::<ForwardsUOffset<SoftmaxOptions>>("SoftmaxOptions", pos)
+                        }
+                        Some(OptionsKind::Add) => {
+                            v.verify_union_variant::<ForwardsUOffset<AddOptions>>("AddOptions", pos)
+                        }
+                        Some(OptionsKind::Reshape) => {
+                            v.verify_union_variant::<ForwardsUOffset<ReshapeOptions>>("ReshapeOptions", pos)
+                        }
+                        Some(OptionsKind::Reducer) => {
+                            v.verify_union_variant::<ForwardsUOffset<ReducerOptions>>("ReducerOptions", pos)
+                        }
+                        // Options of operators we do not run are never read, so not verified either.
+                        None => Ok(()),
+                    }
+                },
+            )?
             .finish();
         Ok(())
     }

@@ -17,7 +17,13 @@ fn median(mut v: Vec<Duration>) -> f64 {
 }
 
 /// Median load and infer times in ms.
-fn measure(rt: &dyn Runtime, tflite: &[u8], input: &host_tests::Tensor, loads: usize, runs: usize) -> Result<(f64, f64)> {
+fn measure(
+    rt: &dyn Runtime,
+    tflite: &[u8],
+    input: &host_tests::Tensor,
+    loads: usize,
+    runs: usize,
+) -> Result<(f64, f64)> {
     let mut load_times = Vec::with_capacity(loads);
     let mut model = None;
     for _ in 0..loads {
@@ -38,7 +44,8 @@ fn measure(rt: &dyn Runtime, tflite: &[u8], input: &host_tests::Tensor, loads: u
 }
 
 fn main() -> Result<()> {
-    let runs: usize = std::env::args().skip_while(|a| a != "--runs").nth(1).map(|r| r.parse()).transpose()?.unwrap_or(5);
+    let runs: usize =
+        std::env::args().skip_while(|a| a != "--runs").nth(1).map(|r| r.parse()).transpose()?.unwrap_or(5);
     let golden = Golden::load()?;
     let component = paths::component_path()?;
     let wasm = WasmtimeRuntime::cranelift(&component, None)?;

@@ -73,12 +73,7 @@ fn classify_model(runtime: &dyn Runtime, model: &GoldenModel) -> Result<ModelRes
         }
 
         let (ref_top, ref_score) = *case.top5.first().context("golden case without top5")?;
-        let tied: Vec<u32> = case
-            .top5
-            .iter()
-            .filter(|(_, s)| *s == ref_score)
-            .map(|&(i, _)| i)
-            .collect();
+        let tied: Vec<u32> = case.top5.iter().filter(|(_, s)| *s == ref_score).map(|&(i, _)| i).collect();
         if !tied.contains(&ours[0].index) {
             top1_mismatches.push(format!(
                 "{}: {}: top-1 is {} {:?} ({:.4}), reference {} {:?} ({:.4})",
@@ -94,10 +89,7 @@ fn classify_model(runtime: &dyn Runtime, model: &GoldenModel) -> Result<ModelRes
         }
 
         if ours.len() == case.top5.len()
-            && ours
-                .iter()
-                .zip(&case.top5)
-                .all(|(p, &(i, s))| p.index == i && (p.score - s).abs() <= 1e-5)
+            && ours.iter().zip(&case.top5).all(|(p, &(i, s))| p.index == i && (p.score - s).abs() <= 1e-5)
         {
             same_top5 += 1;
         }
@@ -106,28 +98,13 @@ fn classify_model(runtime: &dyn Runtime, model: &GoldenModel) -> Result<ModelRes
         for rank in 0..ours.len().max(case.top5.len()) {
             let left = ours
                 .get(rank)
-                .map(|p| {
-                    format!(
-                        "{:.4} {:>4} {}",
-                        p.score,
-                        p.index,
-                        p.label.as_deref().unwrap_or("<no label>")
-                    )
-                })
+                .map(|p| format!("{:.4} {:>4} {}", p.score, p.index, p.label.as_deref().unwrap_or("<no label>")))
                 .unwrap_or_default();
-            let right = case
-                .top5
-                .get(rank)
-                .map(|&(i, s)| format!("{s:.4} {i:>4} {}", label(i)))
-                .unwrap_or_default();
+            let right = case.top5.get(rank).map(|&(i, s)| format!("{s:.4} {i:>4} {}", label(i))).unwrap_or_default();
             writeln!(snapshot, "  {}. {left:<44} | {right}", rank + 1)?;
         }
     }
-    Ok(ModelResult {
-        snapshot,
-        top1_mismatches,
-        same_top5,
-    })
+    Ok(ModelResult { snapshot, top1_mismatches, same_top5 })
 }
 
 #[test]
@@ -149,12 +126,7 @@ fn photos_top1_matches_the_reference_and_top5_is_snapshotted() {
                         result.top1_mismatches.len(),
                         result.same_top5
                     ));
-                    errors.extend(
-                        result
-                            .top1_mismatches
-                            .into_iter()
-                            .map(|m| format!("[{}] {m}", runtime.name())),
-                    );
+                    errors.extend(result.top1_mismatches.into_iter().map(|m| format!("[{}] {m}", runtime.name())));
                     snapshots.push((format!("top5__{}", model.id), result.snapshot));
                 }
                 Err(e) => errors.push(format!("[{}] {}: {e:#}", runtime.name(), model.id)),
@@ -171,9 +143,7 @@ fn photos_top1_matches_the_reference_and_top5_is_snapshotted() {
             });
         });
         if checked.is_err() {
-            errors.push(format!(
-                "snapshot {name} differs (see above; review with `cargo insta review`)"
-            ));
+            errors.push(format!("snapshot {name} differs (see above; review with `cargo insta review`)"));
         }
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));

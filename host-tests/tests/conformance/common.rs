@@ -52,22 +52,12 @@ pub fn report(line: impl AsRef<str>) {
 }
 
 /// Load a golden model; any error (engine or component) is returned with context.
-pub fn load(
-    runtime: &dyn Runtime,
-    model: &GoldenModel,
-    options: &LoadOptions,
-) -> Result<Box<dyn Model>> {
+pub fn load(runtime: &dyn Runtime, model: &GoldenModel, options: &LoadOptions) -> Result<Box<dyn Model>> {
     let bytes = model.model_bytes()?;
     runtime
         .load(&bytes, options)
         .with_context(|| format!("{}: model.load of {} trapped", runtime.name(), model.file))?
-        .with_context(|| {
-            format!(
-                "{}: model.load of {} returned an error",
-                runtime.name(),
-                model.file
-            )
-        })
+        .with_context(|| format!("{}: model.load of {} returned an error", runtime.name(), model.file))
 }
 
 /// Element-wise comparison of an output tensor against a golden `.npy`.
@@ -89,12 +79,7 @@ impl Diff {
 
 pub fn diff(ours: &Tensor, golden: &Npy) -> Result<Diff> {
     let golden_shape: Vec<u32> = golden.shape.iter().map(|&d| d as u32).collect();
-    ensure!(
-        ours.shape == golden_shape,
-        "output shape {:?}, golden {:?}",
-        ours.shape,
-        golden_shape
-    );
+    ensure!(ours.shape == golden_shape, "output shape {:?}, golden {:?}", ours.shape, golden_shape);
     ensure!(
         ours.data.element_type() == golden.data.element_type(),
         "output element type {:?}, golden {:?}",
@@ -109,24 +94,16 @@ pub fn diff(ours: &Tensor, golden: &Npy) -> Result<Diff> {
         golden.data.len()
     );
     let pairs: Vec<(f64, f64)> = match (&ours.data, &golden.data) {
-        (TensorData::Float32(a), TensorData::Float32(b)) => a
-            .iter()
-            .zip(b)
-            .map(|(&x, &y)| (x as f64, y as f64))
-            .collect(),
+        (TensorData::Float32(a), TensorData::Float32(b)) => {
+            a.iter().zip(b).map(|(&x, &y)| (x as f64, y as f64)).collect()
+        }
         _ => {
             let a = ours.data.to_i32().context("integer output")?;
             let b = golden.data.to_i32().context("integer golden")?;
-            a.into_iter()
-                .zip(b)
-                .map(|(x, y)| (x as f64, y as f64))
-                .collect()
+            a.into_iter().zip(b).map(|(x, y)| (x as f64, y as f64)).collect()
         }
     };
-    let mut d = Diff {
-        elements: pairs.len(),
-        ..Diff::default()
-    };
+    let mut d = Diff { elements: pairs.len(), ..Diff::default() };
     for (x, y) in pairs {
         if x.is_nan() || y.is_nan() {
             if x.is_nan() != y.is_nan() {
@@ -161,14 +138,9 @@ pub fn infer_all_cases(runtime: &dyn Runtime, model: &GoldenModel) -> Result<(Di
             .infer(&input)
             .with_context(|| format!("{}: infer on {} trapped", model.id, case.input))?
             .with_context(|| format!("{}: infer on {} returned an error", model.id, case.input))?;
-        let d =
-            diff(&output, &expected).with_context(|| format!("{}: {}", model.id, case.output))?;
+        let d = diff(&output, &expected).with_context(|| format!("{}: {}", model.id, case.output))?;
         if d.differing > 0 {
-            let _ = writeln!(
-                detail,
-                "    {}: {} of {} differ, max {}",
-                case.image, d.differing, d.elements, d.max
-            );
+            let _ = writeln!(detail, "    {}: {} of {} differ, max {}", case.image, d.differing, d.elements, d.max);
         }
         total.merge(&d);
     }

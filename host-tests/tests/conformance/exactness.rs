@@ -8,15 +8,8 @@ const MAX_LSB: f64 = 1.0;
 
 #[test]
 fn integer_models_match_the_reference_within_one_lsb() {
-    let models: Vec<_> = golden()
-        .models()
-        .iter()
-        .filter(|m| m.is_integer())
-        .collect();
-    assert!(
-        !models.is_empty(),
-        "the golden manifest has no integer models"
-    );
+    let models: Vec<_> = golden().models().iter().filter(|m| m.is_integer()).collect();
+    assert!(!models.is_empty(), "the golden manifest has no integer models");
     let mut failures = Vec::new();
     for runtime in runtimes() {
         for model in &models {

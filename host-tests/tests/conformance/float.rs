@@ -8,15 +8,8 @@ const MAX_ABS: f64 = 1e-5;
 
 #[test]
 fn float_model_matches_the_reference_within_1e_5() {
-    let models: Vec<_> = golden()
-        .models()
-        .iter()
-        .filter(|m| m.input.dtype == Dtype::Float32)
-        .collect();
-    assert!(
-        !models.is_empty(),
-        "the golden manifest has no float32 model"
-    );
+    let models: Vec<_> = golden().models().iter().filter(|m| m.input.dtype == Dtype::Float32).collect();
+    assert!(!models.is_empty(), "the golden manifest has no float32 model");
     let mut failures = Vec::new();
     for runtime in runtimes() {
         for model in &models {

@@ -32,11 +32,7 @@ struct Bound {
 /// Measured over the 30 JPEG cases (5 photos x 6 models): 128479 of 2703360 elements differ (4.753%),
 /// max 2 pixel levels; worst face.jpg, the one 4:2:0 file (chroma upsampling differs), 19.6-20.2% per
 /// model; the 4:4:4 files (hot_dog, hubble_deep_field, parrot, rocket) 0.5-1.3%, max 1 level.
-const JPEG: Bound = Bound {
-    max_pixel_levels: 2,
-    share: 0.050,
-    worst_case_share: 0.210,
-};
+const JPEG: Bound = Bound { max_pixel_levels: 2, share: 0.050, worst_case_share: 0.210 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Format {
@@ -103,10 +99,7 @@ fn check_model(model: &GoldenModel, stats: &mut BTreeMap<Format, Stats>) -> Resu
         ref s => bail!("input shape {s:?} is not [1, H, W, 1|3]"),
     };
     let color = model.color.as_deref().context("no color in the manifest")?;
-    ensure!(
-        color == if c == 3 { "rgb" } else { "gray" },
-        "color {color:?} with {c} input channels"
-    );
+    ensure!(color == if c == 3 { "rgb" } else { "gray" }, "color {color:?} with {c} input channels");
     let table = pixel_table(model)?;
     let quantized = model.input.dtype != Dtype::Float32;
     for case in model.photo_cases() {
@@ -121,13 +114,7 @@ fn check_model(model: &GoldenModel, stats: &mut BTreeMap<Format, Stats>) -> Resu
             want.shape
         );
         let want = golden_values(&want.data);
-        ensure!(
-            pixels.len() == want.len(),
-            "{}: {} pixels, golden {}",
-            case.image,
-            pixels.len(),
-            want.len()
-        );
+        ensure!(pixels.len() == want.len(), "{}: {} pixels, golden {}", case.image, pixels.len(), want.len());
         let (mut differing, mut max_px, mut max_level) = (0usize, 0i64, 0i64);
         for (&p, &g) in pixels.iter().zip(&want) {
             let ours = table[p as usize];
@@ -140,20 +127,14 @@ fn check_model(model: &GoldenModel, stats: &mut BTreeMap<Format, Stats>) -> Resu
                 .filter(|&q| table[q as usize] == g)
                 .map(|q| (q - p as i64).abs())
                 .min()
-                .with_context(|| {
-                    format!("{}: golden value {g} is made by no pixel value", case.input)
-                })?;
+                .with_context(|| format!("{}: golden value {g} is made by no pixel value", case.input))?;
             max_px = max_px.max(px);
             if quantized {
                 max_level = max_level.max((ours - g).abs());
             }
         }
         let share = differing as f64 / pixels.len() as f64;
-        let levels = if quantized {
-            format!(", max {max_level} tensor level(s)")
-        } else {
-            String::new()
-        };
+        let levels = if quantized { format!(", max {max_level} tensor level(s)") } else { String::new() };
         report(format!(
             "image_pipeline {:36} {:28} {differing:6}/{:6} differ ({:6.3}%), max {max_px} pixel level(s){levels}",
             model.id,
@@ -218,17 +199,10 @@ fn photo_inputs_match_the_golden_tensors() {
             }
             Format::Jpeg => {
                 if s.max_pixel_levels > JPEG.max_pixel_levels {
-                    errors.push(format!(
-                        "JPEG: max {} pixel levels > {}",
-                        s.max_pixel_levels, JPEG.max_pixel_levels
-                    ));
+                    errors.push(format!("JPEG: max {} pixel levels > {}", s.max_pixel_levels, JPEG.max_pixel_levels));
                 }
                 if share > JPEG.share {
-                    errors.push(format!(
-                        "JPEG: {:.3}% of elements differ > {:.3}%",
-                        100.0 * share,
-                        100.0 * JPEG.share
-                    ));
+                    errors.push(format!("JPEG: {:.3}% of elements differ > {:.3}%", 100.0 * share, 100.0 * JPEG.share));
                 }
                 if s.worst_case_share > JPEG.worst_case_share {
                     errors.push(format!(

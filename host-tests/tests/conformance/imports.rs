@@ -19,9 +19,7 @@ fn the_component_imports_nothing() {
 fn the_component_exports_the_classifier_interface() {
     let exports = wasmtime().exports();
     assert!(
-        exports
-            .iter()
-            .any(|e| e == "edge:classify/classifier@0.1.0"),
+        exports.iter().any(|e| e == "edge:classify/classifier@0.1.0"),
         "edge:classify/classifier@0.1.0 is not exported; exports: {exports:?}"
     );
 }

@@ -7,31 +7,13 @@ use host_tests::{LoadOptions, Runtime, TensorInfo};
 use crate::common::{golden, load, report, runtimes};
 
 fn check_tensor(what: &str, ours: &TensorInfo, spec: &TensorSpec) -> Result<()> {
-    ensure!(
-        ours.shape == spec.shape,
-        "{what} shape {:?}, manifest {:?}",
-        ours.shape,
-        spec.shape
-    );
-    ensure!(
-        ours.element == spec.dtype.element_type(),
-        "{what} element {:?}, manifest {:?}",
-        ours.element,
-        spec.dtype
-    );
+    ensure!(ours.shape == spec.shape, "{what} shape {:?}, manifest {:?}", ours.shape, spec.shape);
+    ensure!(ours.element == spec.dtype.element_type(), "{what} element {:?}, manifest {:?}", ours.element, spec.dtype);
     match (&ours.quantization, spec.scale, spec.zero_point) {
         (None, None, _) => {}
         (Some(q), Some(scale), Some(zero_point)) => {
-            ensure!(
-                q.scale == scale,
-                "{what} scale {}, manifest {scale}",
-                q.scale
-            );
-            ensure!(
-                q.zero_point == zero_point,
-                "{what} zero point {}, manifest {zero_point}",
-                q.zero_point
-            );
+            ensure!(q.scale == scale, "{what} scale {}, manifest {scale}", q.scale);
+            ensure!(q.zero_point == zero_point, "{what} zero point {}, manifest {zero_point}", q.zero_point);
         }
         (q, scale, zp) => {
             anyhow::bail!("{what} quantization {q:?}, manifest scale {scale:?} zero point {zp:?}")
@@ -67,17 +49,8 @@ fn check_model(runtime: &dyn Runtime, model: &GoldenModel) -> Result<()> {
     check_tensor("input", &info.input, &model.input)?;
     check_tensor("output", &info.output, &model.output)?;
 
-    let classes = *model
-        .output
-        .shape
-        .last()
-        .context("manifest output shape is empty")?;
-    ensure!(
-        info.classes == classes,
-        "classes {}, manifest output {:?}",
-        info.classes,
-        model.output.shape
-    );
+    let classes = *model.output.shape.last().context("manifest output shape is empty")?;
+    ensure!(info.classes == classes, "classes {}, manifest output {:?}", info.classes, model.output.shape);
     let labels = model.labels()?;
     ensure!(
         labels.is_empty() || labels.len() == classes as usize,
@@ -117,12 +90,7 @@ fn class_counts_are_the_known_ones() {
         } else {
             continue;
         };
-        assert_eq!(
-            model.output.shape.last().copied(),
-            Some(expected),
-            "{}",
-            model.id
-        );
+        assert_eq!(model.output.shape.last().copied(), Some(expected), "{}", model.id);
     }
 }
 
@@ -134,18 +102,10 @@ fn embedded_returns_a_model_or_an_error() {
             .embedded(&LoadOptions::default())
             .unwrap_or_else(|e| panic!("[{}] embedded() trapped: {e:#}", runtime.name()));
         match result {
-            Err(e) => report(format!(
-                "embedded [{}]: no embedded model ({e})",
-                runtime.name()
-            )),
+            Err(e) => report(format!("embedded [{}]: no embedded model ({e})", runtime.name())),
             Ok(mut model) => {
                 let info = model.info().expect("info() on the embedded model trapped");
-                report(format!(
-                    "embedded [{}]: {} ({} classes)",
-                    runtime.name(),
-                    info.name,
-                    info.classes
-                ));
+                report(format!("embedded [{}]: {} ({} classes)", runtime.name(), info.name, info.classes));
                 assert!(info.classes > 0);
                 let count: usize = info.input.shape.iter().map(|&d| d as usize).product();
                 let input = host_tests::Tensor {

@@ -36,26 +36,16 @@ fn small_model() -> &'static (GoldenModel, Vec<u8>) {
         let model = golden()
             .models()
             .iter()
-            .min_by_key(|m| {
-                std::fs::metadata(m.model_path())
-                    .map(|md| md.len())
-                    .unwrap_or(u64::MAX)
-            })
+            .min_by_key(|m| std::fs::metadata(m.model_path()).map(|md| md.len()).unwrap_or(u64::MAX))
             .expect("the golden manifest lists models")
             .clone();
-        let bytes = model
-            .model_bytes()
-            .expect("reading the smallest golden model");
+        let bytes = model.model_bytes().expect("reading the smallest golden model");
         (model, bytes)
     })
 }
 
 fn no_trap<T>(what: &str, call: Call<T>) -> Result<Result<T, ApiError>, TestCaseError> {
-    call.map_err(|e| {
-        TestCaseError::fail(format!(
-            "{what} trapped instead of returning an error: {e:#}"
-        ))
-    })
+    call.map_err(|e| TestCaseError::fail(format!("{what} trapped instead of returning an error: {e:#}")))
 }
 
 fn load_bytes(bytes: &[u8]) -> Call<Box<dyn Model>> {
@@ -66,24 +56,13 @@ fn load_bytes(bytes: &[u8]) -> Call<Box<dyn Model>> {
 
 /// A model that loaded from damaged bytes must still not trap on use.
 fn exercise(model: &mut dyn Model) -> Result<(), TestCaseError> {
-    let info = model
-        .info()
-        .map_err(|e| TestCaseError::fail(format!("info() trapped: {e:#}")))?;
-    let count = info
-        .input
-        .shape
-        .iter()
-        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
+    let info = model.info().map_err(|e| TestCaseError::fail(format!("info() trapped: {e:#}")))?;
+    let count = info.input.shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
     if let Some(count) = count.filter(|&c| c <= 1 << 24) {
-        let input = Tensor {
-            shape: info.input.shape.clone(),
-            data: TensorData::zeros(info.input.element, count as usize),
-        };
+        let input =
+            Tensor { shape: info.input.shape.clone(), data: TensorData::zeros(info.input.element, count as usize) };
         // Ok or an error are both fine here; only a trap is not.
-        let _ = no_trap(
-            "infer() on a model loaded from damaged bytes",
-            model.infer(&input),
-        )?;
+        let _ = no_trap("infer() on a model loaded from damaged bytes", model.infer(&input))?;
     }
     Ok(())
 }
@@ -109,11 +88,7 @@ fn load_of_a_truncated_model_returns_an_error() {
         // Cutting away half the file necessarily loses weights; a shorter cut might only drop
         // padding, so there only the absence of a trap is required.
         if len < bytes.len() / 2 {
-            prop_assert!(
-                result.is_err(),
-                "load accepted {len} of {} bytes",
-                bytes.len()
-            );
+            prop_assert!(result.is_err(), "load accepted {len} of {} bytes", bytes.len());
         }
         if let Ok(mut model) = result {
             exercise(model.as_mut())?;
@@ -148,25 +123,13 @@ fn load_of_a_bit_flipped_model_never_traps() {
 
 #[test]
 fn load_of_random_bytes_returns_an_error() {
-    let strategy = (
-        any::<bool>(),
-        any::<u32>(),
-        prop::collection::vec(any::<u8>(), 0..4096),
-    );
+    let strategy = (any::<bool>(), any::<u32>(), prop::collection::vec(any::<u8>(), 0..4096));
     check(strategy, |(with_identifier, root, rest)| {
         // Half the cases carry a plausible header (root offset + the "TFL3" identifier) so the
         // reader gets past the first check.
-        let bytes = if with_identifier {
-            [&root.to_le_bytes()[..], b"TFL3", &rest].concat()
-        } else {
-            rest
-        };
+        let bytes = if with_identifier { [&root.to_le_bytes()[..], b"TFL3", &rest].concat() } else { rest };
         let result = no_trap("load(random)", load_bytes(&bytes))?;
-        prop_assert!(
-            result.is_err(),
-            "load accepted {} random bytes",
-            bytes.len()
-        );
+        prop_assert!(result.is_err(), "load accepted {} random bytes", bytes.len());
         Ok(())
     });
 }
@@ -174,13 +137,9 @@ fn load_of_random_bytes_returns_an_error() {
 // ---- images ---------------------------------------------------------------------------------
 
 /// A loaded small model, reloaded after a trap (a trapped instance cannot be entered again).
-fn with_loaded_model<T>(
-    f: impl FnOnce(&mut dyn Model) -> Result<T, TestCaseError>,
-) -> Result<T, TestCaseError> {
+fn with_loaded_model<T>(f: impl FnOnce(&mut dyn Model) -> Result<T, TestCaseError>) -> Result<T, TestCaseError> {
     static MODEL: Mutex<Option<Box<dyn Model>>> = Mutex::new(None);
-    let mut slot = MODEL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut slot = MODEL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if slot.is_none() {
         let model = load_bytes(&small_model().1)
             .map_err(|e| TestCaseError::fail(format!("{e:#}")))?
@@ -205,22 +164,12 @@ fn sample_images() -> &'static Vec<(String, Vec<u8>)> {
                 .iter()
                 .flat_map(|m| m.photo_cases())
                 .filter(|c| c.image.to_ascii_lowercase().ends_with(ext))
-                .min_by_key(|c| {
-                    std::fs::metadata(c.image_path())
-                        .map(|md| md.len())
-                        .unwrap_or(u64::MAX)
-                });
+                .min_by_key(|c| std::fs::metadata(c.image_path()).map(|md| md.len()).unwrap_or(u64::MAX));
             if let Some(case) = case {
-                out.push((
-                    case.image.clone(),
-                    case.image_bytes().expect("reading a photo"),
-                ));
+                out.push((case.image.clone(), case.image_bytes().expect("reading a photo")));
             }
         }
-        assert!(
-            !out.is_empty(),
-            "no photos found for the image robustness tests"
-        );
+        assert!(!out.is_empty(), "no photos found for the image robustness tests");
         out
     })
 }
@@ -231,12 +180,7 @@ fn classify_of_random_bytes_returns_invalid_image() {
         with_loaded_model(|model| {
             match no_trap("classify(random)", model.classify(&bytes, 5))? {
                 Err(e) => prop_assert_eq!(e.kind, ErrorKind::InvalidImage, "{}", e),
-                Ok(p) => prop_assert!(
-                    false,
-                    "classify accepted {} random bytes: {:?}",
-                    bytes.len(),
-                    p
-                ),
+                Ok(p) => prop_assert!(false, "classify accepted {} random bytes: {:?}", bytes.len(), p),
             }
             Ok(())
         })
@@ -289,11 +233,7 @@ fn crc32(data: &[u8]) -> u32 {
     for &byte in data {
         crc ^= byte as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
         }
     }
     !crc
@@ -337,9 +277,7 @@ fn images_declaring_absurd_sizes_return_an_error() {
         match outcome {
             Ok(Ok(Err(e))) => {
                 if !matches!(e.kind, ErrorKind::InvalidImage | ErrorKind::TooLarge) {
-                    failures.push(format!(
-                        "{what}: expected invalid-image or too-large, got {e}"
-                    ));
+                    failures.push(format!("{what}: expected invalid-image or too-large, got {e}"));
                 }
             }
             Ok(Ok(Ok(p))) => failures.push(format!("{what}: accepted, gave {p:?}")),
@@ -355,13 +293,9 @@ fn classify_handles_extreme_top_k() {
     let (name, image) = &sample_images()[0];
     for top_k in [0, 1, u32::MAX] {
         let predictions = with_loaded_model(|model| {
-            let classes = model
-                .info()
-                .map_err(|e| TestCaseError::fail(format!("{e:#}")))?
-                .classes;
-            let p = no_trap("classify", model.classify(image, top_k))?.map_err(|e| {
-                TestCaseError::fail(format!("classify({name}, top_k {top_k}): {e}"))
-            })?;
+            let classes = model.info().map_err(|e| TestCaseError::fail(format!("{e:#}")))?.classes;
+            let p = no_trap("classify", model.classify(image, top_k))?
+                .map_err(|e| TestCaseError::fail(format!("classify({name}, top_k {top_k}): {e}")))?;
             Ok((classes, p))
         });
         let (classes, p) = predictions.unwrap_or_else(|e| panic!("{e}"));
@@ -379,21 +313,14 @@ fn classify_handles_extreme_top_k() {
 fn infer_rejects_wrong_shapes_and_element_types() {
     let mut failures = Vec::new();
     let outcome = with_loaded_model(|model| {
-        let info = model
-            .info()
-            .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+        let info = model.info().map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
         let shape = info.input.shape.clone();
         let count: usize = shape.iter().map(|&d| d as usize).product();
         let element = info.input.element;
-        let other_element = [
-            ElementType::Float32,
-            ElementType::Uint8,
-            ElementType::Int8,
-            ElementType::Int16,
-        ]
-        .into_iter()
-        .find(|&e| e != element)
-        .unwrap();
+        let other_element = [ElementType::Float32, ElementType::Uint8, ElementType::Int8, ElementType::Int16]
+            .into_iter()
+            .find(|&e| e != element)
+            .unwrap();
 
         let mut more_channels = shape.clone();
         *more_channels.last_mut().unwrap() += 2;
@@ -403,62 +330,14 @@ fn infer_rejects_wrong_shapes_and_element_types() {
         let wider_count: usize = wider.iter().map(|&d| d as usize).product();
 
         let cases: Vec<(&str, Tensor)> = vec![
-            (
-                "more channels",
-                Tensor {
-                    shape: more_channels,
-                    data: TensorData::zeros(element, more_count),
-                },
-            ),
-            (
-                "one row more",
-                Tensor {
-                    shape: wider,
-                    data: TensorData::zeros(element, wider_count),
-                },
-            ),
-            (
-                "no batch dimension",
-                Tensor {
-                    shape: shape[1..].to_vec(),
-                    data: TensorData::zeros(element, count),
-                },
-            ),
-            (
-                "rank 0",
-                Tensor {
-                    shape: vec![],
-                    data: TensorData::zeros(element, 1),
-                },
-            ),
-            (
-                "wrong element type",
-                Tensor {
-                    shape: shape.clone(),
-                    data: TensorData::zeros(other_element, count),
-                },
-            ),
-            (
-                "one element short",
-                Tensor {
-                    shape: shape.clone(),
-                    data: TensorData::zeros(element, count - 1),
-                },
-            ),
-            (
-                "one element too many",
-                Tensor {
-                    shape: shape.clone(),
-                    data: TensorData::zeros(element, count + 1),
-                },
-            ),
-            (
-                "empty",
-                Tensor {
-                    shape: shape.clone(),
-                    data: TensorData::zeros(element, 0),
-                },
-            ),
+            ("more channels", Tensor { shape: more_channels, data: TensorData::zeros(element, more_count) }),
+            ("one row more", Tensor { shape: wider, data: TensorData::zeros(element, wider_count) }),
+            ("no batch dimension", Tensor { shape: shape[1..].to_vec(), data: TensorData::zeros(element, count) }),
+            ("rank 0", Tensor { shape: vec![], data: TensorData::zeros(element, 1) }),
+            ("wrong element type", Tensor { shape: shape.clone(), data: TensorData::zeros(other_element, count) }),
+            ("one element short", Tensor { shape: shape.clone(), data: TensorData::zeros(element, count - 1) }),
+            ("one element too many", Tensor { shape: shape.clone(), data: TensorData::zeros(element, count + 1) }),
+            ("empty", Tensor { shape: shape.clone(), data: TensorData::zeros(element, 0) }),
         ];
         for (what, tensor) in cases {
             match no_trap(what, model.infer(&tensor))? {
@@ -468,10 +347,7 @@ fn infer_rejects_wrong_shapes_and_element_types() {
             }
         }
         // And the right input still works afterwards.
-        let ok = Tensor {
-            shape,
-            data: TensorData::zeros(element, count),
-        };
+        let ok = Tensor { shape, data: TensorData::zeros(element, count) };
         no_trap("infer", model.infer(&ok))?
             .map_err(|e| TestCaseError::fail(format!("a well-formed input was rejected: {e}")))?;
         Ok(())
@@ -513,17 +389,12 @@ impl Fb<'_> {
     }
     /// The table or vector referenced by field `slot` of `table`.
     fn child(&self, table: usize, slot: usize, what: &str) -> Result<usize> {
-        let at = self
-            .field(table, slot)?
-            .with_context(|| format!("{what} is absent"))?;
+        let at = self.field(table, slot)?.with_context(|| format!("{what} is absent"))?;
         self.deref(at)
     }
     /// Element `index` of a vector of tables.
     fn table_at(&self, vector: usize, index: usize) -> Result<usize> {
-        ensure!(
-            index < self.u32(vector)? as usize,
-            "index {index} out of range"
-        );
+        ensure!(index < self.u32(vector)? as usize, "index {index} out of range");
         self.deref(vector + 4 + 4 * index)
     }
 }
@@ -550,15 +421,10 @@ fn a_model_declaring_an_absurd_tensor_size_is_too_large() -> Result<()> {
     let (model, original) = small_model();
     let (first, rank) = input_shape_position(original)?;
     ensure!(rank == 4, "{}: input rank {rank}, expected NHWC", model.id);
-    let read = |bytes: &[u8], i: usize| {
-        i32::from_le_bytes(bytes[first + 4 * i..first + 4 * i + 4].try_into().unwrap())
-    };
+    let read = |bytes: &[u8], i: usize| i32::from_le_bytes(bytes[first + 4 * i..first + 4 * i + 4].try_into().unwrap());
     let shape: Vec<i32> = (0..rank).map(|i| read(original, i)).collect();
     ensure!(
-        shape
-            .iter()
-            .map(|&d| d as u32)
-            .eq(model.input.shape.iter().copied()),
+        shape.iter().map(|&d| d as u32).eq(model.input.shape.iter().copied()),
         "found shape {shape:?} in the file, the manifest says {:?}: the flatbuffer walk is wrong",
         model.input.shape
     );
