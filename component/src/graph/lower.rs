@@ -352,6 +352,15 @@ fn constant<'t>(t: &'t Tensor, what: &str) -> Result<&'t Tensor> {
     Ok(t)
 }
 
+/// An int32 or int64 constant (axes, paddings) as i64.
+fn int_list(t: &Tensor, what: &str) -> Result<Vec<i64>> {
+    match &t.data {
+        Some(ConstData::I32(v)) => Ok(v.iter().map(|&a| a as i64).collect()),
+        Some(ConstData::I64(v)) => Ok(v.clone()),
+        _ => bail!(MalformedModel, "{what} must be int32 or int64"),
+    }
+}
+
 fn expect_shape(out: &Tensor, expected: &[usize]) -> Result<()> {
     if out.shape != expected {
         bail!(MalformedModel, "output shape {:?} should be {expected:?}", out.shape);
@@ -551,11 +560,7 @@ fn lower_op(tensors: &[Tensor], code: i32, o: Operator<'_>, ins: Vec<Option<usiz
             activation_tensor(x, "input")?;
             activation_tensor(out, "output")?;
             same_dtype(x, out, "input and output")?;
-            let mut axes: Vec<i64> = match &axes.data {
-                Some(ConstData::I32(v)) => v.iter().map(|&a| a as i64).collect(),
-                Some(ConstData::I64(v)) => v.clone(),
-                _ => bail!(MalformedModel, "axes must be int32 or int64"),
-            };
+            let mut axes = int_list(axes, "axes")?;
             for a in &mut axes {
                 if *a < 0 {
                     *a += 4;
@@ -650,11 +655,7 @@ fn lower_op(tensors: &[Tensor], code: i32, o: Operator<'_>, ins: Vec<Option<usiz
             if x.quant != out.quant {
                 bail!(UnsupportedModel, "PAD that changes quantization");
             }
-            let pads: Vec<i64> = match &p.data {
-                Some(ConstData::I32(v)) => v.iter().map(|&a| a as i64).collect(),
-                Some(ConstData::I64(v)) => v.clone(),
-                _ => bail!(MalformedModel, "paddings must be int32 or int64"),
-            };
+            let pads = int_list(p, "paddings")?;
             if p.shape != [4, 2] {
                 bail!(MalformedModel, "paddings of shape {:?}, expects [4, 2]", p.shape);
             }
