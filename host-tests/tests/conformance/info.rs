@@ -102,7 +102,11 @@ fn embedded_returns_a_model_or_an_error() {
             .embedded(&LoadOptions::default())
             .unwrap_or_else(|e| panic!("[{}] embedded() trapped: {e:#}", runtime.name()));
         match result {
-            Err(e) => report(format!("embedded [{}]: no embedded model ({e})", runtime.name())),
+            Err(e) => {
+                // The only acceptable refusal: this build carries no model.
+                assert_eq!(e.kind, host_tests::ErrorKind::UnsupportedModel, "[{}] embedded(): {e}", runtime.name());
+                report(format!("embedded [{}]: no embedded model ({e})", runtime.name()))
+            }
             Ok(mut model) => {
                 let info = model.info().expect("info() on the embedded model trapped");
                 report(format!("embedded [{}]: {} ({} classes)", runtime.name(), info.name, info.classes));
