@@ -152,3 +152,138 @@ fn options_are_checked() {
     let err = Model::load(vww(), &LoadOptions { mean: Some(f32::NAN), ..Default::default() }).unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)), "{err}");
 }
+
+// ---- tiny hand-built models (flatbuffers builder, field ids as in src/tflite/schema.rs) ----
+
+/// A tensor of a hand-built model: shape, TFLite element type, constant bytes, (scale, zero point).
+struct T(&'static [i32], i8, Option<Vec<u8>>, Option<(f32, i64)>);
+
+/// Builds a one-subgraph TFLite file: `ops` are (builtin code, inputs, outputs), without options.
+fn build_model(tensors: &[T], ops: &[(i32, &[i32], &[i32])], input: i32, output: i32) -> Vec<u8> {
+    use flatbuffers::{FlatBufferBuilder, WIPOffset};
+    let slot = |id: u16| 4 + 2 * id;
+    let mut b = FlatBufferBuilder::new();
+    let mut codes: Vec<i32> = ops.iter().map(|o| o.0).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let code_tables: Vec<_> = codes
+        .iter()
+        .map(|&c| {
+            let t = b.start_table();
+            b.push_slot::<i8>(slot(0), c.min(127) as i8, 0);
+            b.push_slot::<i32>(slot(3), c, 0);
+            b.end_table(t)
+        })
+        .collect();
+    let code_vec = b.create_vector(&code_tables);
+    let mut buffers = vec![{
+        let t = b.start_table();
+        b.end_table(t)
+    }];
+    let mut fb_tensors = Vec::new();
+    for (i, T(shape, ty, data, quant)) in tensors.iter().enumerate() {
+        let buffer = data.as_ref().map(|d| {
+            let v = b.create_vector(d);
+            let t = b.start_table();
+            b.push_slot_always::<WIPOffset<_>>(slot(0), v);
+            buffers.push(b.end_table(t));
+            buffers.len() as u32 - 1
+        });
+        let q = quant.map(|(s, z)| {
+            let (s, z) = (b.create_vector(&[s]), b.create_vector(&[z]));
+            let t = b.start_table();
+            b.push_slot_always::<WIPOffset<_>>(slot(2), s);
+            b.push_slot_always::<WIPOffset<_>>(slot(3), z);
+            b.end_table(t)
+        });
+        let shape = b.create_vector(shape);
+        let name = b.create_string(&format!("t{i}"));
+        let t = b.start_table();
+        b.push_slot_always::<WIPOffset<_>>(slot(0), shape);
+        b.push_slot::<i8>(slot(1), *ty, 0);
+        b.push_slot::<u32>(slot(2), buffer.unwrap_or(0), 0);
+        b.push_slot_always::<WIPOffset<_>>(slot(3), name);
+        if let Some(q) = q {
+            b.push_slot_always::<WIPOffset<_>>(slot(4), q);
+        }
+        fb_tensors.push(b.end_table(t));
+    }
+    let fb_ops: Vec<_> = ops
+        .iter()
+        .map(|(code, ins, outs)| {
+            let (ins, outs) = (b.create_vector(ins), b.create_vector(outs));
+            let t = b.start_table();
+            b.push_slot::<u32>(slot(0), codes.iter().position(|c| c == code).unwrap() as u32, 0);
+            b.push_slot_always::<WIPOffset<_>>(slot(1), ins);
+            b.push_slot_always::<WIPOffset<_>>(slot(2), outs);
+            b.end_table(t)
+        })
+        .collect();
+    let (tv, ov) = (b.create_vector(&fb_tensors), b.create_vector(&fb_ops));
+    let (iv, outv) = (b.create_vector(&[input]), b.create_vector(&[output]));
+    let sg = b.start_table();
+    b.push_slot_always::<WIPOffset<_>>(slot(0), tv);
+    b.push_slot_always::<WIPOffset<_>>(slot(1), iv);
+    b.push_slot_always::<WIPOffset<_>>(slot(2), outv);
+    b.push_slot_always::<WIPOffset<_>>(slot(3), ov);
+    let sg = b.end_table(sg);
+    let sgs = b.create_vector(&[sg]);
+    let bufs = b.create_vector(&buffers);
+    let m = b.start_table();
+    b.push_slot::<u32>(slot(0), 3, 0);
+    b.push_slot_always::<WIPOffset<_>>(slot(1), code_vec);
+    b.push_slot_always::<WIPOffset<_>>(slot(2), sgs);
+    b.push_slot_always::<WIPOffset<_>>(slot(4), bufs);
+    let m = b.end_table(m);
+    b.finish(m, Some("TFL3"));
+    b.finished_data().to_vec()
+}
+
+const F32: i8 = 0;
+const INT32: i8 = 2;
+const RESHAPE: i32 = 22;
+const SOFTMAX: i32 = 25;
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+#[test]
+fn hand_built_model_loads_and_runs() {
+    // input -> SOFTMAX -> output: checks the builder itself.
+    let bytes = build_model(&[T(&[1, 4], F32, None, None), T(&[1, 4], F32, None, None)], &[(SOFTMAX, &[0], &[1])], 0, 1);
+    let mut m = Model::load(&bytes, &LoadOptions::default()).unwrap();
+    let out = m.infer(&Tensor { shape: vec![1, 4], data: TensorData::Float32(vec![0.0; 4]) }).unwrap();
+    assert_eq!(out.data, TensorData::Float32(vec![0.25; 4]));
+}
+
+/// A RESHAPE of a constant gave the constant an arena slot that nothing ever fills and whose
+/// liveness ignored direct reads of the constant, so SOFTMAX(constant) got an output slot on top of
+/// its input: `io` sliced out of bounds (a panic, a trap in wasm).
+#[test]
+fn reshape_of_a_constant_is_refused() {
+    let c = Some(f32_bytes(&[1.0, 2.0, 3.0, 4.0]));
+    let shape = Some(vec![4, 0, 0, 0]);
+    let bytes = build_model(
+        &[
+            T(&[1, 4], F32, None, None),
+            T(&[1, 4], F32, c, None),
+            T(&[1], INT32, shape, None),
+            T(&[4], F32, None, None),
+            T(&[1, 4], F32, None, None),
+        ],
+        &[(RESHAPE, &[1, 2], &[3]), (SOFTMAX, &[1], &[4])],
+        0,
+        4,
+    );
+    let r = exercise_f32(&bytes);
+    assert!(matches!(r, Err(Error::UnsupportedModel(_))), "{r:?}");
+}
+
+/// Loads and, if that works, runs a float model on zeros.
+fn exercise_f32(bytes: &[u8]) -> Result<Tensor, Error> {
+    let mut m = Model::load(bytes, &LoadOptions::default())?;
+    let shape = m.info().input.shape.clone();
+    let n = shape.iter().product::<u32>() as usize;
+    m.infer(&Tensor { shape, data: TensorData::Float32(vec![0.0; n]) })
+}

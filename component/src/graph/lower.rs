@@ -602,6 +602,10 @@ fn lower_op(tensors: &[Tensor], code: i32, o: Operator<'_>, ins: Vec<Option<usiz
         op::RESHAPE => {
             c.count(1, 2)?;
             let x = c.input(0, "input")?;
+            if x.is_const() {
+                // Its output would alias the constant's storage, which the arenas do not hold.
+                bail!(UnsupportedModel, "RESHAPE of a constant");
+            }
             same_dtype(x, out, "input and output")?;
             if x.quant != out.quant {
                 bail!(UnsupportedModel, "RESHAPE that changes quantization");
