@@ -287,3 +287,30 @@ fn exercise_f32(bytes: &[u8]) -> Result<Tensor, Error> {
     let n = shape.iter().product::<u32>() as usize;
     m.infer(&Tensor { shape, data: TensorData::Float32(vec![0.0; n]) })
 }
+
+/// Sixteen live 256 MB float activations (PAD of a 1x1 input, summed at the end): the f32 arena
+/// needs 2^30 elements, whose byte count `* 4` wrapped to 0 in wasm32's usize and passed the limit,
+/// then `vec![0.0; 2^30]` trapped. Natively this only checks that the refusal stays TooLarge.
+#[test]
+fn arena_byte_count_is_too_large_not_wrapped() {
+    const PAD: i32 = 34;
+    const ADD: i32 = 0;
+    let pads: Vec<u8> = [0i32, 0, 0, 8191, 0, 8191, 0, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let big: &'static [i32] = &[1, 8192, 8192, 1];
+    let mut tensors = vec![T(&[1, 1, 1, 1], F32, None, None), T(&[4, 2], INT32, Some(pads), None)];
+    let mut ops: Vec<(i32, Vec<i32>, Vec<i32>)> = Vec::new();
+    for _ in 0..16 {
+        tensors.push(T(big, F32, None, None));
+        ops.push((PAD, vec![0, 1], vec![tensors.len() as i32 - 1]));
+    }
+    let mut acc = 2;
+    for k in 3..18 {
+        tensors.push(T(big, F32, None, None));
+        ops.push((ADD, vec![acc, k], vec![tensors.len() as i32 - 1]));
+        acc = tensors.len() as i32 - 1;
+    }
+    let ops: Vec<(i32, &[i32], &[i32])> = ops.iter().map(|(c, i, o)| (*c, &i[..], &o[..])).collect();
+    let bytes = build_model(&tensors, &ops, 0, acc);
+    let r = Model::load(&bytes, &LoadOptions::default());
+    assert!(matches!(r, Err(Error::TooLarge(_))), "{:?}", r.map(|_| ()));
+}

@@ -174,8 +174,9 @@ impl Plan {
                 _ => {}
             }
         }
-        let bytes = arena_f32 * 4 + arena_i8 + arena_i16 * 2;
-        if bytes > MAX_ARENA_BYTES {
+        // u64: in wasm32's usize, 2^30 f32 elements * 4 wraps to 0.
+        let bytes = arena_f32 as u64 * 4 + arena_i8 as u64 + arena_i16 as u64 * 2;
+        if bytes > MAX_ARENA_BYTES as u64 {
             bail!(TooLarge, "activations need {bytes} bytes, more than {MAX_ARENA_BYTES}");
         }
         Ok(Plan { steps, input: place(g.input)?, output: place(g.output)?, arena_f32, arena_i8, arena_i16 })
