@@ -251,7 +251,8 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
 #[test]
 fn hand_built_model_loads_and_runs() {
     // input -> SOFTMAX -> output: checks the builder itself.
-    let bytes = build_model(&[T(&[1, 4], F32, None, None), T(&[1, 4], F32, None, None)], &[(SOFTMAX, &[0], &[1])], 0, 1);
+    let bytes =
+        build_model(&[T(&[1, 4], F32, None, None), T(&[1, 4], F32, None, None)], &[(SOFTMAX, &[0], &[1])], 0, 1);
     let mut m = Model::load(&bytes, &LoadOptions::default()).unwrap();
     let out = m.infer(&Tensor { shape: vec![1, 4], data: TensorData::Float32(vec![0.0; 4]) }).unwrap();
     assert_eq!(out.data, TensorData::Float32(vec![0.25; 4]));
@@ -313,4 +314,14 @@ fn arena_byte_count_is_too_large_not_wrapped() {
     let bytes = build_model(&tensors, &ops, 0, acc);
     let r = Model::load(&bytes, &LoadOptions::default());
     assert!(matches!(r, Err(Error::TooLarge(_))), "{:?}", r.map(|_| ()));
+}
+
+#[test]
+fn out_size_refuses_windows_that_could_wrap() {
+    use edge_classify::graph::lower::out_size;
+    use edge_classify::graph::Padding;
+    assert!(matches!(out_size(Padding::Same, 96, 3, 1, 1 << 20), Err(Error::UnsupportedModel(_))));
+    assert!(matches!(out_size(Padding::Same, 96, 3, 1 << 20, 1), Err(Error::UnsupportedModel(_))));
+    assert_eq!(out_size(Padding::Same, 96, 3, 2, 1), Ok(48));
+    assert_eq!(out_size(Padding::Valid, 96, 3, 2, 2), Ok(46));
 }

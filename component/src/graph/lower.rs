@@ -8,6 +8,8 @@ use crate::tflite::{self, op, tensor_type, Operator};
 /// Largest single tensor we agree to hold (activation or constant): far above any MobileNet
 /// (the biggest activation of MobileNetV2 224 is 1.2 MB), far below a wasm32 address space.
 pub const MAX_TENSOR_BYTES: usize = 256 << 20;
+/// Largest dilated filter extent or stride we accept (MobileNets use 3 and 2).
+const MAX_WINDOW: usize = 1 << 16;
 /// Most tensors / operators in one graph.
 const MAX_TENSORS: usize = 100_000;
 
@@ -296,6 +298,11 @@ pub fn out_size(padding: Padding, input: usize, filter: usize, stride: usize, di
         .checked_mul(dilation)
         .and_then(|e| e.checked_add(1))
         .ok_or_else(|| malformed("filter too large"))?;
+    // Bounding both keeps every window coordinate (`o * stride + f * dilation`, the padding sums) below
+    // input + 2^16, so none of it can wrap in wasm32's 32-bit usize.
+    if effective > MAX_WINDOW || stride > MAX_WINDOW {
+        bail!(UnsupportedModel, "filter extent {effective} or stride {stride} exceeds {MAX_WINDOW}");
+    }
     match padding {
         Padding::Same => Ok(input.div_ceil(stride)),
         Padding::Valid if input >= effective => Ok((input - effective) / stride + 1),
