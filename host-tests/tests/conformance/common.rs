@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use anyhow::{bail, ensure, Context, Result};
 use host_tests::golden::{Golden, GoldenModel};
 use host_tests::npy::Npy;
+use host_tests::native_rt::NativeRuntime;
 use host_tests::wasmtime_rt::WasmtimeRuntime;
 use host_tests::{paths, LoadOptions, Model, Runtime, Tensor, TensorData};
 
@@ -33,8 +34,11 @@ pub fn wasmtime() -> &'static WasmtimeRuntime {
 }
 
 /// Every runtime the suite runs on. Tests loop over this, so a new engine is one line here.
+/// `native` is the same crate linked into this process: every golden check holds for it too, and
+/// the classify snapshots (shared by name) must come out identical on both.
 pub fn runtimes() -> Vec<&'static dyn Runtime> {
-    vec![wasmtime()]
+    static NATIVE: NativeRuntime = NativeRuntime;
+    vec![wasmtime(), &NATIVE]
 }
 
 pub fn golden() -> &'static Golden {
