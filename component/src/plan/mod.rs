@@ -12,7 +12,7 @@
 mod prec;
 
 use crate::error::{bail, Result};
-use crate::graph::{self, ConstData, DType, Graph, Op};
+use crate::graph::{self, DType, Graph, Op};
 use crate::kernels::{ConvGeom, FcGeom, PoolGeom, TensorQuant};
 pub use prec::{Prec, F32, I16, I8};
 
@@ -122,10 +122,11 @@ impl Plan {
                     x: x.slot,
                     y: y.slot,
                 }),
-                (Op::Quantize, DType::I8, out) | (Op::Quantize, DType::I16, out) => {
+                (Op::Quantize, DType::I8 | DType::I16, _) => {
                     let (qi, qo) = (tq(g, node.input(0)), tq(g, node.output));
+                    let (from, to) = (x.dtype, y.dtype);
                     let (x, y) = (x.slot, y.slot);
-                    Step::Convert(match (x_dtype(g, node.input(0)), out) {
+                    Step::Convert(match (from, to) {
                         (DType::I8, DType::I8) => {
                             Convert::RequantizeI8I8 { p: crate::kernels::int8::RequantizeParams::prepare(qi, qo), x, y }
                         }
@@ -199,12 +200,8 @@ impl Plan {
     }
 }
 
-fn x_dtype(g: &Graph, t: usize) -> DType {
-    g.tensors[t].dtype
-}
-
 /// Per-tensor quantization of an activation (lowering guarantees it exists for int tensors).
-fn tq(g: &Graph, t: usize) -> TensorQuant {
+pub(crate) fn tq(g: &Graph, t: usize) -> TensorQuant {
     let q = g.tensors[t].quant.as_ref().expect("quantized activations carry parameters");
     TensorQuant::new(q.scale(), q.zero_point())
 }
@@ -448,12 +445,4 @@ fn assign_slots(g: &Graph) -> Result<Vec<Option<Place>>> {
         }
     }
     Ok(slots)
-}
-
-/// Constant data of `t` as `T`, or an error naming what was found.
-pub(crate) fn const_as<T: Clone>(t: &graph::Tensor, pick: impl Fn(&ConstData) -> Option<&Vec<T>>) -> Result<Vec<T>> {
-    match t.data.as_ref().and_then(&pick) {
-        Some(v) => Ok(v.clone()),
-        None => bail!(UnsupportedModel, "constant {} has element type {:?}", t.name, t.dtype),
-    }
 }

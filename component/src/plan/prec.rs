@@ -14,8 +14,7 @@ pub struct Ctx<'g> {
 
 impl Ctx<'_> {
     fn tq(&self, t: usize) -> TensorQuant {
-        let q = self.g.tensors[t].quant.as_ref().expect("lowering checked quantized activations");
-        TensorQuant::new(q.scale(), q.zero_point())
+        super::tq(self.g, t)
     }
     fn input(&self, i: usize) -> TensorQuant {
         self.tq(self.node.input(i))
@@ -176,8 +175,12 @@ macro_rules! run_fns {
     };
 }
 
+/// Constant data of `t` as `T`, or an error naming what was found.
 fn consts<T: Clone>(t: &Tensor, pick: impl Fn(&ConstData) -> Option<&Vec<T>>) -> Result<Vec<T>> {
-    super::const_as(t, pick)
+    match t.data.as_ref().and_then(&pick) {
+        Some(v) => Ok(v.clone()),
+        None => bail!(UnsupportedModel, "constant {} has element type {:?}", t.name, t.dtype),
+    }
 }
 
 #[derive(Debug, Clone)]
