@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 use anyhow::{bail, ensure, Context, Result};
 use host_tests::golden::{Golden, GoldenModel};
-use host_tests::npy::Npy;
 use host_tests::native_rt::NativeRuntime;
+use host_tests::npy::Npy;
 use host_tests::wasmtime_rt::WasmtimeRuntime;
 use host_tests::{paths, LoadOptions, Model, Runtime, Tensor, TensorData};
 
