@@ -291,7 +291,7 @@ fn softmax_in_place(v: &mut [f32]) {
     let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0;
     for x in v.iter_mut() {
-        *x = (*x - max).exp();
+        *x = crate::kernels::math::expf(*x - max);
         sum += *x;
     }
     for x in v.iter_mut() {

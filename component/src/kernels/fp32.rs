@@ -3,7 +3,7 @@
 //! `min(max(x, lo), hi)` with C++'s comparison semantics.
 
 use super::generic::{self, MacStage};
-use super::{Activation, ConvGeom, FcGeom, PoolGeom};
+use super::{math, Activation, ConvGeom, FcGeom, PoolGeom};
 use crate::quant::activation_range_f32;
 
 /// `ActivationFunctionWithMinMax`: `std::min(std::max(x, lo), hi)` (a NaN `x` stays NaN).
@@ -165,7 +165,7 @@ pub fn softmax(p: &SoftmaxParams, depth: usize, input: &[f32], output: &mut [f32
         let max = row.iter().fold(f32::MIN, |m, &x| if m < x { x } else { m });
         let mut sum = 0.0f32;
         for (o, &x) in out.iter_mut().zip(row) {
-            *o = ((x - max) * p.beta).exp();
+            *o = math::expf((x - max) * p.beta);
             sum += *o;
         }
         for o in out.iter_mut() {

@@ -2,7 +2,7 @@
 //! weights, int64 bias. Each op mirrors a TFLite `kReference` path (noted per item).
 
 use super::generic::{self, AddRescale, FcRequant, MacStage, QInt};
-use super::{Activation, ConvGeom, FcGeom, PoolGeom, TensorQuant};
+use super::{math, Activation, ConvGeom, FcGeom, PoolGeom, TensorQuant};
 use crate::error::{Error, Result};
 use crate::quant::{
     activation_range_quantized, checked_log2, lut_lookup_int16, lut_populate_int16, rounding_divide_by_pot_i16,
@@ -258,7 +258,7 @@ pub struct SoftmaxParams {
 impl SoftmaxParams {
     pub fn prepare(beta: f32, input: TensorQuant) -> Self {
         let range = f64::from(i32::from(i16::MAX) - i32::from(i16::MIN));
-        let exp_lut = lut_populate_int16(f64::exp, 10.0 / range, i32::from(i16::MAX), 2.0 / range, 0);
+        let exp_lut = lut_populate_int16(math::exp_f64, 10.0 / range, i32::from(i16::MAX), 2.0 / range, 0);
         let one_over_one_plus_x_lut =
             lut_populate_int16(|x| 1.0 / (1.0 + x), 1.0 / range, i32::from(i16::MIN), 2.0 / range, 0);
         // Scale the input difference so that [-65535, 0] covers [-10, 0].

@@ -42,6 +42,7 @@ pub mod fp32;
 pub mod generic;
 pub mod int16;
 pub mod int8;
+pub mod math;
 #[cfg(test)]
 mod oracle_tests;
 #[cfg(test)]
