@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod golden;
+pub mod jco_rt;
 pub mod native_rt;
 pub mod npy;
 pub mod paths;

@@ -1,10 +1,11 @@
 //! The engine abstraction the conformance suite is written against.
 //!
 //! One suite, many runtimes: every test takes a `&dyn Runtime`, so adding an engine means adding
-//! one implementation of these two traits, not new tests. Planned implementations beside
-//! [`crate::wasmtime_rt::WasmtimeRuntime`] (Cranelift today): the same type configured for
-//! Winch or Pulley (a different [`wasmtime::Strategy`]), jco-transpiled JS driven through a Node
-//! subprocess, and the `edge-classify` crate called natively (the "identity" reference).
+//! one implementation of these two traits, not new tests. Implementations:
+//! [`crate::wasmtime_rt::WasmtimeRuntime`] for each [`crate::wasmtime_rt::Compiler`] (Cranelift, Winch,
+//! Pulley), [`crate::jco_rt::JcoRuntime`] (jco-transpiled JS in Node, i.e. V8), and
+//! [`crate::native_rt::NativeRuntime`] (the `edge-classify` crate called natively, the reference the
+//! runtime matrix compares every other engine with).
 //!
 //! The shape mirrors the WIT resource: a runtime turns bytes into a [`Model`] (one guest
 //! `model` resource, owning whatever per-instance state the engine needs, e.g. a wasmtime

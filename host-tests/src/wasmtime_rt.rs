@@ -78,33 +78,66 @@ pub struct WasmtimeRuntime {
     pre: ClassifyPre<HostState>,
 }
 
+/// The three ways wasmtime can execute the component. All of them must give the same bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Compiler {
+    /// The optimizing compiler (wasmtime's default).
+    Cranelift,
+    /// The single-pass baseline compiler.
+    Winch,
+    /// Cranelift targeting the Pulley interpreter's bytecode: no native code at all.
+    Pulley,
+}
+
+impl Compiler {
+    pub const ALL: [Compiler; 3] = [Compiler::Cranelift, Compiler::Winch, Compiler::Pulley];
+
+    pub fn runtime_name(self) -> &'static str {
+        match self {
+            Compiler::Cranelift => "wasmtime-cranelift",
+            Compiler::Winch => "wasmtime-winch",
+            Compiler::Pulley => "wasmtime-pulley",
+        }
+    }
+}
+
 impl WasmtimeRuntime {
-    /// The engine configuration every wasmtime runtime shares, for a given compiler strategy.
+    /// The engine configuration every wasmtime runtime shares, for a given compiler.
     ///
     /// Component model and SIMD128 on; relaxed SIMD off, because its results may differ between
     /// hosts and the suite checks that every runtime gives the same bits.
-    pub fn config(strategy: Strategy) -> Config {
+    pub fn config(compiler: Compiler) -> Result<Config> {
         let mut config = Config::new();
-        config
-            .strategy(strategy)
-            .wasm_component_model(true)
-            .wasm_simd(true)
-            .wasm_relaxed_simd(false)
-            .cranelift_opt_level(OptLevel::Speed);
-        config
+        config.wasm_component_model(true).wasm_simd(true).wasm_relaxed_simd(false);
+        match compiler {
+            Compiler::Cranelift => {
+                config.strategy(Strategy::Cranelift).cranelift_opt_level(OptLevel::Speed);
+            }
+            Compiler::Winch => {
+                config.strategy(Strategy::Winch);
+            }
+            Compiler::Pulley => {
+                config.strategy(Strategy::Cranelift).cranelift_opt_level(OptLevel::Speed);
+                // The interpreter matching the host's pointer width and endianness.
+                config.target("pulley64").anyhow().context("selecting the pulley64 target")?;
+            }
+        }
+        Ok(config)
     }
 
     /// Compile `component_path` with Cranelift.
+    pub fn cranelift(component_path: &Path, cache_dir: Option<&Path>) -> Result<Self> {
+        Self::new(Compiler::Cranelift, component_path, cache_dir)
+    }
+
+    /// Compile `component_path` for `compiler`.
     ///
     /// With `cache_dir`, the compiled artifact is stored there keyed by the component's sha256
     /// and the engine's compatibility hash, so an unchanged `dist/classifier.wasm` is compiled
     /// once, not on every test run.
-    pub fn cranelift(component_path: &Path, cache_dir: Option<&Path>) -> Result<Self> {
-        Self::with_strategy("wasmtime-cranelift", Strategy::Cranelift, component_path, cache_dir)
-    }
-
-    fn with_strategy(name: &str, strategy: Strategy, component_path: &Path, cache_dir: Option<&Path>) -> Result<Self> {
-        let engine = Engine::new(&Self::config(strategy))
+    pub fn new(compiler: Compiler, component_path: &Path, cache_dir: Option<&Path>) -> Result<Self> {
+        let name = compiler.runtime_name();
+        let engine = Engine::new(&Self::config(compiler)?)
             .anyhow()
             .with_context(|| format!("creating the {name} wasmtime engine"))?;
         let bytes = std::fs::read(component_path)

@@ -1,7 +1,8 @@
 //! Build orchestration: `cargo xtask <command>` (alias in `.cargo/config.toml`).
 //!
 //! - `dist`: build the guest for wasm32 and wrap it into `dist/classifier.wasm`.
-//! - `test`: `dist`, then the whole workspace's tests. This is what CI runs.
+//! - `test`: `dist`, then the whole workspace's tests, then `runtimes`. This is what CI runs.
+//! - `runtimes`: the runtime matrix (every golden case on every engine, bit-identical to native).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -21,12 +22,19 @@ struct Cli {
 enum Cmd {
     /// Build the guest for wasm32 and encode it as the component dist/classifier.wasm.
     Dist,
-    /// Run `dist`, then `cargo test --release --workspace [ARGS...]`.
+    /// Run `dist`, then `cargo test --release --workspace [ARGS...]`, then `runtimes`.
     Test {
         /// Passed through to `cargo test` as given (e.g. a test-name filter, `-p host-tests`,
         /// `-- --nocapture`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
+    },
+    /// Run `dist`, then the runtime matrix: every golden case through wasmtime (Cranelift, Winch,
+    /// Pulley), V8 via jco and natively; fails unless every runtime gives native's bits.
+    Runtimes {
+        /// Cases Pulley (an interpreter) runs per model over 10 MMACs.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+        pulley_cases: u32,
     },
     /// Run `dist`, then print median load and inference times of every golden model, natively
     /// and in wasmtime (Cranelift), from one process.
@@ -49,6 +57,10 @@ fn main() -> ExitCode {
         // tell its own options from the test binaries' (`cargo xtask test -- --nocapture`).
         Cmd::Test { args: _ } => test(&raw_args_after("test")),
         Cmd::Bench { runs } => bench(runs),
+        Cmd::Runtimes { pulley_cases } => layout().and_then(|l| {
+            build_component(&l, &BASELINE)?;
+            runtimes(&l, pulley_cases)
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -208,7 +220,20 @@ fn test(args: &[OsString]) -> Result<()> {
     build_component(&layout, &BASELINE)?;
     let mut command = cargo();
     command.current_dir(&layout.workspace_root).args(["test", "--release", "--workspace"]).args(args);
-    run(command).context("tests failed")
+    run(command).context("tests failed")?;
+    runtimes(&layout, 2)
+}
+
+fn runtimes(layout: &Layout, pulley_cases: u32) -> Result<()> {
+    let mut command = cargo();
+    command
+        .current_dir(&layout.workspace_root)
+        .args(["run", "--quiet", "--release", "-p", "host-tests", "--bin", "runtimes", "--"])
+        .arg("--work")
+        .arg(layout.target_dir.join("runtimes"))
+        .arg("--pulley-cases")
+        .arg(pulley_cases.to_string());
+    run(command).context("runtime matrix")
 }
 
 fn bench(runs: u32) -> Result<()> {
