@@ -32,7 +32,7 @@ pub trait MacStage {
     /// Bias element (`f32`, `i32`, `i64`).
     type Bias: Copy;
     /// Accumulator (`f32`, `i32`, `i64`).
-    type Acc: Copy;
+    type Acc: Copy + Default;
 
     /// The empty accumulator.
     fn zero(&self) -> Self::Acc;
@@ -94,9 +94,27 @@ pub fn conv2d<S: MacStage>(
     }
 }
 
-/// DEPTHWISE_CONV_2D over NHWC, filter `[1, k_h, k_w, out_c]`, `out_c = in_c · depth_multiplier`,
-/// output channel `ic · depth_multiplier + m` reading input channel `ic`.
+/// DEPTHWISE_CONV_2D over NHWC, filter `[1, k_h, k_w, out_c]`, `out_c = in_c · depth_multiplier`:
+/// the channel-blocked loop for `depth_multiplier = 1` (every MobileNet layer), else the general one.
 pub fn depthwise_conv2d<S: MacStage>(
+    s: &S,
+    g: &ConvGeom,
+    input: &[S::Act],
+    filter: &[S::Weight],
+    bias: Option<&[S::Bias]>,
+    output: &mut [S::Act],
+) {
+    if g.depth_multiplier == 1 {
+        depthwise_conv2d_channels(s, g, input, filter, bias, output)
+    } else {
+        depthwise_conv2d_general(s, g, input, filter, bias, output)
+    }
+}
+
+/// DEPTHWISE_CONV_2D, any depth multiplier, in TFLite's loop order (the scalar reference the blocked
+/// path is tested against). Over NHWC, filter `[1, k_h, k_w, out_c]`, `out_c = in_c · depth_multiplier`,
+/// output channel `ic · depth_multiplier + m` reading input channel `ic`.
+pub fn depthwise_conv2d_general<S: MacStage>(
     s: &S,
     g: &ConvGeom,
     input: &[S::Act],
@@ -135,6 +153,184 @@ pub fn depthwise_conv2d<S: MacStage>(
                     }
                 }
             }
+        }
+    }
+}
+
+/// Channels per block in the vectorised loops: the innermost loops run over this many contiguous
+/// channels with a constant trip count, so the compiler keeps the accumulators in registers and
+/// vectorises them (wasm `simd128`, AVX2 natively).
+pub const LANES: usize = 16;
+
+/// DEPTHWISE_CONV_2D with `depth_multiplier = 1`, blocked over channels. Each output still adds its
+/// taps in TFLite's order (filter row, filter column), so float results are unchanged; only the loop
+/// nest differs: channels innermost, where input and filter are contiguous.
+pub fn depthwise_conv2d_channels<S: MacStage>(
+    s: &S,
+    g: &ConvGeom,
+    input: &[S::Act],
+    filter: &[S::Weight],
+    bias: Option<&[S::Bias]>,
+    output: &mut [S::Act],
+) {
+    let ConvGeom { in_h, in_w, in_c, out_h, out_w, k_h, k_w, .. } = *g;
+    let c = in_c;
+    for b in 0..g.batch {
+        for oy in 0..out_h {
+            for ox in 0..out_w {
+                let out_base = ((b * out_h + oy) * out_w + ox) * c;
+                let mut c0 = 0;
+                while c0 < c {
+                    let n = LANES.min(c - c0);
+                    let mut acc = [s.zero(); LANES];
+                    for fy in 0..k_h {
+                        let Some(iy) = tap(oy, fy, g.stride_h, g.dilation_h, g.pad_top, in_h) else {
+                            continue;
+                        };
+                        for fx in 0..k_w {
+                            let Some(ix) = tap(ox, fx, g.stride_w, g.dilation_w, g.pad_left, in_w) else {
+                                continue;
+                            };
+                            let xs = &input[((b * in_h + iy) * in_w + ix) * c + c0..][..n];
+                            let ws = &filter[(fy * k_w + fx) * c + c0..][..n];
+                            if let (Ok(xs), Ok(ws)) = (<&[_; LANES]>::try_from(xs), <&[_; LANES]>::try_from(ws)) {
+                                for i in 0..LANES {
+                                    acc[i] = s.mac(acc[i], xs[i], ws[i]);
+                                }
+                            } else {
+                                for i in 0..n {
+                                    acc[i] = s.mac(acc[i], xs[i], ws[i]);
+                                }
+                            }
+                        }
+                    }
+                    for i in 0..n {
+                        let oc = c0 + i;
+                        output[out_base + oc] = s.finish(acc[i], bias.map(|b| b[oc]), oc);
+                    }
+                    c0 += n;
+                }
+            }
+        }
+    }
+}
+
+/// Output pixels per block of [`pointwise_conv2d`]: each weight loaded is used for this many pixels.
+pub const PIXELS: usize = 4;
+
+/// Whether CONV_2D with geometry `g` can run as [`pointwise_conv2d`]: a 1x1 filter with no padding
+/// (SAME and VALID both give none for 1x1), any stride.
+pub fn is_pointwise(g: &ConvGeom) -> bool {
+    g.k_h == 1 && g.k_w == 1 && g.pad_top == 0 && g.pad_left == 0 && g.in_c > 0 && g.out_c > 0
+}
+
+/// The 1x1 CONV_2D filter `[out_c, 1, 1, in_c]` repacked for [`pointwise_conv2d`]: blocks of
+/// [`LANES`] output channels; inside a block, input channels in pairs, each pair stored as
+/// `[LANES][2]` (channel `2j` then `2j + 1` for every lane), then a last unpaired channel as `[LANES]`
+/// when `in_c` is odd. Pairs are what a widening dot product (`i32x4.dot_i16x8_s`) consumes. The last
+/// block is padded with `pad` (its outputs are computed and dropped).
+pub fn pack_pointwise<W: Copy>(filter: &[W], in_c: usize, out_c: usize, pad: W) -> Vec<W> {
+    let blocks = out_c.div_ceil(LANES);
+    let mut packed = vec![pad; blocks * in_c * LANES];
+    for oc in 0..out_c {
+        for ic in 0..in_c {
+            packed[packed_index(in_c, oc, ic)] = filter[oc * in_c + ic];
+        }
+    }
+    packed
+}
+
+/// Where [`pack_pointwise`] puts weight (`oc`, `ic`).
+pub fn packed_index(in_c: usize, oc: usize, ic: usize) -> usize {
+    let (block, lane) = (oc / LANES, oc % LANES);
+    let within = if ic < in_c & !1 { (ic & !1) * LANES + lane * 2 + (ic & 1) } else { ic * LANES + lane };
+    block * in_c * LANES + within
+}
+
+/// CONV_2D with a 1x1 filter packed by [`pack_pointwise`]: a register-blocked matrix product,
+/// [`PIXELS`] output pixels by [`LANES`] output channels at a time. Every output sums its input
+/// channels in ascending order, as TFLite's reference does, so float results are bit-identical to
+/// [`conv2d`]'s; integer sums are exact in any order.
+pub fn pointwise_conv2d<S: MacStage>(
+    s: &S,
+    g: &ConvGeom,
+    input: &[S::Act],
+    packed: &[S::Weight],
+    bias: Option<&[S::Bias]>,
+    output: &mut [S::Act],
+) {
+    pointwise_blocks(
+        g,
+        input,
+        packed.len(),
+        output,
+        |rows, block, acc: &mut [[S::Acc; LANES]; PIXELS]| {
+            let ws = &packed[block * g.in_c * LANES..][..g.in_c * LANES];
+            *acc = [[s.zero(); LANES]; PIXELS];
+            let pairs = g.in_c / 2;
+            for (j, w) in ws[..pairs * 2 * LANES].chunks_exact(2 * LANES).enumerate() {
+                let w: &[S::Weight; 2 * LANES] = w.try_into().expect("chunks_exact(2 * LANES)");
+                for (acc, row) in acc.iter_mut().zip(rows) {
+                    let (x0, x1) = (row[2 * j], row[2 * j + 1]);
+                    for i in 0..LANES {
+                        acc[i] = s.mac(s.mac(acc[i], x0, w[2 * i]), x1, w[2 * i + 1]);
+                    }
+                }
+            }
+            if g.in_c % 2 == 1 {
+                let w: &[S::Weight; LANES] = ws[pairs * 2 * LANES..].try_into().expect("one unpaired channel");
+                for (acc, row) in acc.iter_mut().zip(rows) {
+                    let x = row[g.in_c - 1];
+                    for i in 0..LANES {
+                        acc[i] = s.mac(acc[i], x, w[i]);
+                    }
+                }
+            }
+        },
+        |acc, oc| s.finish(acc, bias.map(|b| b[oc]), oc),
+    );
+}
+
+/// The walk of [`pointwise_conv2d`], shared with precision-specific micro-kernels: for each group of
+/// [`PIXELS`] output pixels (the input rows they read; past the last pixel the last row repeats and
+/// its results are dropped) and each block of [`LANES`] output channels, `tile` fills the
+/// accumulators, then `finish(acc, out_channel)` writes each real output.
+pub fn pointwise_blocks<A: Copy, Acc: Copy + Default>(
+    g: &ConvGeom,
+    input: &[A],
+    packed_len: usize,
+    output: &mut [A],
+    mut tile: impl FnMut(&[&[A]; PIXELS], usize, &mut [[Acc; LANES]; PIXELS]),
+    finish: impl Fn(Acc, usize) -> A,
+) {
+    debug_assert!(is_pointwise(g));
+    debug_assert_eq!(input.len(), g.input_len());
+    debug_assert_eq!(packed_len, g.out_c.div_ceil(LANES) * g.in_c * LANES);
+    debug_assert_eq!(output.len(), g.output_len());
+    let ConvGeom { in_h, in_w, in_c, out_h, out_w, out_c, .. } = *g;
+    let pixels = out_h * out_w;
+    let mut acc = [[Acc::default(); LANES]; PIXELS];
+    for b in 0..g.batch {
+        let mut p0 = 0;
+        while p0 < pixels {
+            let np = PIXELS.min(pixels - p0);
+            let rows: [&[A]; PIXELS] = core::array::from_fn(|i| {
+                let p = p0 + i.min(np - 1);
+                let (iy, ix) = ((p / out_w) * g.stride_h, (p % out_w) * g.stride_w);
+                &input[((b * in_h + iy) * in_w + ix) * in_c..][..in_c]
+            });
+            for block in 0..out_c.div_ceil(LANES) {
+                tile(&rows, block, &mut acc);
+                let oc0 = block * LANES;
+                let lanes = LANES.min(out_c - oc0);
+                for (p, acc) in acc.iter().enumerate().take(np) {
+                    let out = &mut output[((b * pixels) + p0 + p) * out_c + oc0..][..lanes];
+                    for (i, o) in out.iter_mut().enumerate() {
+                        *o = finish(acc[i], oc0 + i);
+                    }
+                }
+            }
+            p0 += np;
         }
     }
 }

@@ -65,6 +65,21 @@ pub fn conv2d(p: &ConvParams, g: &ConvGeom, input: &[i16], filter: &[i8], bias: 
     generic::conv2d(p, g, input, filter, bias, output)
 }
 
+/// CONV_2D with a 1x1 filter, pre-packed by [`generic::pack_pointwise`].
+pub fn pointwise_conv2d(
+    p: &ConvParams,
+    g: &ConvGeom,
+    input: &[i16],
+    packed: &[i8],
+    bias: Option<&[i64]>,
+    output: &mut [i16],
+) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    super::simd128::pointwise_int16(p, g, input, packed, bias, output);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    generic::pointwise_conv2d(p, g, input, packed, bias, output)
+}
+
 /// DEPTHWISE_CONV_2D, filter `[1, k_h, k_w, out_c]`, bias `[out_c]`.
 pub fn depthwise_conv2d(
     p: &DepthwiseConvParams,

@@ -38,6 +38,8 @@
 //! All run functions are allocation-free and do not panic when given slices of the lengths the geometry
 //! implies (the caller validates shapes; lengths are `debug_assert`ed).
 
+#[cfg(test)]
+mod blocked_tests;
 pub mod fp32;
 pub mod generic;
 pub mod int16;
@@ -45,6 +47,8 @@ pub mod int8;
 pub mod math;
 #[cfg(test)]
 mod oracle_tests;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
 #[cfg(test)]
 mod testutil;
 

@@ -73,7 +73,8 @@ impl Ctx<'_> {
 
 pub trait Prec: Debug + Clone + Sized {
     type Act: Copy + Debug + Default;
-    type Weight: Copy + Debug;
+    /// `Default` is the padding of pre-packed weight blocks (never reaches an output).
+    type Weight: Copy + Debug + Default;
     type Bias: Copy + Debug;
     type Conv: Debug + Clone;
     type Fc: Debug + Clone;
@@ -98,6 +99,14 @@ pub trait Prec: Debug + Clone + Sized {
         g: &ConvGeom,
         x: &[Self::Act],
         f: &[Self::Weight],
+        b: Option<&[Self::Bias]>,
+        y: &mut [Self::Act],
+    );
+    fn pointwise_conv2d(
+        p: &Self::Conv,
+        g: &ConvGeom,
+        x: &[Self::Act],
+        packed: &[Self::Weight],
         b: Option<&[Self::Bias]>,
         y: &mut [Self::Act],
     );
@@ -136,6 +145,16 @@ macro_rules! run_fns {
             y: &mut [Self::Act],
         ) {
             $m::conv2d(p, g, x, f, b, y)
+        }
+        fn pointwise_conv2d(
+            p: &Self::Conv,
+            g: &ConvGeom,
+            x: &[Self::Act],
+            packed: &[Self::Weight],
+            b: Option<&[Self::Bias]>,
+            y: &mut [Self::Act],
+        ) {
+            $m::pointwise_conv2d(p, g, x, packed, b, y)
         }
         fn depthwise_conv2d(
             p: &Self::Conv,
