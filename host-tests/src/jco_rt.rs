@@ -90,12 +90,13 @@ impl Drop for Driver {
 
 /// The component in V8 via jco.
 pub struct JcoRuntime {
+    name: String,
     driver: Arc<Mutex<Driver>>,
 }
 
 impl JcoRuntime {
     /// Start `node driver.mjs` on a directory produced by [`transpile`].
-    pub fn start(transpiled: &Path) -> Result<Self> {
+    pub fn start(name: impl Into<String>, transpiled: &Path) -> Result<Self> {
         let mut child = Command::new("node")
             .arg(jco_dir().join("driver.mjs"))
             .arg(transpiled)
@@ -106,7 +107,7 @@ impl JcoRuntime {
             .context("starting node (Node 20 or later is needed for the jco runtime)")?;
         let stdin = child.stdin.take().context("driver stdin")?;
         let stdout = BufReader::new(child.stdout.take().context("driver stdout")?);
-        Ok(Self { driver: Arc::new(Mutex::new(Driver { child, stdin, stdout })) })
+        Ok(Self { name: name.into(), driver: Arc::new(Mutex::new(Driver { child, stdin, stdout })) })
     }
 
     fn call(&self, request: Value) -> api::Call<Value> {
@@ -122,7 +123,7 @@ impl JcoRuntime {
 
 impl Runtime for JcoRuntime {
     fn name(&self) -> &str {
-        "jco-node"
+        &self.name
     }
 
     fn load(&self, tflite: &[u8], options: &api::LoadOptions) -> api::Call<Box<dyn Model>> {

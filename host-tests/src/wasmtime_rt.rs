@@ -161,6 +161,12 @@ impl WasmtimeRuntime {
         Ok(Self { name: name.to_owned(), engine, component, pre })
     }
 
+    /// The same runtime under another name (the matrix runs two builds of the component per engine).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

@@ -33,7 +33,7 @@ enum Cmd {
     /// Pulley), V8 via jco and natively; fails unless every runtime gives native's bits.
     Runtimes {
         /// Cases Pulley (an interpreter) runs per model over 10 MMACs.
-        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         pulley_cases: u32,
     },
     /// Run `dist`, then print median load and inference times of every golden model, natively
@@ -52,13 +52,13 @@ fn raw_args_after(subcommand: &str) -> Vec<OsString> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Dist => dist().map(|_| ()),
+        Cmd::Dist => dist(),
         // Forward what followed `test` verbatim: clap drops a `--`, which `cargo test` needs to
         // tell its own options from the test binaries' (`cargo xtask test -- --nocapture`).
         Cmd::Test { args: _ } => test(&raw_args_after("test")),
         Cmd::Bench { runs } => bench(runs),
         Cmd::Runtimes { pulley_cases } => layout().and_then(|l| {
-            build_component(&l, &BASELINE)?;
+            build_all(&l)?;
             runtimes(&l, pulley_cases)
         }),
     };
@@ -71,18 +71,30 @@ fn main() -> ExitCode {
     }
 }
 
-/// One wasm build of the guest. `dist` builds [`BASELINE`]; a SIMD build (`+simd128`) becomes a
-/// second constant here with its own output name and its own target subdirectory (different
-/// rustflags must not invalidate the baseline's cache).
+/// One wasm build of the guest. `dist` builds [`BASELINE`] (scalar) and [`SIMD`] (`+simd128`), each
+/// with its own output name; the SIMD build has its own target subdirectory (different rustflags
+/// must not invalidate the baseline's cache).
 struct WasmBuild {
     /// Output file under `dist/`.
     output: &'static str,
     target: &'static str,
     /// `-C` flags for the guest only (passed through CARGO_ENCODED_RUSTFLAGS).
     rustflags: &'static [&'static str],
+    /// Subdirectory of the target dir for builds with their own rustflags, so switching between
+    /// builds does not rebuild either from scratch.
+    target_subdir: Option<&'static str>,
 }
 
-const BASELINE: WasmBuild = WasmBuild { output: "classifier.wasm", target: "wasm32-unknown-unknown", rustflags: &[] };
+const BASELINE: WasmBuild =
+    WasmBuild { output: "classifier.wasm", target: "wasm32-unknown-unknown", rustflags: &[], target_subdir: None };
+
+/// The same guest with wasm SIMD128 enabled (every runtime in the matrix supports it).
+const SIMD: WasmBuild = WasmBuild {
+    output: "classifier-simd.wasm",
+    target: "wasm32-unknown-unknown",
+    rustflags: &["-Ctarget-feature=+simd128"],
+    target_subdir: Some("simd"),
+};
 
 const GUEST_PACKAGE: &str = "edge-classify";
 const GUEST_ARTIFACT: &str = "edge_classify.wasm";
@@ -122,9 +134,16 @@ fn layout() -> Result<Layout> {
     Ok(Layout { workspace_root: path("workspace_root")?, target_dir: path("target_directory")? })
 }
 
-fn dist() -> Result<PathBuf> {
-    let layout = layout()?;
-    build_component(&layout, &BASELINE)
+fn dist() -> Result<()> {
+    build_all(&layout()?)
+}
+
+/// Every component build `dist/` holds.
+fn build_all(layout: &Layout) -> Result<()> {
+    for build in [&BASELINE, &SIMD] {
+        build_component(layout, build)?;
+    }
+    Ok(())
 }
 
 fn build_component(layout: &Layout, build: &WasmBuild) -> Result<PathBuf> {
@@ -140,9 +159,16 @@ fn build_component(layout: &Layout, build: &WasmBuild) -> Result<PathBuf> {
     if !build.rustflags.is_empty() {
         command.env("CARGO_ENCODED_RUSTFLAGS", build.rustflags.join("\x1f"));
     }
+    let target_dir = match build.target_subdir {
+        Some(sub) => layout.target_dir.join(sub),
+        None => layout.target_dir.clone(),
+    };
+    if build.target_subdir.is_some() {
+        command.arg("--target-dir").arg(&target_dir);
+    }
     run(command).with_context(|| format!("building {GUEST_PACKAGE} for {}", build.target))?;
 
-    let module_path = layout.target_dir.join(build.target).join("release").join(GUEST_ARTIFACT);
+    let module_path = target_dir.join(build.target).join("release").join(GUEST_ARTIFACT);
     let module =
         std::fs::read(&module_path).with_context(|| format!("reading the core module {}", module_path.display()))?;
 
@@ -217,11 +243,11 @@ fn top_level_names(component: &[u8]) -> Result<(Vec<String>, Vec<String>)> {
 
 fn test(args: &[OsString]) -> Result<()> {
     let layout = layout()?;
-    build_component(&layout, &BASELINE)?;
+    build_all(&layout)?;
     let mut command = cargo();
     command.current_dir(&layout.workspace_root).args(["test", "--release", "--workspace"]).args(args);
     run(command).context("tests failed")?;
-    runtimes(&layout, 2)
+    runtimes(&layout, 1)
 }
 
 fn runtimes(layout: &Layout, pulley_cases: u32) -> Result<()> {
@@ -238,7 +264,7 @@ fn runtimes(layout: &Layout, pulley_cases: u32) -> Result<()> {
 
 fn bench(runs: u32) -> Result<()> {
     let layout = layout()?;
-    build_component(&layout, &BASELINE)?;
+    build_all(&layout)?;
     let mut command = cargo();
     command
         .current_dir(&layout.workspace_root)

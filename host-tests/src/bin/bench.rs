@@ -1,5 +1,6 @@
-//! `cargo xtask bench`: median latency of every golden model, natively and in wasmtime (Cranelift),
-//! measured in this one process so the ratio compares like with like.
+//! `cargo xtask bench`: median latency of every golden model, natively and in wasmtime (Cranelift) for
+//! both component builds (scalar `classifier.wasm`, `classifier-simd.wasm`), measured in this one
+//! process so the ratios compare like with like.
 //!
 //! Load = `model.load` of the TFLite bytes (parse, validate, pre-pack, plan). Infer = `model.infer`
 //! on the model's first golden photo input, after one warm-up run.
@@ -48,12 +49,28 @@ fn main() -> Result<()> {
         std::env::args().skip_while(|a| a != "--runs").nth(1).map(|r| r.parse()).transpose()?.unwrap_or(5);
     let golden = Golden::load()?;
     let component = paths::component_path()?;
+    let simd_component = component.with_file_name("classifier-simd.wasm");
     let wasm = WasmtimeRuntime::cranelift(&component, None)?;
+    let simd = WasmtimeRuntime::cranelift(&simd_component, None)?;
     let native = NativeRuntime;
-    println!("edge-classify bench: median of {runs} runs (1 warm-up), 3 loads; 1 thread; {}", component.display());
     println!(
-        "{:<36} {:>6} {:>8} | {:>11} {:>11} | {:>11} {:>11} | {:>10}",
-        "model", "prec", "MMACs", "native load", "native inf", "wasm load", "wasm inf", "wasm/native"
+        "edge-classify bench: median of {runs} runs (1 warm-up), 3 loads; 1 thread; {} and {}",
+        component.display(),
+        simd_component.display()
+    );
+    println!(
+        "{:<36} {:>6} {:>8} | {:>11} {:>11} | {:>11} {:>11} | {:>11} {:>11} | {:>11} {:>11}",
+        "model",
+        "prec",
+        "MMACs",
+        "native load",
+        "native inf",
+        "scalar load",
+        "scalar inf",
+        "simd load",
+        "simd inf",
+        "simd/scalar",
+        "simd/native"
     );
     for model in golden.models() {
         let tflite = model.model_bytes()?;
@@ -63,8 +80,9 @@ fn main() -> Result<()> {
         let info = m.info()?;
         let (nl, ni) = measure(&native, &tflite, &input, 3, runs).with_context(|| format!("native {}", model.id))?;
         let (wl, wi) = measure(&wasm, &tflite, &input, 3, runs).with_context(|| format!("wasmtime {}", model.id))?;
+        let (sl, si) = measure(&simd, &tflite, &input, 3, runs).with_context(|| format!("simd {}", model.id))?;
         println!(
-            "{:<36} {:>6} {:>8.1} | {:>8.2} ms {:>8.2} ms | {:>8.2} ms {:>8.2} ms | {:>10.2}",
+            "{:<36} {:>6} {:>8.1} | {:>8.2} ms {:>8.2} ms | {:>8.2} ms {:>8.2} ms | {:>8.2} ms {:>8.2} ms | {:>11.2} {:>11.2}",
             model.id,
             format!("{:?}", info.precision).to_lowercase(),
             info.macs as f64 / 1e6,
@@ -72,7 +90,10 @@ fn main() -> Result<()> {
             ni,
             wl,
             wi,
-            wi / ni
+            sl,
+            si,
+            si / wi,
+            si / ni
         );
     }
     Ok(())

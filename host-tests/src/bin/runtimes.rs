@@ -4,14 +4,17 @@
 //! model x precision (cases, output digest, median infer time) and exits non-zero on any mismatch or
 //! on any runtime that fails.
 //!
-//! Per case, two calls are digested: `infer` on the golden input tensor (the kernels) and `classify`
-//! on the photo with every class requested (decode, resize, normalize, run, softmax, sort). The digest
-//! covers element types, shapes, every output bit, prediction order, indices and score bits.
+//! Per case, `infer` on the golden input tensor (the kernels) is digested; for the first photo of
+//! each format (PNG, BMP, JPEG) per model, so is `classify` of the photo with every class requested
+//! (decode, resize, normalize, run, softmax, sort). The digest covers element types, shapes, every
+//! output bit, prediction order, indices and score bits.
 //!
 //! Options: `--work <dir>` (where the jco transpile output and compiled artifacts are kept; default
 //! `target/runtimes`), `--pulley-cases <n>` (the interpreter runs the first n cases of each model over
-//! 10 MMACs, default 2), `--component <path>`. Under `CI=true` a runtime that cannot start (no Node,
-//! no npm registry) is a failure; otherwise a warning.
+//! 10 MMACs, default 1), `--component <path>` (repeatable; default: `dist/classifier.wasm` and
+//! `dist/classifier-simd.wasm`, each on every wasm engine, the SIMD build's runtimes named `…-simd`).
+//! Under `CI=true` a runtime that cannot start (no Node, no npm registry) is a failure; otherwise a
+//! warning.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -27,18 +30,18 @@ use sha2::{Digest, Sha256};
 struct Args {
     work: Option<PathBuf>,
     pulley_cases: usize,
-    component: Option<PathBuf>,
+    components: Vec<PathBuf>,
 }
 
 fn args() -> Result<Args> {
-    let mut out = Args { work: None, pulley_cases: 2, component: None };
+    let mut out = Args { work: None, pulley_cases: 1, components: Vec::new() };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = || it.next().with_context(|| format!("{a} needs a value"));
         match a.as_str() {
             "--work" => out.work = Some(value()?.into()),
             "--pulley-cases" => out.pulley_cases = value()?.parse()?,
-            "--component" => out.component = Some(value()?.into()),
+            "--component" => out.components.push(value()?.into()),
             other => bail!("unknown argument {other}"),
         }
     }
@@ -55,9 +58,12 @@ fn main() -> Result<()> {
     let args = args()?;
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
     let golden = Golden::load()?;
-    let component = match &args.component {
-        Some(c) => c.clone(),
-        None => paths::component_path()?,
+    let components = if args.components.is_empty() {
+        let scalar = paths::component_path()?;
+        let simd = scalar.with_file_name("classifier-simd.wasm");
+        vec![scalar, simd]
+    } else {
+        args.components.clone()
     };
     let work = args.work.clone().unwrap_or_else(|| paths::workspace_root().join("target/runtimes"));
     let cache = work.join("cwasm");
@@ -65,26 +71,34 @@ fn main() -> Result<()> {
     // The reference first: everything else is compared with it.
     let mut runtimes: Vec<Box<dyn Runtime>> = vec![Box::new(NativeRuntime)];
     let mut failures = Vec::new();
-    for compiler in Compiler::ALL {
-        let t = Instant::now();
-        match WasmtimeRuntime::new(compiler, &component, Some(&cache)) {
-            Ok(rt) => {
-                eprintln!("{}: compiled in {:.1} s", compiler.runtime_name(), t.elapsed().as_secs_f64());
-                runtimes.push(Box::new(rt));
+    for component in &components {
+        // `classifier-simd.wasm` -> runtimes named `...-simd`.
+        let build = component.file_stem().and_then(|s| s.to_str()).unwrap_or("").trim_start_matches("classifier");
+        for compiler in Compiler::ALL {
+            let name = format!("{}{build}", compiler.runtime_name());
+            let t = Instant::now();
+            match WasmtimeRuntime::new(compiler, component, Some(&cache)) {
+                Ok(rt) => {
+                    eprintln!("{name}: compiled in {:.1} s", t.elapsed().as_secs_f64());
+                    runtimes.push(Box::new(rt.named(name)));
+                }
+                Err(e) => failures.push(format!("{name} cannot start: {e:#}")),
             }
-            Err(e) => failures.push(format!("{} cannot start: {e:#}", compiler.runtime_name())),
+        }
+        let name = format!("jco-node{build}");
+        let jco_out = work.join(format!("jco{build}"));
+        match jco_rt::transpile(component, &jco_out).and_then(|()| JcoRuntime::start(&name, &jco_out)) {
+            Ok(rt) => runtimes.push(Box::new(rt)),
+            Err(e) if ci => failures.push(format!("{name} cannot start: {e:#}")),
+            Err(e) => eprintln!("warning: {name} not run ({e:#}); under CI=true this is a failure"),
         }
     }
-    let jco_out = work.join("jco");
-    match jco_rt::transpile(&component, &jco_out).and_then(|()| JcoRuntime::start(&jco_out)) {
-        Ok(rt) => runtimes.push(Box::new(rt)),
-        Err(e) if ci => failures.push(format!("jco-node cannot start: {e:#}")),
-        Err(e) => eprintln!("warning: jco-node not run ({e:#}); under CI=true this is a failure"),
-    }
 
-    println!("runtime matrix: {} ({})", component.display(), short(&Sha256::digest(std::fs::read(&component)?)));
+    for component in &components {
+        println!("component: {} ({})", component.display(), short(&Sha256::digest(std::fs::read(component)?)));
+    }
     println!(
-        "{:<20} {:<36} {:<6} {:>6} {:<16} {:>10}  {}",
+        "{:<24} {:<36} {:<6} {:>6} {:<16} {:>10}  {}",
         "runtime", "model", "prec", "cases", "digest", "infer ms", "vs native"
     );
     for model in golden.models() {
@@ -127,7 +141,7 @@ fn main() -> Result<()> {
                 let mut all = Sha256::new();
                 cell.digests.iter().for_each(|d| all.update(d));
                 println!(
-                    "{:<20} {:<36} {:<6} {:>6} {:<16} {:>10.2}  {}",
+                    "{:<24} {:<36} {:<6} {:>6} {:<16} {:>10.2}  {}",
                     rt.name(),
                     model.id,
                     precision_name(precision),
@@ -162,7 +176,7 @@ fn precisions(model: &GoldenModel) -> Vec<Precision> {
 const PULLEY_FULL_MACS: u64 = 10_000_000;
 
 fn case_limit(runtime: &str, args: &Args) -> Option<usize> {
-    (runtime == Compiler::Pulley.runtime_name()).then_some(args.pulley_cases)
+    runtime.starts_with(Compiler::Pulley.runtime_name()).then_some(args.pulley_cases)
 }
 
 fn run_cell(
@@ -182,6 +196,7 @@ fn run_cell(
         _ => model.cases.len(),
     };
     let mut cell = Cell { digests: Vec::new(), infer_ms: Vec::new() };
+    let mut classified = std::collections::HashSet::new();
     for case in model.cases.iter().take(cases) {
         let input = input_for(&info, case.input(golden)?.to_tensor()?)?;
         let mut h = Sha256::new();
@@ -189,8 +204,13 @@ fn run_cell(
         let out = m.infer(&input)?.map_err(|e| anyhow::anyhow!("infer {}: {e}", case.image))?;
         cell.infer_ms.push(t.elapsed().as_secs_f64() * 1e3);
         digest_tensor(&mut h, &out);
-        let preds = classify_all(m.as_mut(), &info, &case.image_bytes()?)
-            .with_context(|| format!("classify {}", case.image))?;
+        // One photo per decoder: the image pipeline is the same code for every photo of a format.
+        let format = case.image.rsplit('.').next().unwrap_or_default().to_ascii_lowercase();
+        let preds = if classified.insert(format) {
+            classify_all(m.as_mut(), &info, &case.image_bytes()?).with_context(|| format!("classify {}", case.image))?
+        } else {
+            Vec::new()
+        };
         for p in preds {
             h.update(p.index.to_le_bytes());
             h.update(p.score.to_bits().to_le_bytes());
