@@ -109,6 +109,10 @@ impl WasmtimeRuntime {
     pub fn config(compiler: Compiler) -> Result<Config> {
         let mut config = Config::new();
         config.wasm_component_model(true).wasm_simd(true).wasm_relaxed_simd(false);
+        // `perf record` can name the guest's functions in a profile (writes /tmp/perf-<pid>.map).
+        if std::env::var_os("EDGE_CLASSIFY_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         match compiler {
             Compiler::Cranelift => {
                 config.strategy(Strategy::Cranelift).cranelift_opt_level(OptLevel::Speed);

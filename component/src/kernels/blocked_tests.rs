@@ -1,20 +1,34 @@
 //! The blocked (vectorisable) convolution paths against the scalar reference loops, bit for bit, in
-//! every precision: `pointwise_conv2d` on a packed filter vs `conv2d`, and the channel-blocked depthwise
-//! vs `depthwise_conv2d_general`. Channel counts go past [`generic::LANES`] so full blocks, partial
-//! blocks and the padded last block of a packed filter are all exercised; float results must have the
-//! same bits because each output keeps TFLite's order of additions.
+//! every precision: `pointwise_conv2d` and `conv2d_packed` on packed filters vs `conv2d`, and the
+//! channel-blocked depthwise vs `depthwise_conv2d_general`. Channel counts go past
+//! [`generic::LANES`] so full blocks, partial blocks and the padded last block of a packed filter are
+//! all exercised; float results must have the same bits because each output keeps TFLite's order of
+//! additions.
 
 use super::generic::{self, MacStage, LANES};
 use super::testutil::{activation, scale, vec_of};
 use super::{fp32, int16, int8, ConvGeom, TensorQuant};
 use proptest::prelude::*;
 
-/// A 1x1 or k×k geometry with up to ~3 blocks of channels, stride 1–2, no padding for 1x1.
-fn geom(depthwise: bool) -> impl Strategy<Value = ConvGeom> {
-    ((1..=2usize, 1..=5usize, 1..=5usize, 1..=40usize, 1..=40usize), (1..=3usize, 1..=2usize, 0..=1usize)).prop_map(
-        move |((batch, in_h, in_w, in_c, oc), (k, stride, pad))| {
-            let (k, pad) = if depthwise { (k, pad.min(k - 1)) } else { (1, 0) };
-            let out = |i: usize| (i + 2 * pad).saturating_sub(k) / stride + 1;
+/// Which blocked path a case exercises.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Depthwise,
+    Pointwise,
+    Packed,
+}
+
+/// A geometry for `kind` with up to ~3 blocks of channels, stride 1–2 (dilation 1–2 for k×k CONV_2D);
+/// 1x1 without padding for pointwise.
+fn geom(kind: Kind) -> impl Strategy<Value = ConvGeom> {
+    ((1..=2usize, 1..=5usize, 1..=5usize, 1..=40usize, 1..=40usize), (1..=3usize, 1..=2usize, 0..=1usize, 1..=2usize))
+        .prop_map(move |((batch, in_h, in_w, in_c, oc), (k, stride, pad, dilation))| {
+            let depthwise = kind == Kind::Depthwise;
+            let (k, pad) = if kind == Kind::Pointwise { (1, 0) } else { (k, pad.min(k - 1)) };
+            let dilation = if kind == Kind::Packed { dilation } else { 1 };
+            let in_c = if kind == Kind::Packed { in_c.min(12) } else { in_c };
+            let extent = dilation * (k - 1) + 1;
+            let out = |i: usize| (i + 2 * pad).saturating_sub(extent) / stride + 1;
             ConvGeom {
                 batch,
                 in_h,
@@ -27,21 +41,20 @@ fn geom(depthwise: bool) -> impl Strategy<Value = ConvGeom> {
                 k_w: k,
                 stride_h: stride,
                 stride_w: stride,
-                dilation_h: 1,
-                dilation_w: 1,
+                dilation_h: dilation,
+                dilation_w: dilation,
                 pad_top: pad,
                 pad_left: pad,
                 depth_multiplier: 1,
             }
-        },
-    )
+        })
 }
 
 /// Runs both paths of one precision and returns (blocked, reference) outputs.
 fn both<S: MacStage>(
     s: &S,
     g: &ConvGeom,
-    depthwise: bool,
+    kind: Kind,
     x: &[S::Act],
     w: &[S::Weight],
     b: &[S::Bias],
@@ -49,42 +62,51 @@ fn both<S: MacStage>(
     zero: S::Act,
 ) -> (Vec<S::Act>, Vec<S::Act>) {
     let (mut fast, mut slow) = (vec![zero; g.output_len()], vec![zero; g.output_len()]);
-    if depthwise {
-        generic::depthwise_conv2d_channels(s, g, x, w, Some(b), &mut fast);
-        generic::depthwise_conv2d_general(s, g, x, w, Some(b), &mut slow);
-    } else {
-        assert!(generic::is_pointwise(g));
-        let packed = generic::pack_pointwise(w, g.in_c, g.out_c, pad);
-        generic::pointwise_conv2d(s, g, x, &packed, Some(b), &mut fast);
-        generic::conv2d(s, g, x, w, Some(b), &mut slow);
+    match kind {
+        Kind::Depthwise => {
+            generic::depthwise_conv2d_channels(s, g, x, w, Some(b), &mut fast);
+            generic::depthwise_conv2d_general(s, g, x, w, Some(b), &mut slow);
+        }
+        Kind::Pointwise => {
+            assert!(generic::is_pointwise(g));
+            let packed = generic::pack_pointwise(w, g.in_c, g.out_c, pad);
+            generic::pointwise_conv2d(s, g, x, &packed, Some(b), &mut fast);
+            generic::conv2d(s, g, x, w, Some(b), &mut slow);
+        }
+        Kind::Packed => {
+            assert!(generic::is_packable(g));
+            let packed = generic::pack_conv(w, g.out_c, pad);
+            generic::conv2d_packed(s, g, x, &packed, Some(b), &mut fast);
+            generic::conv2d(s, g, x, w, Some(b), &mut slow);
+        }
     }
     (fast, slow)
 }
 
-fn filter_len(g: &ConvGeom, depthwise: bool) -> usize {
-    if depthwise {
+fn filter_len(g: &ConvGeom, kind: Kind) -> usize {
+    if kind == Kind::Depthwise {
         g.depthwise_filter_len()
     } else {
         g.conv_filter_len()
     }
 }
 
-/// Which kernel (depthwise or pointwise), a geometry for it, and random tensors sized for it.
-type Case<A, W, B> = (bool, ConvGeom, Vec<A>, Vec<W>, Vec<B>);
+/// Which blocked path, a geometry for it, and random tensors sized for it.
+type Case<A, W, B> = (Kind, ConvGeom, Vec<A>, Vec<W>, Vec<B>);
 
 fn case<A: std::fmt::Debug + Clone, W: std::fmt::Debug + Clone, B: std::fmt::Debug + Clone>(
     a: impl Strategy<Value = A> + Clone,
     w: impl Strategy<Value = W> + Clone,
     b: impl Strategy<Value = B> + Clone,
 ) -> impl Strategy<Value = Case<A, W, B>> {
-    any::<bool>().prop_flat_map(move |depthwise| {
+    prop_oneof![Just(Kind::Depthwise), Just(Kind::Pointwise), Just(Kind::Packed)].prop_flat_map(move |kind| {
         let (a, w, b) = (a.clone(), w.clone(), b.clone());
-        geom(depthwise).prop_flat_map(move |g| {
+        geom(kind).prop_flat_map(move |g| {
             (
-                Just(depthwise),
+                Just(kind),
                 Just(g),
                 vec_of(a.clone(), g.input_len()),
-                vec_of(w.clone(), filter_len(&g, depthwise)),
+                vec_of(w.clone(), filter_len(&g, kind)),
                 vec_of(b.clone(), g.out_c),
             )
         })
@@ -96,18 +118,18 @@ proptest! {
 
     #[test]
     fn fp32_blocked_equals_reference(
-        (depthwise, g, x, w, b) in case(-4.0f32..4.0, -1.0f32..1.0, -2.0f32..2.0),
+        (kind, g, x, w, b) in case(-4.0f32..4.0, -1.0f32..1.0, -2.0f32..2.0),
         act in activation(),
     ) {
         let p = fp32::ConvParams::prepare(act);
-        let (fast, slow) = both(&p, &g, depthwise, &x, &w, &b, 0.0, 0.0);
+        let (fast, slow) = both(&p, &g, kind, &x, &w, &b, 0.0, 0.0);
         prop_assert_eq!(fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), slow.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
     }
 
     #[test]
     fn int8_blocked_equals_reference(
         from_uint8 in any::<bool>(),
-        (depthwise, g, x, w, b) in case(any::<i8>(), any::<i8>(), -5000i32..5000),
+        (kind, g, x, w, b) in case(any::<i8>(), any::<i8>(), -5000i32..5000),
         (in_s, in_zp, out_s, out_zp, w_zp) in (scale(), -128..=127i32, scale(), -128..=127i32, -20..=20i32),
         act in activation(),
         seed_scales in vec_of(scale(), 40),
@@ -121,19 +143,19 @@ proptest! {
             act,
             from_uint8,
         );
-        let (fast, slow) = both(&p, &g, depthwise, &x, &w, &b, 0, 0);
+        let (fast, slow) = both(&p, &g, kind, &x, &w, &b, 0, 0);
         prop_assert_eq!(fast, slow);
     }
 
     #[test]
     fn int16_blocked_equals_reference(
-        (depthwise, g, x, w, b) in case(any::<i16>(), any::<i8>(), -1_000_000i64..1_000_000),
+        (kind, g, x, w, b) in case(any::<i16>(), any::<i8>(), -1_000_000i64..1_000_000),
         (in_s, out_s) in ((-16.0f32..-8.0).prop_map(|e| 2f32.powf(e)), (-12.0f32..-4.0).prop_map(|e| 2f32.powf(e))),
         act in activation(),
         seed_scales in vec_of(scale(), 40),
     ) {
         let p = int16::ConvParams::prepare(TensorQuant::new(in_s, 0), &seed_scales[..g.out_c], TensorQuant::new(out_s, 0), act);
-        let (fast, slow) = both(&p, &g, depthwise, &x, &w, &b, 0, 0);
+        let (fast, slow) = both(&p, &g, kind, &x, &w, &b, 0, 0);
         prop_assert_eq!(fast, slow);
     }
 }

@@ -61,6 +61,18 @@ pub fn conv2d(p: &ConvParams, g: &ConvGeom, input: &[f32], filter: &[f32], bias:
     generic::conv2d(p, g, input, filter, bias, output)
 }
 
+/// CONV_2D on a filter pre-packed by [`generic::pack_conv`].
+pub fn conv2d_packed(
+    p: &ConvParams,
+    g: &ConvGeom,
+    input: &[f32],
+    packed: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+) {
+    generic::conv2d_packed(p, g, input, packed, bias, output)
+}
+
 /// CONV_2D with a 1x1 filter, pre-packed by [`generic::pack_pointwise`].
 pub fn pointwise_conv2d(
     p: &ConvParams,

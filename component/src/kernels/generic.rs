@@ -95,7 +95,8 @@ pub fn conv2d<S: MacStage>(
 }
 
 /// DEPTHWISE_CONV_2D over NHWC, filter `[1, k_h, k_w, out_c]`, `out_c = in_c · depth_multiplier`:
-/// the channel-blocked loop for `depth_multiplier = 1` (every MobileNet layer), else the general one.
+/// the channel-blocked loop for `depth_multiplier = 1` (every MobileNet layer; filters up to
+/// [`MAX_BLOCKED_TAPS`] taps), else the general one.
 pub fn depthwise_conv2d<S: MacStage>(
     s: &S,
     g: &ConvGeom,
@@ -104,7 +105,7 @@ pub fn depthwise_conv2d<S: MacStage>(
     bias: Option<&[S::Bias]>,
     output: &mut [S::Act],
 ) {
-    if g.depth_multiplier == 1 {
+    if is_channel_blocked(g) {
         depthwise_conv2d_channels(s, g, input, filter, bias, output)
     } else {
         depthwise_conv2d_general(s, g, input, filter, bias, output)
@@ -162,6 +163,15 @@ pub fn depthwise_conv2d_general<S: MacStage>(
 /// vectorises them (wasm `simd128`, AVX2 natively).
 pub const LANES: usize = 16;
 
+/// Most filter taps the channel-blocked depthwise path takes (its tap offsets live on the stack);
+/// larger filters use [`depthwise_conv2d_general`].
+pub const MAX_BLOCKED_TAPS: usize = 64;
+
+/// Whether DEPTHWISE_CONV_2D with geometry `g` runs channel-blocked.
+pub fn is_channel_blocked(g: &ConvGeom) -> bool {
+    g.depth_multiplier == 1 && g.k_h * g.k_w <= MAX_BLOCKED_TAPS
+}
+
 /// DEPTHWISE_CONV_2D with `depth_multiplier = 1`, blocked over channels. Each output still adds its
 /// taps in TFLite's order (filter row, filter column), so float results are unchanged; only the loop
 /// nest differs: channels innermost, where input and filter are contiguous.
@@ -173,42 +183,145 @@ pub fn depthwise_conv2d_channels<S: MacStage>(
     bias: Option<&[S::Bias]>,
     output: &mut [S::Act],
 ) {
+    depthwise_blocks(
+        g,
+        output,
+        |taps, c0, n, acc: &mut [S::Acc; LANES]| {
+            *acc = [s.zero(); LANES];
+            for &(xo, wo) in taps {
+                let (xs, ws) = (&input[xo + c0..][..n], &filter[wo + c0..][..n]);
+                if let (Ok(xs), Ok(ws)) = (<&[_; LANES]>::try_from(xs), <&[_; LANES]>::try_from(ws)) {
+                    for i in 0..LANES {
+                        acc[i] = s.mac(acc[i], xs[i], ws[i]);
+                    }
+                } else {
+                    for i in 0..n {
+                        acc[i] = s.mac(acc[i], xs[i], ws[i]);
+                    }
+                }
+            }
+        },
+        |acc, oc| s.finish(acc, bias.map(|b| b[oc]), oc),
+    )
+}
+
+/// The walk of [`depthwise_conv2d_channels`], shared with precision-specific micro-kernels: for each
+/// output pixel and each block of up to [`LANES`] channels starting at `c0` (`n` of them), `block`
+/// fills the accumulators from the pixel's in-bounds taps, given in TFLite's order as
+/// (input offset, filter offset) of channel 0; then `finish(acc, channel)` writes each output.
+pub fn depthwise_blocks<A: Copy, Acc: Copy + Default>(
+    g: &ConvGeom,
+    output: &mut [A],
+    mut block: impl FnMut(&[(usize, usize)], usize, usize, &mut [Acc; LANES]),
+    finish: impl Fn(Acc, usize) -> A,
+) {
+    debug_assert!(is_channel_blocked(g));
+    debug_assert_eq!(output.len(), g.output_len());
     let ConvGeom { in_h, in_w, in_c, out_h, out_w, k_h, k_w, .. } = *g;
     let c = in_c;
+    let mut taps = [(0usize, 0usize); MAX_BLOCKED_TAPS];
+    let mut acc = [Acc::default(); LANES];
     for b in 0..g.batch {
         for oy in 0..out_h {
             for ox in 0..out_w {
+                let mut n_taps = 0;
+                for fy in 0..k_h {
+                    let Some(iy) = tap(oy, fy, g.stride_h, g.dilation_h, g.pad_top, in_h) else {
+                        continue;
+                    };
+                    for fx in 0..k_w {
+                        let Some(ix) = tap(ox, fx, g.stride_w, g.dilation_w, g.pad_left, in_w) else {
+                            continue;
+                        };
+                        taps[n_taps] = (((b * in_h + iy) * in_w + ix) * c, (fy * k_w + fx) * c);
+                        n_taps += 1;
+                    }
+                }
                 let out_base = ((b * out_h + oy) * out_w + ox) * c;
                 let mut c0 = 0;
                 while c0 < c {
                     let n = LANES.min(c - c0);
-                    let mut acc = [s.zero(); LANES];
-                    for fy in 0..k_h {
-                        let Some(iy) = tap(oy, fy, g.stride_h, g.dilation_h, g.pad_top, in_h) else {
+                    block(&taps[..n_taps], c0, n, &mut acc);
+                    for (i, &a) in acc.iter().enumerate().take(n) {
+                        output[out_base + c0 + i] = finish(a, c0 + i);
+                    }
+                    c0 += n;
+                }
+            }
+        }
+    }
+}
+
+/// Whether CONV_2D with geometry `g` runs as [`conv2d_packed`] (filters up to [`MAX_BLOCKED_TAPS`]
+/// taps; 1x1 ones take [`pointwise_conv2d`]).
+pub fn is_packable(g: &ConvGeom) -> bool {
+    g.k_h * g.k_w <= MAX_BLOCKED_TAPS && g.in_c > 0 && g.out_c > 0
+}
+
+/// The CONV_2D filter `[out_c, k_h, k_w, in_c]` repacked for [`conv2d_packed`]: blocks of [`LANES`]
+/// output channels, each `[k_h · k_w · in_c][LANES]`; the last block padded with `pad`.
+pub fn pack_conv<W: Copy>(filter: &[W], out_c: usize, pad: W) -> Vec<W> {
+    let k = filter.len() / out_c.max(1);
+    let mut packed = vec![pad; out_c.div_ceil(LANES) * k * LANES];
+    for oc in 0..out_c {
+        for j in 0..k {
+            packed[((oc / LANES) * k + j) * LANES + oc % LANES] = filter[oc * k + j];
+        }
+    }
+    packed
+}
+
+/// CONV_2D on a filter packed by [`pack_conv`]: per output pixel, its in-bounds taps in TFLite's order
+/// (filter row, column, then input channels), [`LANES`] output channels at a time, so the innermost
+/// loop runs over contiguous packed weights. Same sums in the same order as [`conv2d`].
+pub fn conv2d_packed<S: MacStage>(
+    s: &S,
+    g: &ConvGeom,
+    input: &[S::Act],
+    packed: &[S::Weight],
+    bias: Option<&[S::Bias]>,
+    output: &mut [S::Act],
+) {
+    debug_assert!(is_packable(g));
+    debug_assert_eq!(input.len(), g.input_len());
+    debug_assert_eq!(output.len(), g.output_len());
+    let ConvGeom { in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, .. } = *g;
+    let k = k_h * k_w * in_c;
+    debug_assert_eq!(packed.len(), out_c.div_ceil(LANES) * k * LANES);
+    let mut taps = [(0usize, 0usize); MAX_BLOCKED_TAPS];
+    for b in 0..g.batch {
+        for oy in 0..out_h {
+            for ox in 0..out_w {
+                let mut n_taps = 0;
+                for fy in 0..k_h {
+                    let Some(iy) = tap(oy, fy, g.stride_h, g.dilation_h, g.pad_top, in_h) else {
+                        continue;
+                    };
+                    for fx in 0..k_w {
+                        let Some(ix) = tap(ox, fx, g.stride_w, g.dilation_w, g.pad_left, in_w) else {
                             continue;
                         };
-                        for fx in 0..k_w {
-                            let Some(ix) = tap(ox, fx, g.stride_w, g.dilation_w, g.pad_left, in_w) else {
-                                continue;
-                            };
-                            let xs = &input[((b * in_h + iy) * in_w + ix) * c + c0..][..n];
-                            let ws = &filter[(fy * k_w + fx) * c + c0..][..n];
-                            if let (Ok(xs), Ok(ws)) = (<&[_; LANES]>::try_from(xs), <&[_; LANES]>::try_from(ws)) {
-                                for i in 0..LANES {
-                                    acc[i] = s.mac(acc[i], xs[i], ws[i]);
-                                }
-                            } else {
-                                for i in 0..n {
-                                    acc[i] = s.mac(acc[i], xs[i], ws[i]);
-                                }
+                        taps[n_taps] = (((b * in_h + iy) * in_w + ix) * in_c, (fy * k_w + fx) * in_c);
+                        n_taps += 1;
+                    }
+                }
+                let out_base = ((b * out_h + oy) * out_w + ox) * out_c;
+                for (block, ws) in packed.chunks_exact(k * LANES).enumerate() {
+                    let mut acc = [s.zero(); LANES];
+                    for &(xo, wo) in &taps[..n_taps] {
+                        let xs = &input[xo..][..in_c];
+                        let w = &ws[wo * LANES..][..in_c * LANES];
+                        for (&x, w) in xs.iter().zip(w.chunks_exact(LANES)) {
+                            let w: &[S::Weight; LANES] = w.try_into().expect("chunks_exact(LANES)");
+                            for i in 0..LANES {
+                                acc[i] = s.mac(acc[i], x, w[i]);
                             }
                         }
                     }
-                    for i in 0..n {
-                        let oc = c0 + i;
-                        output[out_base + oc] = s.finish(acc[i], bias.map(|b| b[oc]), oc);
+                    let oc0 = block * LANES;
+                    for (i, &a) in acc.iter().enumerate().take(LANES.min(out_c - oc0)) {
+                        output[out_base + oc0 + i] = s.finish(a, bias.map(|b| b[oc0 + i]), oc0 + i);
                     }
-                    c0 += n;
                 }
             }
         }

@@ -65,6 +65,18 @@ pub fn conv2d(p: &ConvParams, g: &ConvGeom, input: &[i16], filter: &[i8], bias: 
     generic::conv2d(p, g, input, filter, bias, output)
 }
 
+/// CONV_2D on a filter pre-packed by [`generic::pack_conv`].
+pub fn conv2d_packed(
+    p: &ConvParams,
+    g: &ConvGeom,
+    input: &[i16],
+    packed: &[i8],
+    bias: Option<&[i64]>,
+    output: &mut [i16],
+) {
+    generic::conv2d_packed(p, g, input, packed, bias, output)
+}
+
 /// CONV_2D with a 1x1 filter, pre-packed by [`generic::pack_pointwise`].
 pub fn pointwise_conv2d(
     p: &ConvParams,
@@ -89,6 +101,10 @@ pub fn depthwise_conv2d(
     bias: Option<&[i64]>,
     output: &mut [i16],
 ) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if generic::is_channel_blocked(g) {
+        return super::simd128::depthwise_int16(p, g, input, filter, bias, output);
+    }
     generic::depthwise_conv2d(p, g, input, filter, bias, output)
 }
 

@@ -104,6 +104,18 @@ pub fn conv2d(p: &ConvParams, g: &ConvGeom, input: &[i8], filter: &[i8], bias: O
     generic::conv2d(p, g, input, filter, bias, output)
 }
 
+/// CONV_2D on a filter pre-packed by [`generic::pack_conv`].
+pub fn conv2d_packed(
+    p: &ConvParams,
+    g: &ConvGeom,
+    input: &[i8],
+    packed: &[i8],
+    bias: Option<&[i32]>,
+    output: &mut [i8],
+) {
+    generic::conv2d_packed(p, g, input, packed, bias, output)
+}
+
 /// CONV_2D with a 1x1 filter, pre-packed by [`generic::pack_pointwise`].
 pub fn pointwise_conv2d(
     p: &ConvParams,
@@ -128,6 +140,10 @@ pub fn depthwise_conv2d(
     bias: Option<&[i32]>,
     output: &mut [i8],
 ) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if generic::is_channel_blocked(g) {
+        return super::simd128::depthwise_int8(p, g, input, filter, bias, output);
+    }
     generic::depthwise_conv2d(p, g, input, filter, bias, output)
 }
 

@@ -141,3 +141,98 @@ pub fn pointwise_int16(
         |acc, oc| p.finish(acc, bias.map(|b| b[oc]), oc),
     );
 }
+
+/// int8 DEPTHWISE_CONV_2D (multiplier 1): per tap, 16 channels of `(x − zp_x) · (w − zp_w)` with
+/// `i32x4.extmul_*_i16x8_s` (both factors within ±255), in four 32-bit accumulators.
+pub fn depthwise_int8(
+    p: &ConvParams,
+    g: &ConvGeom,
+    input: &[i8],
+    filter: &[i8],
+    bias: Option<&[i32]>,
+    output: &mut [i8],
+) {
+    let io = i16x8_splat(p.input_offset as i16);
+    let fo = i16x8_splat(p.filter_offset as i16);
+    generic::depthwise_blocks(
+        g,
+        output,
+        |taps, c0, n, acc: &mut [i32; LANES]| {
+            if n < LANES {
+                *acc = [0; LANES];
+                for &(xo, wo) in taps {
+                    for i in 0..n {
+                        acc[i] = p.mac(acc[i], input[xo + c0 + i], filter[wo + c0 + i]);
+                    }
+                }
+                return;
+            }
+            let mut v = [i32x4_splat(0); 4];
+            for &(xo, wo) in taps {
+                let (xs, ws) = (&input[xo + c0..][..LANES], &filter[wo + c0..][..LANES]);
+                // SAFETY: both slices are LANES = 16 bytes.
+                let (x, w) = unsafe { (v128_load(xs.as_ptr().cast()), v128_load(ws.as_ptr().cast())) };
+                let (xl, xh) = (i16x8_add(i16x8_extend_low_i8x16(x), io), i16x8_add(i16x8_extend_high_i8x16(x), io));
+                let (wl, wh) = (i16x8_add(i16x8_extend_low_i8x16(w), fo), i16x8_add(i16x8_extend_high_i8x16(w), fo));
+                v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(xl, wl));
+                v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(xl, wl));
+                v[2] = i32x4_add(v[2], i32x4_extmul_low_i16x8(xh, wh));
+                v[3] = i32x4_add(v[3], i32x4_extmul_high_i16x8(xh, wh));
+            }
+            for (k, lanes) in acc.chunks_exact_mut(4).enumerate() {
+                // SAFETY: `lanes` is 4 i32 = 16 bytes.
+                unsafe { v128_store(lanes.as_mut_ptr().cast(), v[k]) };
+            }
+        },
+        |acc, oc| p.finish(acc, bias.map(|b| b[oc]), oc),
+    );
+}
+
+/// int16 DEPTHWISE_CONV_2D (multiplier 1): `x · w` products are within 2^22, so the sum over at most
+/// [`generic::MAX_BLOCKED_TAPS`] taps is exact in 32 bits before it joins TFLite's 64-bit accumulator.
+pub fn depthwise_int16(
+    p: &super::int16::ConvParams,
+    g: &ConvGeom,
+    input: &[i16],
+    filter: &[i8],
+    bias: Option<&[i64]>,
+    output: &mut [i16],
+) {
+    generic::depthwise_blocks(
+        g,
+        output,
+        |taps, c0, n, acc: &mut [i64; LANES]| {
+            if n < LANES {
+                *acc = [0; LANES];
+                for &(xo, wo) in taps {
+                    for i in 0..n {
+                        acc[i] = p.mac(acc[i], input[xo + c0 + i], filter[wo + c0 + i]);
+                    }
+                }
+                return;
+            }
+            let mut v = [i32x4_splat(0); 4];
+            for &(xo, wo) in taps {
+                let (xs, ws) = (&input[xo + c0..][..LANES], &filter[wo + c0..][..LANES]);
+                // SAFETY: `xs` is 16 i16 = 32 bytes (two loads), `ws` 16 bytes.
+                let (xl, xh, w) = unsafe {
+                    (v128_load(xs.as_ptr().cast()), v128_load(xs.as_ptr().add(8).cast()), v128_load(ws.as_ptr().cast()))
+                };
+                let (wl, wh) = (i16x8_extend_low_i8x16(w), i16x8_extend_high_i8x16(w));
+                v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(xl, wl));
+                v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(xl, wl));
+                v[2] = i32x4_add(v[2], i32x4_extmul_low_i16x8(xh, wh));
+                v[3] = i32x4_add(v[3], i32x4_extmul_high_i16x8(xh, wh));
+            }
+            let mut sums = [0i32; LANES];
+            for (k, lanes) in sums.chunks_exact_mut(4).enumerate() {
+                // SAFETY: `lanes` is 4 i32 = 16 bytes.
+                unsafe { v128_store(lanes.as_mut_ptr().cast(), v[k]) };
+            }
+            for (a, s) in acc.iter_mut().zip(sums) {
+                *a = i64::from(s);
+            }
+        },
+        |acc, oc| p.finish(acc, bias.map(|b| b[oc]), oc),
+    );
+}

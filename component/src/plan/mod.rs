@@ -43,6 +43,15 @@ pub enum OpStep<P: Prec> {
         x: Slot,
         y: Slot,
     },
+    /// A CONV_2D with up to 64 taps, its filter packed by `kernels::generic::pack_conv`.
+    ConvPacked {
+        p: P::Conv,
+        g: ConvGeom,
+        packed: Vec<P::Weight>,
+        bias: Option<Vec<P::Bias>>,
+        x: Slot,
+        y: Slot,
+    },
     /// A 1x1 CONV_2D, its filter packed by `kernels::generic::pack_pointwise` (>85% of MobileNet's MACs).
     Pointwise {
         p: P::Conv,
@@ -312,6 +321,9 @@ fn op_step<P: Prec>(
             } else if generic::is_pointwise(&geom) {
                 let packed = generic::pack_pointwise(&filter, geom.in_c, geom.out_c, P::Weight::default());
                 OpStep::Pointwise { p, g: geom, packed, bias, x, y }
+            } else if generic::is_packable(&geom) {
+                let packed = generic::pack_conv(&filter, geom.out_c, P::Weight::default());
+                OpStep::ConvPacked { p, g: geom, packed, bias, x, y }
             } else {
                 OpStep::Conv { p, g: geom, filter, bias, x, y }
             }
@@ -386,6 +398,10 @@ fn run_op<P: Prec>(s: &OpStep<P>, arena: &mut [P::Act]) {
         OpStep::Conv { p, g, filter, bias, x, y } => {
             let (x, y) = io(arena, *x, *y);
             P::conv2d(p, g, x, filter, bias.as_deref(), y)
+        }
+        OpStep::ConvPacked { p, g, packed, bias, x, y } => {
+            let (x, y) = io(arena, *x, *y);
+            P::conv2d_packed(p, g, x, packed, bias.as_deref(), y)
         }
         OpStep::Pointwise { p, g, packed, bias, x, y } => {
             let (x, y) = io(arena, *x, *y);

@@ -110,6 +110,14 @@ pub trait Prec: Debug + Clone + Sized {
         b: Option<&[Self::Bias]>,
         y: &mut [Self::Act],
     );
+    fn conv2d_packed(
+        p: &Self::Conv,
+        g: &ConvGeom,
+        x: &[Self::Act],
+        packed: &[Self::Weight],
+        b: Option<&[Self::Bias]>,
+        y: &mut [Self::Act],
+    );
     fn depthwise_conv2d(
         p: &Self::Conv,
         g: &ConvGeom,
@@ -155,6 +163,16 @@ macro_rules! run_fns {
             y: &mut [Self::Act],
         ) {
             $m::pointwise_conv2d(p, g, x, packed, b, y)
+        }
+        fn conv2d_packed(
+            p: &Self::Conv,
+            g: &ConvGeom,
+            x: &[Self::Act],
+            packed: &[Self::Weight],
+            b: Option<&[Self::Bias]>,
+            y: &mut [Self::Act],
+        ) {
+            $m::conv2d_packed(p, g, x, packed, b, y)
         }
         fn depthwise_conv2d(
             p: &Self::Conv,
