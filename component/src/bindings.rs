@@ -100,7 +100,9 @@ impl Guest for Component {
         if options.labels.is_none() {
             options.labels = embedded::LABELS.map(|l| String::from_utf8_lossy(l).into_owned());
         }
-        let model = Model::load(bytes, &options)?;
+        // Prepared at build time: no parsing or planning here, and the weights stay in the
+        // component's data segment.
+        let model = crate::plan::persist::from_static(bytes, &options)?;
         Ok(wit::Model::new(ModelResource(RefCell::new(model))))
     }
 }

@@ -25,10 +25,31 @@ const APPS: &[(&str, &str, &str)] = &[
     ("doorbell", "doorbell.wasm", "doorbell.wasm"),
 ];
 
-/// Environment for the classifier's build: which model and labels it embeds.
-pub fn embedded_model(_layout: &Layout, fetched: &Fetched) -> Result<Vec<(&'static str, PathBuf)>> {
+/// Runs the loader natively on the embedded model and writes the prepared result (plan with
+/// weights in execution layout, see `plan::persist`) for the classifier's build to embed; returns
+/// that build's environment. The file is rewritten only when its bytes change, because the
+/// guest rebuilds whenever its mtime does.
+pub fn embedded_model(layout: &Layout, fetched: &Fetched) -> Result<Vec<(&'static str, PathBuf)>> {
+    use edge_classify::model::{LoadOptions, Model};
+    let source = fetched.path(EMBEDDED_MODEL)?;
+    let tflite = std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
+    let model = Model::load(&tflite, &LoadOptions::default())
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("loading {EMBEDDED_MODEL} natively"))?;
+    let prepared = edge_classify::plan::persist::to_bytes(&model).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let dir = layout.target_dir.join("embedded");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let out = dir.join(format!("{EMBEDDED_MODEL}.prepared"));
+    if std::fs::read(&out).ok().as_deref() != Some(&prepared[..]) {
+        std::fs::write(&out, &prepared).with_context(|| format!("writing {}", out.display()))?;
+    }
+    println!(
+        "embedded model: {EMBEDDED_MODEL} prepared natively, {} bytes ({} bytes as TFLite)",
+        prepared.len(),
+        tflite.len()
+    );
     Ok(vec![
-        ("EDGE_CLASSIFY_EMBEDDED", fetched.path(EMBEDDED_MODEL)?.to_owned()),
+        ("EDGE_CLASSIFY_EMBEDDED", out),
         ("EDGE_CLASSIFY_EMBEDDED_LABELS", fetched.path(EMBEDDED_LABELS)?.to_owned()),
     ])
 }

@@ -12,3 +12,4 @@ mod common;
 mod cli;
 mod doorbell;
 mod http;
+mod prepared;
