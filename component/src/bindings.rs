@@ -10,6 +10,11 @@ use exports::edge::classify::types as t;
 
 struct Component;
 
+/// `MODEL` and `LABELS`, chosen by `build.rs`.
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
 /// A WIT `model` resource; `RefCell` because WIT methods take `&self` while inference writes the
 /// model's arenas (a component instance is single-threaded).
 struct ModelResource(RefCell<Model>);
@@ -87,8 +92,18 @@ fn tensor_from(x: t::Tensor) -> model::Tensor {
 impl Guest for Component {
     type Model = ModelResource;
 
-    fn embedded(_options: t::LoadOptions) -> Result<wit::Model, t::Error> {
-        Err(t::Error::UnsupportedModel("this build of the component has no embedded model".into()))
+    fn embedded(options_: t::LoadOptions) -> Result<wit::Model, t::Error> {
+        let Some(bytes) = embedded::MODEL else {
+            return Err(t::Error::UnsupportedModel("this build of the component has no embedded model".into()));
+        };
+        let mut options = options(options_);
+        if options.labels.is_none() {
+            options.labels = embedded::LABELS.map(|l| String::from_utf8_lossy(l).into_owned());
+        }
+        // Prepared at build time: no parsing or planning here, and the weights stay in the
+        // component's data segment.
+        let model = crate::plan::persist::from_static(bytes, &options)?;
+        Ok(wit::Model::new(ModelResource(RefCell::new(model))))
     }
 }
 

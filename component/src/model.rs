@@ -20,7 +20,7 @@ pub struct LoadOptions {
     pub std: Option<f32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ElementType {
     Float32,
     Uint8,
@@ -64,20 +64,20 @@ pub struct Tensor {
     pub data: TensorData,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Quantization {
     pub scale: f32,
     pub zero_point: i32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TensorInfo {
     pub shape: Vec<u32>,
     pub element: ElementType,
     pub quantization: Option<Quantization>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelInfo {
     pub name: String,
     pub precision: Precision,
@@ -284,6 +284,46 @@ impl Model {
             .take(k as usize)
             .map(|i| Prediction { index: i as u32, label: self.labels.as_ref().map(|l| l[i].clone()), score: probs[i] })
             .collect()
+    }
+}
+
+/// A prepared model's parts (`plan::persist`): everything `load` derives from the file, none of
+/// the options, so an embedded model can be restored with any labels and normalization.
+impl Model {
+    pub(crate) fn prepared_parts(&self) -> (&ModelInfo, &Plan, bool) {
+        (&self.info, &self.plan, self.softmax_output)
+    }
+
+    /// Applies `options` to restored parts as `load` applies them to a freshly planned model.
+    pub(crate) fn from_prepared(
+        info: ModelInfo,
+        plan: Plan,
+        softmax_output: bool,
+        options: &LoadOptions,
+    ) -> Result<Model> {
+        if let Some(p) = options.precision {
+            if p != info.precision {
+                bail!(
+                    UnsupportedModel,
+                    "the embedded model is prepared in {:?}; for {p:?} load its TFLite file",
+                    info.precision
+                );
+            }
+        }
+        let mean = options.mean.unwrap_or(DEFAULT_MEAN);
+        let std = options.std.unwrap_or(DEFAULT_STD);
+        if !mean.is_finite() {
+            bail!(InvalidInput, "mean {mean} is not a finite number");
+        }
+        if !std.is_finite() || std == 0.0 {
+            bail!(InvalidInput, "std {std} must be finite and non-zero");
+        }
+        let labels = match &options.labels {
+            Some(text) => Some(parse_labels(text, info.classes)?),
+            None => None,
+        };
+        let arenas = plan.arenas();
+        Ok(Model { info, plan, arenas, labels, mean, std, softmax_output })
     }
 }
 

@@ -17,7 +17,7 @@
 use crate::kernels::Activation;
 
 /// A real multiplier in TFLite's fixed-point form: `real ≈ multiplier · 2^(shift − 31)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct QuantizedMultiplier {
     /// Q0.31 significand, in `[2^30, 2^31)` for positive multipliers, 0 for a zero multiplier.
     pub multiplier: i32,

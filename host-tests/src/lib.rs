@@ -11,6 +11,7 @@
 //! compiled once per run).
 
 pub mod api;
+pub mod apps;
 pub mod golden;
 pub mod jco_rt;
 pub mod native_rt;

@@ -1,8 +1,17 @@
 //! Build orchestration: `cargo xtask <command>` (alias in `.cargo/config.toml`).
 //!
-//! - `dist`: build the guest for wasm32 and wrap it into `dist/classifier.wasm`.
+//! - `dist`: build the guest for wasm32 and wrap it into `dist/classifier.wasm` (scalar) and
+//!   `dist/classifier-simd.wasm` (`simd128`), both with the prepared embedded model, then build the
+//!   apps for wasm32-wasip2 and compose each with the SIMD classifier (`dist/classify.wasm`,
+//!   `dist/classify-http.wasm`, `dist/doorbell.wasm`).
 //! - `test`: `dist`, then the whole workspace's tests, then `runtimes`. This is what CI runs.
 //! - `runtimes`: the runtime matrix (every golden case on every engine, bit-identical to native).
+//! - `demo`: `dist`, then classify a sample photo with `dist/classify.wasm` in wasmtime.
+//! - `fetch-models`: find or download the files in `models.json` (used by `dist`).
+
+mod apps;
+mod compose;
+mod fetch;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -20,8 +29,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Build the guest for wasm32 and encode it as the component dist/classifier.wasm.
+    /// Build the guest for wasm32 and encode it as the component dist/classifier.wasm, then the
+    /// apps composed with it (dist/classify.wasm, dist/classify-http.wasm, dist/doorbell.wasm).
     Dist,
+    /// Find (or download) the models and sample photo listed in models.json; sha256 checked.
+    FetchModels,
+    /// Run `dist`, then classify a sample photo with dist/classify.wasm in wasmtime (embedded
+    /// model; no wasmtime CLI needed). Photos given are classified instead of the sample.
+    Demo { photos: Vec<PathBuf> },
     /// Run `dist`, then `cargo test --release --workspace [ARGS...]`, then `runtimes`.
     Test {
         /// Passed through to `cargo test` as given (e.g. a test-name filter, `-p host-tests`,
@@ -52,15 +67,18 @@ fn raw_args_after(subcommand: &str) -> Vec<OsString> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Dist => dist(),
+        Cmd::Dist => dist().map(|_| ()),
+        Cmd::FetchModels => layout().and_then(|l| {
+            let fetched = fetch::fetch(&l)?;
+            fetch::print(&fetched, &l.workspace_root);
+            Ok(())
+        }),
+        Cmd::Demo { photos } => apps::demo(&photos),
         // Forward what followed `test` verbatim: clap drops a `--`, which `cargo test` needs to
         // tell its own options from the test binaries' (`cargo xtask test -- --nocapture`).
         Cmd::Test { args: _ } => test(&raw_args_after("test")),
         Cmd::Bench { runs } => bench(runs),
-        Cmd::Runtimes { pulley_cases } => layout().and_then(|l| {
-            build_all(&l)?;
-            runtimes(&l, pulley_cases)
-        }),
+        Cmd::Runtimes { pulley_cases } => dist().and_then(|_| runtimes(&layout()?, pulley_cases)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,11 +117,11 @@ const SIMD: WasmBuild = WasmBuild {
 const GUEST_PACKAGE: &str = "edge-classify";
 const GUEST_ARTIFACT: &str = "edge_classify.wasm";
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-fn run(mut command: Command) -> Result<()> {
+pub(crate) fn run(mut command: Command) -> Result<()> {
     let shown = format!("{command:?}");
     eprintln!("xtask: running {shown}");
     let status = command.status().with_context(|| format!("starting {shown}"))?;
@@ -115,12 +133,12 @@ fn run(mut command: Command) -> Result<()> {
 
 /// The workspace root and the target directory, as cargo sees them (honours
 /// `CARGO_TARGET_DIR`, `build.target-dir` and friends).
-struct Layout {
+pub(crate) struct Layout {
     workspace_root: PathBuf,
     target_dir: PathBuf,
 }
 
-fn layout() -> Result<Layout> {
+pub(crate) fn layout() -> Result<Layout> {
     let output =
         cargo().args(["metadata", "--format-version", "1", "--no-deps"]).output().context("running cargo metadata")?;
     if !output.status.success() {
@@ -134,20 +152,20 @@ fn layout() -> Result<Layout> {
     Ok(Layout { workspace_root: path("workspace_root")?, target_dir: path("target_directory")? })
 }
 
-fn dist() -> Result<()> {
-    build_all(&layout()?)
+pub(crate) fn dist() -> Result<PathBuf> {
+    let layout = layout()?;
+    let fetched = fetch::fetch(&layout)?;
+    let embed = apps::embedded_model(&layout, &fetched)?;
+    build_component(&layout, &BASELINE, &embed)?;
+    let simd = build_component(&layout, &SIMD, &embed)?;
+    // The apps get the SIMD build: every runtime in the matrix runs it, with the same bits, faster.
+    apps::build_and_compose(&layout, &fetched, &simd)?;
+    Ok(simd)
 }
 
-/// Every component build `dist/` holds.
-fn build_all(layout: &Layout) -> Result<()> {
-    for build in [&BASELINE, &SIMD] {
-        build_component(layout, build)?;
-    }
-    Ok(())
-}
-
-fn build_component(layout: &Layout, build: &WasmBuild) -> Result<PathBuf> {
+fn build_component(layout: &Layout, build: &WasmBuild, envs: &[(&str, PathBuf)]) -> Result<PathBuf> {
     let mut command = cargo();
+    command.envs(envs.iter().map(|(k, v)| (k, v)));
     command.current_dir(&layout.workspace_root).args([
         "build",
         "--release",
@@ -203,7 +221,7 @@ fn build_component(layout: &Layout, build: &WasmBuild) -> Result<PathBuf> {
     Ok(out)
 }
 
-fn list(names: &[String]) -> String {
+pub(crate) fn list(names: &[String]) -> String {
     if names.is_empty() {
         "(none)".to_owned()
     } else {
@@ -211,12 +229,12 @@ fn list(names: &[String]) -> String {
     }
 }
 
-fn display_relative(path: &Path, root: &Path) -> String {
+pub(crate) fn display_relative(path: &Path, root: &Path) -> String {
     path.strip_prefix(root).unwrap_or(path).display().to_string()
 }
 
 /// The component's own imports and exports (not those of the modules nested inside it).
-fn top_level_names(component: &[u8]) -> Result<(Vec<String>, Vec<String>)> {
+pub(crate) fn top_level_names(component: &[u8]) -> Result<(Vec<String>, Vec<String>)> {
     use wasmparser::{Parser, Payload};
     let mut imports = Vec::new();
     let mut exports = Vec::new();
@@ -243,7 +261,7 @@ fn top_level_names(component: &[u8]) -> Result<(Vec<String>, Vec<String>)> {
 
 fn test(args: &[OsString]) -> Result<()> {
     let layout = layout()?;
-    build_all(&layout)?;
+    dist()?;
     let mut command = cargo();
     command.current_dir(&layout.workspace_root).args(["test", "--release", "--workspace"]).args(args);
     run(command).context("tests failed")?;
@@ -264,11 +282,12 @@ fn runtimes(layout: &Layout, pulley_cases: u32) -> Result<()> {
 
 fn bench(runs: u32) -> Result<()> {
     let layout = layout()?;
-    build_all(&layout)?;
+    dist()?;
     let mut command = cargo();
     command
         .current_dir(&layout.workspace_root)
         .args(["run", "--quiet", "--release", "-p", "host-tests", "--bin", "bench", "--", "--runs"])
         .arg(runs.to_string());
-    run(command).context("running the benchmark")
+    run(command).context("running the benchmark")?;
+    apps::bench(&layout, runs)
 }

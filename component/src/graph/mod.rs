@@ -12,7 +12,7 @@ use crate::kernels::Activation;
 
 /// Element types the executor computes with. uint8 tensors are re-centred to `I8` while lowering
 /// (value − 128, zero point − 128), which is exact for every operator we run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DType {
     F32,
     I8,
@@ -176,7 +176,7 @@ impl Node {
 }
 
 /// The precision a graph computes in, told by its first compute operator's output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Precision {
     Fp32,
     Int16,

@@ -19,7 +19,7 @@ fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
 
 /// CONV_2D and DEPTHWISE_CONV_2D (`reference_ops::Conv` / `DepthwiseConv`, float): sum of products in
 /// tap order, `+ bias` (0.0 without one), clamp.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConvParams {
     pub act_min: f32,
     pub act_max: f32,
@@ -111,7 +111,7 @@ pub fn fully_connected(
 }
 
 /// AVERAGE_POOL_2D (`reference_ops::AveragePool`, float): window sum / tap count, clamp.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AvgPoolParams {
     pub act_min: f32,
     pub act_max: f32,
@@ -130,7 +130,7 @@ pub fn average_pool2d(p: &AvgPoolParams, g: &PoolGeom, input: &[f32], output: &m
 
 /// MEAN over H and W (`reference_ops::Mean<float, float>`: sum in memory order, divided by `h · w`).
 /// Nothing to prepare.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MeanParams;
 
 impl MeanParams {
@@ -146,7 +146,7 @@ pub fn mean_hw(_p: &MeanParams, shape: [usize; 4], input: &[f32], output: &mut [
 }
 
 /// ADD of two same-shape tensors (`reference_ops::Add`, float): `clamp(a + b)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AddParams {
     pub act_min: f32,
     pub act_max: f32,
@@ -167,7 +167,7 @@ pub fn add(p: &AddParams, input1: &[f32], input2: &[f32], output: &mut [f32]) {
 }
 
 /// SOFTMAX (`reference_ops::Softmax`, float): `exp((x − max) · beta)`, summed in order, divided.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SoftmaxParams {
     pub beta: f32,
 }

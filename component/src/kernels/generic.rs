@@ -643,7 +643,7 @@ impl QInt for i16 {
 
 /// QUANTIZE float → int (`reference_ops::AffineQuantize`), the same for every integer storage type:
 /// the output tensor's scale and zero point as stored in the file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QuantizeParams {
     pub scale: f32,
     pub zero_point: i32,
@@ -668,7 +668,7 @@ pub fn quantize<O: QInt>(p: &QuantizeParams, input: &[f32], output: &mut [O]) {
 
 /// DEQUANTIZE int → float (`reference_ops::Dequantize`), the same for every integer storage type: the
 /// input tensor's scale and zero point as stored in the file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DequantizeParams {
     pub scale: f32,
     pub zero_point: i32,
@@ -691,7 +691,7 @@ pub fn dequantize<I: QInt>(p: &DequantizeParams, input: &[I], output: &mut [f32]
 
 /// QUANTIZE int → int (`reference_ops::Requantize`), the same for every pair of integer storage types:
 /// `QuantizeMultiplier((double)s_in / (double)s_out)` and both zero points.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RequantizeParams {
     pub input_zero_point: i32,
     pub output_zero_point: i32,
@@ -729,7 +729,7 @@ impl<T: QInt> PadParams<T> {
 /// The general quantized ADD of TFLite (`AddElementwise`, shared by int8 with `left_shift = 20` and by
 /// the int16 general-scale path with `left_shift = 15`): both inputs are shifted left, rescaled to twice
 /// the larger input scale, summed, and rescaled to the output.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AddRescale {
     pub left_shift: i32,
     pub input1_offset: i32,
@@ -812,7 +812,7 @@ pub fn per_channel<T: Copy>(values: &[T], ch: usize) -> T {
 
 /// FULLY_CONNECTED's requantization of the accumulator (after the bias), one entry per output channel
 /// or a single per-tensor one.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum FcRequant {
     /// What TFLite ≥ 2.20 / LiteRT (ai-edge-litert 2.x) does in `kReference` (`reference_integer_ops::
     /// FullyConnected[PerChannel]` overloads taking float scales, "requant in float"):
@@ -868,7 +868,7 @@ impl FcRequant {
 /// FULLY_CONNECTED's quantized params, the same fields for int8 and 16x8: `−zp_in`, `−zp_w`, `zp_out`,
 /// the [`FcRequant`] and the activation range over the storage type `T`. Each precision implements
 /// [`MacStage`] (its accumulator and output stage) and its `prepare` on its own `QuantFcParams<T>`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QuantFcParams<T> {
     pub input_offset: i32,
     pub filter_offset: i32,
@@ -944,7 +944,7 @@ pub fn mean_output(
 /// path, `EvalQuantizedMean` → `reference_ops::QuantizedMeanOrSum`): the multiplier
 /// `QuantizeMultiplier(s_in / s_out)` is prepared here and `1/(h·w)` is folded into it at run time
 /// ([`mean_multiplier`]). This path has no special case for equal input/output quantization.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QuantMeanParams {
     pub input_zero_point: i32,
     pub output_zero_point: i32,

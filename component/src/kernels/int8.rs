@@ -26,7 +26,7 @@ const QMAX: i32 = i8::MAX as i32;
 /// Mirrors `reference_integer_ops::ConvPerChannel` / `DepthwiseConvPerChannel` (int8) and
 /// `reference_ops::Conv` / `DepthwiseConv` (uint8; the depthwise one with `kAwayFromZero` rounding, which
 /// is plain `MultiplyByQuantizedMultiplier`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConvParams {
     /// `−zp_in`.
     pub input_offset: i32,
@@ -228,7 +228,7 @@ pub fn fully_connected(
 /// AVERAGE_POOL_2D (input and output share quantization, as TFLite requires). Mirrors
 /// `reference_integer_ops::AveragePool` (int8) or, with `uint8_rounding`, `reference_ops::AveragePool`
 /// for uint8.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AvgPoolParams {
     pub act_min: i32,
     pub act_max: i32,
@@ -273,7 +273,7 @@ pub fn mean_hw(p: &MeanParams, shape: [usize; 4], input: &[i8], output: &mut [i8
 
 /// ADD of two same-shape tensors: TFLite's general 8-bit path (`left_shift = 20`), mirrors
 /// `reference_integer_ops::Add` (and `reference_ops::Add` for uint8).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AddParams {
     pub rescale: AddRescale,
 }
@@ -291,7 +291,7 @@ pub fn add(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
 /// SOFTMAX int8 → int8 (output scale 1/256, zero point −128, as TFLite requires). Mirrors
 /// `reference_ops::Softmax<int8_t, int8_t>` with `Prepare`'s `kReference` branch: fixed-point exp on
 /// Q5.26 differences, sum in Q12.19, reciprocal by Newton-Raphson.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SoftmaxParams {
     /// `input_beta_multiplier` and its left shift, from `PreprocessSoftmaxScaling(beta, s_in, 5)`.
     pub input_multiplier: QuantizedMultiplier,

@@ -53,7 +53,7 @@ mod simd128;
 mod testutil;
 
 /// Fused activation of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, AVERAGE_POOL_2D.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Activation {
     None,
     Relu,
@@ -64,7 +64,7 @@ pub enum Activation {
 /// Filters are TFLite's layouts: CONV_2D `[out_c, k_h, k_w, in_c]`, DEPTHWISE `[1, k_h, k_w, out_c]`
 /// with `out_c = in_c * depth_multiplier`. `pad_top`/`pad_left` are TFLite's computed padding offsets
 /// (0 for VALID). Taps that fall outside the input are skipped (they contribute nothing).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConvGeom {
     pub batch: usize,
     pub in_h: usize,
@@ -109,7 +109,7 @@ impl ConvGeom {
 
 /// Geometry of AVERAGE_POOL_2D over NHWC tensors (same channel count in and out). `pad_top`/`pad_left`
 /// are TFLite's computed padding offsets; window taps outside the input are not counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PoolGeom {
     pub batch: usize,
     pub in_h: usize,
@@ -137,7 +137,7 @@ impl PoolGeom {
 
 /// Geometry of FULLY_CONNECTED: `batch` rows of `in_depth` inputs, weights `[out_depth, in_depth]`,
 /// output `[batch, out_depth]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FcGeom {
     pub batch: usize,
     pub in_depth: usize,
@@ -147,7 +147,7 @@ pub struct FcGeom {
 /// Scale and zero point of a per-tensor quantized tensor, exactly as stored in the file (the scale is
 /// an `f32` there, and TFLite computes from that `f32`). For uint8 tensors executed as int8 the zero
 /// point is the shifted one (`zp − 128`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TensorQuant {
     pub scale: f32,
     pub zero_point: i32,
@@ -162,7 +162,7 @@ impl TensorQuant {
 /// Constant padding of a 4-D (NHWC) tensor: `before[d]`/`after[d]` elements added on each side of
 /// dimension `d`, filled with `value` (0.0 for float; the output zero point for quantized tensors —
 /// TFLite's PAD/PADV2 default).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PadParams<T> {
     pub before: [usize; 4],
     pub after: [usize; 4],

@@ -9,15 +9,17 @@
 //! The per-precision part is the [`Prec`] trait: one implementation per kernel module, mapping
 //! the shared step shape onto `kernels::{fp32, int8, int16}`.
 
+pub mod persist;
 mod prec;
 
 use crate::error::{bail, Result};
 use crate::graph::{self, DType, Graph, Op};
 use crate::kernels::{generic, ConvGeom, FcGeom, PoolGeom, TensorQuant};
+pub use persist::Weights;
 pub use prec::{Prec, F32, I16, I8};
 
 /// A range of one arena, in elements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Slot {
     pub offset: usize,
     pub len: usize,
@@ -33,13 +35,16 @@ impl Slot {
 }
 
 /// One operator at one precision. `x`, `y` are slots of `P`'s arena.
-#[derive(Debug, Clone)]
+/// Constants are [`Weights`]: owned after `load`, borrowed from static data when restored from an
+/// embedded prepared model (`persist`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub enum OpStep<P: Prec> {
     Conv {
         p: P::Conv,
         g: ConvGeom,
-        filter: Vec<P::Weight>,
-        bias: Option<Vec<P::Bias>>,
+        filter: Weights<P::Weight>,
+        bias: Option<Weights<P::Bias>>,
         x: Slot,
         y: Slot,
     },
@@ -47,8 +52,8 @@ pub enum OpStep<P: Prec> {
     ConvPacked {
         p: P::Conv,
         g: ConvGeom,
-        packed: Vec<P::Weight>,
-        bias: Option<Vec<P::Bias>>,
+        packed: Weights<P::Weight>,
+        bias: Option<Weights<P::Bias>>,
         x: Slot,
         y: Slot,
     },
@@ -56,24 +61,24 @@ pub enum OpStep<P: Prec> {
     Pointwise {
         p: P::Conv,
         g: ConvGeom,
-        packed: Vec<P::Weight>,
-        bias: Option<Vec<P::Bias>>,
+        packed: Weights<P::Weight>,
+        bias: Option<Weights<P::Bias>>,
         x: Slot,
         y: Slot,
     },
     Depthwise {
         p: P::Conv,
         g: ConvGeom,
-        filter: Vec<P::Weight>,
-        bias: Option<Vec<P::Bias>>,
+        filter: Weights<P::Weight>,
+        bias: Option<Weights<P::Bias>>,
         x: Slot,
         y: Slot,
     },
     FullyConnected {
         p: P::Fc,
         g: FcGeom,
-        weights: Vec<P::Weight>,
-        bias: Option<Vec<P::Bias>>,
+        weights: Weights<P::Weight>,
+        bias: Option<Weights<P::Bias>>,
         x: Slot,
         y: Slot,
     },
@@ -110,7 +115,7 @@ pub enum OpStep<P: Prec> {
 }
 
 /// Steps that move data between arenas or between quantizations.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Convert {
     QuantizeI8 { p: crate::kernels::int8::QuantizeParams, x: Slot, y: Slot },
     QuantizeI16 { p: crate::kernels::int16::QuantizeParams, x: Slot, y: Slot },
@@ -122,7 +127,7 @@ pub enum Convert {
     RequantizeI16I16 { p: crate::kernels::int16::RequantizeParams, x: Slot, y: Slot },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Step {
     F32(OpStep<F32>),
     I8(OpStep<I8>),
@@ -131,13 +136,13 @@ pub enum Step {
 }
 
 /// Where a graph-level tensor lives at run time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Place {
     pub dtype: DType,
     pub slot: Slot,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     pub steps: Vec<Step>,
     pub input: Place,
@@ -314,15 +319,15 @@ fn op_step<P: Prec>(
                 depth_multiplier: if depthwise { oc / ic } else { 1 },
             };
             let p = P::prepare_conv(&ctx)?;
-            let filter = P::weights(&g.tensors[node.input(1)])?;
-            let bias = node.optional_input(2).map(|b| P::bias(&g.tensors[b])).transpose()?;
+            let filter = P::weights(&g.tensors[node.input(1)])?.into();
+            let bias = node.optional_input(2).map(|b| P::bias(&g.tensors[b]).map(Weights::from)).transpose()?;
             if depthwise {
                 OpStep::Depthwise { p, g: geom, filter, bias, x, y }
             } else if generic::is_pointwise(&geom) {
-                let packed = generic::pack_pointwise(&filter, geom.in_c, geom.out_c, P::Weight::default());
+                let packed = generic::pack_pointwise(&filter, geom.in_c, geom.out_c, P::Weight::default()).into();
                 OpStep::Pointwise { p, g: geom, packed, bias, x, y }
             } else if generic::is_packable(&geom) {
-                let packed = generic::pack_conv(&filter, geom.out_c, P::Weight::default());
+                let packed = generic::pack_conv(&filter, geom.out_c, P::Weight::default()).into();
                 OpStep::ConvPacked { p, g: geom, packed, bias, x, y }
             } else {
                 OpStep::Conv { p, g: geom, filter, bias, x, y }
@@ -333,8 +338,8 @@ fn op_step<P: Prec>(
             let (out_depth, in_depth) = (w.shape[0], w.shape[1]);
             let geom = FcGeom { batch: g.tensors[node.input(0)].numel() / in_depth, in_depth, out_depth };
             let p = P::prepare_fc(&ctx)?;
-            let weights = P::weights(w)?;
-            let bias = node.optional_input(2).map(|b| P::bias(&g.tensors[b])).transpose()?;
+            let weights = P::weights(w)?.into();
+            let bias = node.optional_input(2).map(|b| P::bias(&g.tensors[b]).map(Weights::from)).transpose()?;
             OpStep::FullyConnected { p, g: geom, weights, bias, x, y }
         }
         Op::AveragePool2d { filter, stride, padding, .. } => {

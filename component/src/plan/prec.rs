@@ -6,6 +6,12 @@ use crate::graph::{ConstData, Graph, Node, Op, Tensor};
 use crate::kernels::{self, fp32, int16, int8, Activation, ConvGeom, FcGeom, PoolGeom, TensorQuant};
 use core::fmt::Debug;
 
+use super::persist::Pod;
+
+/// What a prepared step's params must support to be written into and read from a prepared model.
+pub trait Persist: serde::Serialize + serde::de::DeserializeOwned {}
+impl<T: serde::Serialize + serde::de::DeserializeOwned> Persist for T {}
+
 /// What a precision's `prepare` calls may ask of the node being planned.
 pub struct Ctx<'g> {
     pub g: &'g Graph,
@@ -71,18 +77,19 @@ impl Ctx<'_> {
     }
 }
 
+/// Params are serde-serializable and constants [`Pod`] so a plan can be persisted (`persist`).
 pub trait Prec: Debug + Clone + Sized {
     type Act: Copy + Debug + Default;
-    /// `Default` is the padding of pre-packed weight blocks (never reaches an output).
-    type Weight: Copy + Debug + Default;
-    type Bias: Copy + Debug;
-    type Conv: Debug + Clone;
-    type Fc: Debug + Clone;
-    type AvgPool: Debug + Clone;
-    type Mean: Debug + Clone;
-    type Add: Debug + Clone;
-    type Softmax: Debug + Clone;
-    type Pad: Debug + Clone;
+    /// `Pod` includes `Default`: the padding of pre-packed weight blocks (never reaches an output).
+    type Weight: Pod;
+    type Bias: Pod;
+    type Conv: Debug + Clone + Persist;
+    type Fc: Debug + Clone + Persist;
+    type AvgPool: Debug + Clone + Persist;
+    type Mean: Debug + Clone + Persist;
+    type Add: Debug + Clone + Persist;
+    type Softmax: Debug + Clone + Persist;
+    type Pad: Debug + Clone + Persist;
 
     fn prepare_conv(c: &Ctx) -> Result<Self::Conv>;
     fn prepare_fc(c: &Ctx) -> Result<Self::Fc>;

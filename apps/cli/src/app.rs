@@ -1,0 +1,112 @@
+//! The command itself: read files through the preopened directories, call the imported
+//! classifier, print. Every failure is one line on stderr and a non-zero exit code.
+
+use std::io::Write;
+
+use crate::args::{self, Args, Parsed};
+
+wit_bindgen::generate!({ path: "../../wit", world: "classifier-client" });
+
+use edge::classify::classifier::{embedded, Model};
+use edge::classify::types::{Error, LoadOptions, Precision};
+
+/// Exit codes: 1 for a failure while running, 2 for a bad command line, as most CLIs do (a host
+/// whose WASI only carries success or failure reports both as 1).
+const EXIT_FAILURE: i32 = 1;
+const EXIT_USAGE: i32 = 2;
+
+pub fn main() -> i32 {
+    let args = match args::parse(std::env::args().skip(1)) {
+        Ok(Parsed::Run(a)) => a,
+        Ok(Parsed::Help) => {
+            println!("{}", args::USAGE);
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("classify: {e} (classify --help shows the usage)");
+            return EXIT_USAGE;
+        }
+    };
+    match run(&args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("classify: error: {e}");
+            EXIT_FAILURE
+        }
+    }
+}
+
+fn read(path: &str, what: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {what} {path}: {e} (is its directory preopened with --dir?)"))
+}
+
+fn describe(e: Error) -> String {
+    match e {
+        Error::MalformedModel(m) => format!("malformed model: {m}"),
+        Error::UnsupportedModel(m) => format!("unsupported model: {m}"),
+        Error::InvalidImage(m) => format!("not a usable image: {m}"),
+        Error::InvalidInput(m) => format!("invalid input: {m}"),
+        Error::TooLarge(m) => format!("too large: {m}"),
+    }
+}
+
+fn precision_name(p: Precision) -> &'static str {
+    match p {
+        Precision::Fp32 => "fp32",
+        Precision::Int16 => "int16",
+        Precision::Int8 => "int8",
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let labels = match &args.labels {
+        Some(path) => Some(
+            String::from_utf8(read(path, "labels")?).map_err(|_| format!("labels file {path} is not UTF-8 text"))?,
+        ),
+        None => None,
+    };
+    let options = LoadOptions {
+        precision: args.precision.map(|p| match p {
+            args::Precision::Fp32 => Precision::Fp32,
+            args::Precision::Int16 => Precision::Int16,
+            args::Precision::Int8 => Precision::Int8,
+        }),
+        labels,
+        mean: None,
+        std: None,
+    };
+    let model = match &args.model {
+        Some(path) => {
+            let bytes = read(path, "model")?;
+            Model::load(&bytes, &options).map_err(|e| format!("{path}: {}", describe(e)))?
+        }
+        None => embedded(&options).map_err(|e| format!("embedded model: {}", describe(e)))?,
+    };
+    let info = model.info();
+    let mut out = std::io::stdout().lock();
+    for (i, path) in args.images.iter().enumerate() {
+        let image = read(path, "image")?;
+        let predictions = model.classify(&image, args.top).map_err(|e| format!("{path}: {}", describe(e)))?;
+        let written = if args.json {
+            let predictions: Vec<_> = predictions
+                .iter()
+                .map(|p| serde_json::json!({"index": p.index, "label": p.label, "score": p.score}))
+                .collect();
+            let line = serde_json::json!({
+                "image": path,
+                "model": info.name,
+                "precision": precision_name(info.precision),
+                "predictions": predictions,
+            });
+            writeln!(out, "{line}")
+        } else {
+            // Blocks are separated by a blank line; the first line of each is its top-1.
+            let sep = if i > 0 { "\n" } else { "" };
+            let lines: Vec<String> =
+                predictions.iter().map(|p| args::human_line(p.label.as_deref(), p.index, p.score)).collect();
+            write!(out, "{sep}{}\n", lines.join("\n"))
+        };
+        written.map_err(|e| format!("writing to stdout: {e}"))?;
+    }
+    out.flush().map_err(|e| format!("writing to stdout: {e}"))
+}

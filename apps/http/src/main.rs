@@ -1,0 +1,32 @@
+//! `classify-http`: the edge-worker front end, shipped as `dist/classify-http.wasm`, a
+//! `wasi:http/proxy` component composed with `dist/classifier.wasm`. Any wasi:http host runs it
+//! unchanged (`wasmtime serve`, Spin, wasmCloud, jco).
+//!
+//! - `POST /classify[?top=N&precision=int8]`, the image as the body: `200` and
+//!   `{"model", "precision", "predictions": [{"index", "label", "score"}], "inference_ms"}`.
+//! - `GET /`: the embedded model's description.
+//! - Errors are JSON `{"error": {"status", "kind", "message"}}`: `400` for a body that is not an
+//!   image or a bad query, `413` for a body over [`route::MAX_BODY_BYTES`], `404` for any
+//!   other path, `405` for another method.
+//!
+//! Routing and query parsing are plain Rust (`route`), unit-tested natively; `app` needs wasm32.
+
+mod route;
+
+#[cfg(target_arch = "wasm32")]
+mod app;
+
+// The macro exports `wasi:http/incoming-handler` and supplies the (unused) command `main`.
+#[cfg(target_arch = "wasm32")]
+#[wstd::http_server]
+async fn main(
+    request: wstd::http::Request<wstd::http::body::Body>,
+) -> Result<wstd::http::Response<wstd::http::body::Body>, wstd::http::Error> {
+    app::respond(request).await
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    eprintln!("classify-http: this program runs as a wasi:http component: build it with `cargo xtask dist`");
+    std::process::exit(2);
+}

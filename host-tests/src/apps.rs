@@ -1,0 +1,396 @@
+//! Hosting the apps as the wasmtime CLI does, through the same libraries it is built on:
+//!
+//! - [`WasiCommand`]: `wasmtime run --dir HOST::GUEST app.wasm ARGS...` (wasmtime-wasi,
+//!   `wasi:cli/run`): arguments, preopened directories, stdout/stderr, exit code.
+//! - [`HttpServer`]: `wasmtime serve app.wasm` (wasmtime-wasi-http, `wasi:http/proxy`): a real
+//!   HTTP/1.1 listener on 127.0.0.1, one fresh instance per request, and [`http_request`], a
+//!   plain TCP client, so requests cross a real socket.
+//!
+//! Used by the `apps` test binary, the `run-wasi` binary behind `cargo xtask demo`, and the bench.
+
+use std::hash::{Hash, Hasher};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store, Strategy};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::wasmtime_rt::WasmtimeRuntime;
+
+/// Largest output the tests keep from a guest's stdout or stderr.
+const CAPTURE_BYTES: usize = 1 << 20;
+
+/// An engine configured like the conformance suite's Cranelift runtime.
+pub fn engine() -> Result<Engine> {
+    Engine::new(&WasmtimeRuntime::config(Strategy::Cranelift)).map_err(anyhow::Error::from)
+}
+
+/// Compiles `path`, reusing a compiled artifact from `cache_dir` when this exact component was
+/// compiled before by an engine of the same configuration (the apps embed the whole classifier,
+/// so each compile takes seconds).
+pub fn compile(engine: &Engine, path: &Path, cache_dir: Option<&Path>) -> Result<Component> {
+    let bytes = std::fs::read(path).with_context(|| {
+        format!("reading {} (build it with `cargo xtask dist`, which `cargo xtask test` runs first)", path.display())
+    })?;
+    let Some(dir) = cache_dir else {
+        return Component::new(engine, &bytes).map_err(anyhow::Error::from);
+    };
+    let mut engine_hash = std::hash::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    let digest: String = Sha256::digest(&bytes).iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let cached = dir.join(format!("app-{digest}-{:016x}.cwasm", engine_hash.finish()));
+    if cached.is_file() {
+        // SAFETY: written by `serialize` below for these bytes and this engine configuration
+        // (both in the name), in a directory only this crate writes; wasmtime still checks the
+        // header and we recompile if it refuses.
+        if let Ok(c) = unsafe { Component::deserialize_file(engine, &cached) } {
+            return Ok(c);
+        }
+    }
+    let component = Component::new(engine, &bytes).map_err(anyhow::Error::from)?;
+    if let Ok(serialized) = component.serialize() {
+        let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::create_dir_all(dir).is_ok() && std::fs::write(&tmp, serialized).is_ok() {
+            let _ = std::fs::rename(&tmp, &cached);
+        }
+    }
+    Ok(component)
+}
+
+struct CliState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for CliState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// What a command run produced.
+#[derive(Debug)]
+pub struct Output {
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A `wasi:cli/run` component, compiled once, run any number of times.
+pub struct WasiCommand {
+    engine: Engine,
+    pre: wasmtime_wasi::p2::bindings::sync::CommandPre<CliState>,
+    program: String,
+}
+
+impl WasiCommand {
+    pub fn new(engine: &Engine, path: &Path, cache_dir: Option<&Path>) -> Result<Self> {
+        let component = compile(engine, path, cache_dir).with_context(|| format!("compiling {}", path.display()))?;
+        let mut linker = Linker::<CliState>::new(engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from)?;
+        let pre = linker.instantiate_pre(&component).map_err(anyhow::Error::from)?;
+        let pre = wasmtime_wasi::p2::bindings::sync::CommandPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("{} is not a wasi:cli command", path.display()))?;
+        // argv[0] is the file name, as `wasmtime run` passes it.
+        let program = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(WasiCommand { engine: engine.clone(), pre, program })
+    }
+
+    fn run_with(&self, dirs: &[(PathBuf, String)], args: &[String], stdio: Stdio) -> Result<i32> {
+        let mut builder = WasiCtxBuilder::new();
+        let mut argv = vec![self.program.clone()];
+        argv.extend(args.iter().cloned());
+        builder.args(&argv);
+        for (host, guest) in dirs {
+            // `wasmtime run --dir` grants read and write.
+            builder
+                .preopened_dir(host, guest, FsPerms::ReadWrite)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("preopening {} as {guest}", host.display()))?;
+        }
+        match stdio {
+            Stdio::Inherit => {
+                builder.inherit_stdio();
+            }
+            Stdio::Capture { stdout, stderr } => {
+                builder.stdout(stdout).stderr(stderr);
+            }
+        }
+        let mut store = Store::new(&self.engine, CliState { wasi: builder.build(), table: ResourceTable::new() });
+        let command = self.pre.instantiate(&mut store).map_err(anyhow::Error::from)?;
+        // Like `wasmtime run`: `run` returning ok is 0, err is 1, and `exit(n)` ends the
+        // instance with an I32Exit error carrying n. Any other error is a trap: reported, not
+        // turned into an exit code, so a test can never mistake a crash for a clean failure.
+        match command.wasi_cli_run().call_run(&mut store) {
+            Ok(Ok(())) => Ok(0),
+            Ok(Err(())) => Ok(1),
+            Err(e) => match e.downcast_ref::<I32Exit>() {
+                Some(exit) => Ok(exit.0),
+                None => Err(anyhow::Error::from(e).context("the command trapped")),
+            },
+        }
+    }
+
+    /// Runs with stdout and stderr captured.
+    pub fn run(&self, dirs: &[(PathBuf, String)], args: &[String]) -> Result<Output> {
+        let (stdout, stderr) = (MemoryOutputPipe::new(CAPTURE_BYTES), MemoryOutputPipe::new(CAPTURE_BYTES));
+        let exit_code = self.run_with(dirs, args, Stdio::Capture { stdout: stdout.clone(), stderr: stderr.clone() })?;
+        let text = |p: MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
+        Ok(Output { exit_code, stdout: text(stdout), stderr: text(stderr) })
+    }
+
+    /// Runs with this process's stdio, as a terminal user sees it.
+    pub fn run_inherited(&self, dirs: &[(PathBuf, String)], args: &[String]) -> Result<i32> {
+        self.run_with(dirs, args, Stdio::Inherit)
+    }
+}
+
+enum Stdio {
+    Inherit,
+    Capture { stdout: MemoryOutputPipe, stderr: MemoryOutputPipe },
+}
+
+struct HttpState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for HttpState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for HttpState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+    }
+}
+
+/// A `wasi:http/proxy` component served on 127.0.0.1 (an ephemeral port) from a background
+/// thread, one instance per request as `wasmtime serve` does. Dropping it stops the server.
+pub struct HttpServer {
+    addr: SocketAddr,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl HttpServer {
+    pub fn start(engine: &Engine, path: &Path, cache_dir: Option<&Path>) -> Result<Self> {
+        let component = compile(engine, path, cache_dir).with_context(|| format!("compiling {}", path.display()))?;
+        let mut linker = Linker::<HttpState>::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        let pre = linker.instantiate_pre(&component).map_err(anyhow::Error::from)?;
+        let pre = ProxyPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("{} is not a wasi:http/proxy component", path.display()))?;
+        let pre = Arc::new(pre);
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("starting the tokio runtime")?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .context("binding 127.0.0.1 for the HTTP server")?;
+        let addr = listener.local_addr()?;
+        runtime.spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else { continue };
+                let pre = pre.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let pre = pre.clone();
+                        async move { handle(&pre, req).await }
+                    });
+                    // A connection error (the client hung up) ends only that connection.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(wasmtime_wasi_http::io::TokioIo::new(client), service)
+                        .await;
+                });
+            }
+        });
+        Ok(HttpServer { addr, runtime: Some(runtime) })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+async fn handle(
+    pre: &ProxyPre<HttpState>,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<HyperOutgoingBody>> {
+    let state = HttpState {
+        // `wasmtime serve -S cli`: the guest's stdout/stderr go to the server's.
+        wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
+        http: WasiHttpCtx::new(),
+        table: ResourceTable::new(),
+    };
+    let mut store = Store::new(pre.engine(), state);
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let req = store.data_mut().http().new_incoming_request(Scheme::Http, req).map_err(anyhow::Error::from)?;
+    let out = store.data_mut().http().new_response_outparam(sender).map_err(anyhow::Error::from)?;
+    let pre = pre.clone();
+    let task = tokio::spawn(async move {
+        let proxy = pre.instantiate_async(&mut store).await?;
+        proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+    });
+    match receiver.await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(code)) => bail!("the component answered with error code {code:?}"),
+        // The outparam was dropped unset: the task says why (a trap, most likely).
+        Err(_) => match task.await {
+            Ok(Ok(())) => bail!("the component never set a response"),
+            Ok(Err(e)) => Err(anyhow::Error::from(e).context("the component trapped")),
+            Err(e) => Err(anyhow::Error::from(e)),
+        },
+    }
+}
+
+/// An HTTP answer as a client sees it.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Result<serde_json::Value> {
+        serde_json::from_slice(&self.body).with_context(|| {
+            format!("status {} body is not JSON: {:?}", self.status, String::from_utf8_lossy(&self.body))
+        })
+    }
+}
+
+/// How a request body is sent.
+pub enum Upload<'a> {
+    None,
+    /// With `Content-Length`.
+    Sized(&'a [u8]),
+    /// With `Content-Length` and `Expect: 100-continue`: the body goes out only if the server asks
+    /// for it, as curl does for large uploads.
+    SizedExpectContinue(&'a [u8]),
+    /// `Transfer-Encoding: chunked`, so the server cannot know the size in advance.
+    Chunked(&'a [u8]),
+}
+
+/// One HTTP/1.1 request over a fresh TCP connection (`Connection: close`).
+pub fn http_request(addr: SocketAddr, method: &str, path: &str, upload: Upload<'_>) -> Result<HttpResponse> {
+    let mut stream = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    match &upload {
+        Upload::None => {}
+        Upload::Sized(b) => head += &format!("Content-Length: {}\r\n", b.len()),
+        Upload::SizedExpectContinue(b) => head += &format!("Content-Length: {}\r\nExpect: 100-continue\r\n", b.len()),
+        Upload::Chunked(_) => head += "Transfer-Encoding: chunked\r\n",
+    }
+    head += "\r\n";
+    stream.write_all(head.as_bytes())?;
+    match upload {
+        Upload::None => {}
+        Upload::Sized(b) => stream.write_all(b)?,
+        Upload::Chunked(b) => {
+            for chunk in b.chunks(64 << 10) {
+                stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())?;
+                stream.write_all(chunk)?;
+                stream.write_all(b"\r\n")?;
+            }
+            stream.write_all(b"0\r\n\r\n")?;
+        }
+        Upload::SizedExpectContinue(b) => {
+            let first = read_response(&mut stream)?;
+            if first.status != 100 {
+                return Ok(first);
+            }
+            stream.write_all(b)?;
+        }
+    }
+    read_response(&mut stream)
+}
+
+/// Reads one response: status line, headers, then a body delimited by `Content-Length`,
+/// chunked encoding, or the end of the connection.
+fn read_response(stream: &mut TcpStream) -> Result<HttpResponse> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            bail!("the connection closed inside the response head ({:?})", String::from_utf8_lossy(&head));
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).context("response head is not UTF-8")?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("bad status line {status_line:?}"))?;
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())).collect();
+    let response = HttpResponse { status, headers, body: Vec::new() };
+    if status == 100 {
+        return Ok(response);
+    }
+    let mut body = Vec::new();
+    if let Some(len) = response.header("content-length") {
+        let len: usize = len.parse().context("bad Content-Length")?;
+        body.resize(len, 0);
+        stream.read_exact(&mut body)?;
+    } else if response.header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw)?;
+        body = dechunk(&raw)?;
+    } else {
+        stream.read_to_end(&mut body)?;
+    }
+    Ok(HttpResponse { body, ..response })
+}
+
+fn dechunk(mut raw: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw.windows(2).position(|w| w == b"\r\n").context("chunk size line not terminated")?;
+        let size_text = std::str::from_utf8(&raw[..line_end])?;
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .with_context(|| format!("bad chunk size {size_text:?}"))?;
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(raw.get(..size).context("truncated chunk")?);
+        raw = raw.get(size + 2..).context("truncated chunk")?;
+    }
+}

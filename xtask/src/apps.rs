@@ -1,0 +1,135 @@
+//! The apps built on the classifier: their wasm32-wasip2 builds, their composition with
+//! `dist/classifier.wasm`, the model the classifier embeds, and `demo`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::fetch::{self, Fetched};
+use crate::{cargo, display_relative, layout, list, run, top_level_names, Layout};
+
+/// The model `classifier.embedded` returns and its labels (see `component/build.rs`).
+pub const EMBEDDED_MODEL: &str = "mobilenet_v2_1.0_224_quant.tflite";
+pub const EMBEDDED_LABELS: &str = "imagenet_labels.txt";
+/// Built into examples/doorbell.
+pub const DOORBELL_MODEL: &str = "person_detect.tflite";
+/// What `cargo xtask demo` classifies when given no photo.
+pub const SAMPLE_PHOTO: &str = "grace_hopper.bmp";
+
+const APPS_TARGET: &str = "wasm32-wasip2";
+
+/// (package, wasm file cargo writes, composed output under dist/)
+const APPS: &[(&str, &str, &str)] = &[
+    ("classify-cli", "classify.wasm", "classify.wasm"),
+    ("classify-http", "classify-http.wasm", "classify-http.wasm"),
+    ("doorbell", "doorbell.wasm", "doorbell.wasm"),
+];
+
+/// Runs the loader natively on the embedded model and writes the prepared result (plan with
+/// weights in execution layout, see `plan::persist`) for the classifier's build to embed; returns
+/// that build's environment. The file is rewritten only when its bytes change, because the
+/// guest rebuilds whenever its mtime does.
+pub fn embedded_model(layout: &Layout, fetched: &Fetched) -> Result<Vec<(&'static str, PathBuf)>> {
+    use edge_classify::model::{LoadOptions, Model};
+    let source = fetched.path(EMBEDDED_MODEL)?;
+    let tflite = std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
+    let model = Model::load(&tflite, &LoadOptions::default())
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("loading {EMBEDDED_MODEL} natively"))?;
+    let prepared = edge_classify::plan::persist::to_bytes(&model).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let dir = layout.target_dir.join("embedded");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let out = dir.join(format!("{EMBEDDED_MODEL}.prepared"));
+    if std::fs::read(&out).ok().as_deref() != Some(&prepared[..]) {
+        std::fs::write(&out, &prepared).with_context(|| format!("writing {}", out.display()))?;
+    }
+    println!(
+        "embedded model: {EMBEDDED_MODEL} prepared natively, {} bytes ({} bytes as TFLite)",
+        prepared.len(),
+        tflite.len()
+    );
+    Ok(vec![
+        ("EDGE_CLASSIFY_EMBEDDED", out),
+        ("EDGE_CLASSIFY_EMBEDDED_LABELS", fetched.path(EMBEDDED_LABELS)?.to_owned()),
+    ])
+}
+
+/// Builds every app for wasm32-wasip2 (one cargo invocation) and writes each, composed with the
+/// classifier, to dist/.
+pub fn build_and_compose(layout: &Layout, fetched: &Fetched, classifier: &Path) -> Result<()> {
+    let mut command = cargo();
+    command.current_dir(&layout.workspace_root).env("DOORBELL_MODEL", fetched.path(DOORBELL_MODEL)?).args([
+        "build",
+        "--release",
+        "--target",
+        APPS_TARGET,
+    ]);
+    for (package, _, _) in APPS {
+        command.args(["-p", package]);
+    }
+    run(command).context("building the apps for wasm32-wasip2")?;
+
+    let classifier_bytes = std::fs::read(classifier).with_context(|| format!("reading {}", classifier.display()))?;
+    let release = layout.target_dir.join(APPS_TARGET).join("release");
+    for (package, artifact, output) in APPS {
+        let app_path = release.join(artifact);
+        let app = std::fs::read(&app_path).with_context(|| format!("reading {}", app_path.display()))?;
+        let composed = crate::compose::plug(&classifier_bytes, &app, package)?;
+        let out = layout.workspace_root.join("dist").join(output);
+        std::fs::write(&out, &composed).with_context(|| format!("writing {}", out.display()))?;
+        let (imports, exports) = top_level_names(&composed)?;
+        println!(
+            "{}: {} bytes ({package} {} bytes + classifier)",
+            display_relative(&out, &layout.workspace_root),
+            composed.len(),
+            app.len()
+        );
+        println!("  imports: {}", list(&imports));
+        println!("  exports: {}", list(&exports));
+    }
+    Ok(())
+}
+
+/// `dist`, then `dist/classify.wasm` run in wasmtime (through the host-tests crate's `run-wasi`,
+/// which links WASI as `wasmtime run` does) on each photo, each photo's folder preopened.
+pub fn demo(photos: &[PathBuf]) -> Result<()> {
+    crate::dist()?;
+    let layout = layout()?;
+    let photos =
+        if photos.is_empty() { vec![fetch::fetch(&layout)?.path(SAMPLE_PHOTO)?.to_owned()] } else { photos.to_vec() };
+    let mut command = cargo();
+    command.current_dir(&layout.workspace_root).args([
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        "host-tests",
+        "--bin",
+        "run-wasi",
+        "--",
+    ]);
+    let mut guest_paths = Vec::new();
+    for (i, photo) in photos.iter().enumerate() {
+        let photo = std::path::absolute(photo).with_context(|| format!("locating {}", photo.display()))?;
+        let dir = photo.parent().context("a photo path has no folder")?;
+        let name = photo.file_name().context("a photo path has no file name")?.to_string_lossy();
+        let guest_dir = format!("/photos{i}");
+        command.arg("--dir").arg(format!("{}::{guest_dir}", dir.display()));
+        guest_paths.push(format!("{guest_dir}/{name}"));
+        println!("{} -> {guest_dir}/{name}", display_relative(&photo, &layout.workspace_root));
+    }
+    command.arg(layout.workspace_root.join("dist").join("classify.wasm"));
+    command.args(["--top", "3"]).args(&guest_paths);
+    run(command).context("running dist/classify.wasm")
+}
+
+/// The apps' table of `cargo xtask bench` (host-tests' `bench-apps`): embedded model versus
+/// `load`, and classify-http's per-request latency.
+pub fn bench(layout: &Layout, runs: u32) -> Result<()> {
+    let mut command = cargo();
+    command
+        .current_dir(&layout.workspace_root)
+        .args(["run", "--quiet", "--release", "-p", "host-tests", "--bin", "bench-apps", "--", "--runs"])
+        .arg(runs.to_string());
+    run(command).context("running the apps benchmark")
+}
