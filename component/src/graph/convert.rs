@@ -31,8 +31,89 @@ pub fn convert(g: &Graph, target: Precision) -> Result<Graph> {
             "the model is float32; running it in {t:?} needs activation ranges, which a float model does not \
              carry: quantize it first with calibration images (the `quantizer` interface or `cargo xtask quantize`)"
         ),
-        (_, t) => quantize(&to_fp32(g)?, &source_ranges(g), t),
+        (_, t) => {
+            let float = to_fp32(g)?;
+            let mut out = quantize(&float, &source_ranges(g), t)?;
+            keep_exact_weights(g, &float, &mut out)?;
+            Ok(out)
+        }
     }
+}
+
+/// Re-deriving per-channel scales from dequantized weights (`max|w| / 127`) re-rounds every weight of a
+/// channel whose largest `|q − zero_point|` is not exactly 127. Where the source integers fit the
+/// symmetric int8 range, keep them and their scale instead: the converted weights are then the source
+/// weights exactly, and only the activation arithmetic changes. (uint8 weights with a zero point far
+/// from 128 can exceed 127 and keep the re-derived scale.)
+fn keep_exact_weights(src: &Graph, float: &Graph, out: &mut Graph) -> Result<()> {
+    let wide = out.tensors.iter().any(|t| t.dtype == DType::I16 && !t.is_const());
+    for (x, f, b, axis) in weighted(src) {
+        let st = &src.tensors[f];
+        let (Some(sq), Some(ConstData::I8(sv))) = (&st.quant, &st.data) else { continue };
+        if !sq.per_tensor() && sq.axis != axis {
+            continue;
+        }
+        let shape = st.shape.clone();
+        let channels = shape[axis];
+        let per = |c: usize| if sq.per_tensor() { 0 } else { c };
+        let mut max = vec![0i32; channels];
+        for (i, &v) in sv.iter().enumerate() {
+            let c = channel_of(i, &shape, axis);
+            max[c] = max[c].max((v as i32 - sq.zero_points[per(c)]).abs());
+        }
+        let s_in = out.tensors[x].quant.as_ref().map(|q| q.scale()).unwrap_or(1.0) as f64;
+        let bias_real = match b.map(|b| &float.tensors[b].data) {
+            Some(Some(ConstData::F32(v))) => Some(v.clone()),
+            _ => None,
+        };
+        // Channels that can keep their source integers (and whose bias still fits at that scale).
+        let keep: Vec<bool> = (0..channels)
+            .map(|c| {
+                let s = sq.scales[per(c)] as f64;
+                let fits = |v: f32| {
+                    let q = (v as f64 / (s_in * s)).round();
+                    if wide {
+                        q.abs() < (1u64 << 62) as f64
+                    } else {
+                        q.abs() < (1u64 << 30) as f64
+                    }
+                };
+                max[c] <= 127 && bias_real.as_ref().is_none_or(|bv| fits(bv[c]))
+            })
+            .collect();
+        let ot = &mut out.tensors[f];
+        let (Some(oq), Some(ConstData::I8(ov))) = (&mut ot.quant, &mut ot.data) else { continue };
+        for (i, (o, &v)) in ov.iter_mut().zip(sv).enumerate() {
+            let c = channel_of(i, &shape, axis);
+            if keep[c] {
+                *o = (v as i32 - sq.zero_points[per(c)]) as i8;
+            }
+        }
+        for c in 0..channels {
+            if keep[c] {
+                oq.scales[c] = sq.scales[per(c)];
+            }
+        }
+        let scales = oq.scales.clone();
+        if let (Some(b), Some(bv)) = (b, bias_real) {
+            let bt = &mut out.tensors[b];
+            let bias_scales: Vec<f32> = scales.iter().map(|&s| (s_in * s as f64) as f32).collect();
+            let ints = bv.iter().zip(&bias_scales).map(|(&v, &s)| (v as f64 / s as f64).round() as i64);
+            match &mut bt.data {
+                Some(ConstData::I32(d)) => {
+                    for (d, v) in d.iter_mut().zip(ints) {
+                        *d = i32::try_from(v).map_err(|_| crate::Error::InvalidInput(format!("bias {v} overflows")))?;
+                    }
+                }
+                Some(ConstData::I64(d)) => d.iter_mut().zip(ints).for_each(|(d, v)| *d = v),
+                _ => continue,
+            }
+            if let Some(bq) = &mut bt.quant {
+                bq.scales = bias_scales;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Index of `i` along `axis` of a row-major `shape`.
@@ -408,6 +489,23 @@ mod tests {
             for b in biases {
                 assert_eq!(h.tensors[b].dtype, DType::I64, "{name}");
             }
+        }
+    }
+
+    /// Symmetric int8 per-channel weights survive the 16x8 conversion bit for bit, scales included.
+    #[test]
+    fn int16_conversion_keeps_symmetric_int8_weights_exactly() {
+        for name in ["mobilenet_v2_1.0_224_ptq_int8.tflite", "dog_breeds_mobilenet_v2_160_int8.tflite"] {
+            let g = crate::graph::lower(&shared_model(name)).unwrap();
+            let h = convert(&g, Precision::Int16).unwrap();
+            let mut filters = 0;
+            for (x, f, _, _) in weighted(&g) {
+                let _ = x;
+                assert_eq!(h.tensors[f].data, g.tensors[f].data, "{name} {}", g.tensors[f].name);
+                assert_eq!(h.tensors[f].quant, g.tensors[f].quant, "{name} {}", g.tensors[f].name);
+                filters += 1;
+            }
+            assert!(filters > 50, "{name}: {filters}");
         }
     }
 
