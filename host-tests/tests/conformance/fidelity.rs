@@ -432,3 +432,38 @@ fn conversions_at_load_work_through_every_runtime() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The quantizer exported through WIT writes, on every runtime, the very bytes the golden script ran in
+/// TFLite (so the component's `quantizer` and `cargo xtask quantize` are one implementation), and a
+/// float model without calibration images is `invalid-input`.
+#[test]
+fn the_exported_quantizer_writes_the_checked_files_on_every_runtime() {
+    let g = golden();
+    let mut failures = Vec::new();
+    for q in &g.manifest.quantized {
+        let source = std::fs::read(paths::models_dir().join(&q.source)).unwrap();
+        let images: Vec<Vec<u8>> =
+            q.calibration.iter().map(|n| std::fs::read(paths::images_dir().join(n)).unwrap()).collect();
+        let target = if q.target == "int8" { host_tests::Precision::Int8 } else { host_tests::Precision::Int16 };
+        let cal = host_tests::Calibration { images, mean: None, std: None };
+        for runtime in runtimes() {
+            match runtime.quantize(&source, target, &cal) {
+                Ok(Ok(bytes)) if sha256_hex(&bytes).eq_ignore_ascii_case(&q.sha256) => {}
+                Ok(Ok(bytes)) => failures.push(format!("[{}] {}: sha256 {}", runtime.name(), q.id, sha256_hex(&bytes))),
+                Ok(Err(e)) => failures.push(format!("[{}] {}: {e}", runtime.name(), q.id)),
+                Err(e) => failures.push(format!("[{}] {}: trapped: {e:#}", runtime.name(), q.id)),
+            }
+            if q.target == "int8" {
+                match runtime.quantize(&source, target, &host_tests::Calibration::default()) {
+                    Ok(Err(e)) if e.kind == host_tests::ErrorKind::InvalidInput => {}
+                    other => failures.push(format!(
+                        "[{}] float model without images: expected invalid-input, got {:?}",
+                        runtime.name(),
+                        other.map(|r| r.map(|b| b.len()))
+                    )),
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
