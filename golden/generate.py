@@ -182,7 +182,7 @@ def xtask_quantize(src: Path, target: str, out: Path, calibrate: bool) -> str:
         for name in RAW_INT8_IMAGES:
             cmd += ["--exclude", name]
     subprocess.run(cmd + [str(src), str(out)], cwd=REPO, check=True)
-    return " ".join(cmd[:4] + cmd[4:]).replace(str(IMAGES), "../shared/images") + " IN OUT"
+    return " ".join(cmd).replace(str(IMAGES), "../shared/images") + " IN OUT"
 
 
 def softmax_input(interp: Interpreter) -> int:

@@ -63,12 +63,15 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         Target::Int8 => Precision::Int8,
     };
     let images = match &a.calibrate {
-        Some(dir) => images(dir, &a.exclude)?,
+        Some(dir) => {
+            let found = images(dir, &a.exclude)?;
+            if found.is_empty() {
+                bail!("no PNG/JPEG/BMP images in {}", dir.display());
+            }
+            found
+        }
         None => Vec::new(),
     };
-    if a.calibrate.is_some() && images.is_empty() {
-        bail!("no PNG/JPEG/BMP images in {}", a.calibrate.as_ref().unwrap().display());
-    }
     let cal = Calibration { images: images.into_iter().map(|(_, b)| b).collect(), mean: a.mean, std: a.std };
     let out = quantize::quantize(&model, target, &cal).map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::write(&a.output, &out).with_context(|| format!("writing {}", a.output.display()))?;

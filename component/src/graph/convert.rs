@@ -89,10 +89,8 @@ fn keep_exact_weights(src: &Graph, float: &Graph, out: &mut Graph) -> Result<()>
                 *o = (v as i32 - sq.zero_points[per(c)]) as i8;
             }
         }
-        for c in 0..channels {
-            if keep[c] {
-                oq.scales[c] = sq.scales[per(c)];
-            }
+        for (c, scale) in oq.scales.iter_mut().enumerate().filter(|&(c, _)| keep[c]) {
+            *scale = sq.scales[per(c)];
         }
         let scales = oq.scales.clone();
         if let (Some(b), Some(bv)) = (b, bias_real) {
@@ -499,8 +497,7 @@ mod tests {
             let g = crate::graph::lower(&shared_model(name)).unwrap();
             let h = convert(&g, Precision::Int16).unwrap();
             let mut filters = 0;
-            for (x, f, _, _) in weighted(&g) {
-                let _ = x;
+            for (_, f, _, _) in weighted(&g) {
                 assert_eq!(h.tensors[f].data, g.tensors[f].data, "{name} {}", g.tensors[f].name);
                 assert_eq!(h.tensors[f].quant, g.tensors[f].quant, "{name} {}", g.tensors[f].name);
                 filters += 1;

@@ -205,7 +205,7 @@ fn rows() -> Result<(Vec<Row>, Vec<Row>)> {
             );
         }
         for (p, name) in PRECISIONS {
-            let mut executing = if float && p != Precision::Fp32 {
+            if float && p != Precision::Fp32 {
                 // A float model has no activation ranges: its int8/int16 is our quantizer's file.
                 let q = quantized_for(&model.file, name)
                     .with_context(|| format!("{}: the manifest has no quantized {name} of it", model.id))?;
@@ -214,9 +214,8 @@ fn rows() -> Result<(Vec<Row>, Vec<Row>)> {
                 comparison.push(Row { how: "ours".into(), ..row.clone() });
                 rows.push(row);
                 continue;
-            } else {
-                load_native(&bytes, Some(p), &model.id)?
-            };
+            }
+            let mut executing = load_native(&bytes, Some(p), &model.id)?;
             let own = executing.info().precision == model.input.dtype.default_precision_native();
             let how = if own { "as shipped" } else { "converted at load" };
             rows.push(measure(&mut executing, &reference, (&model.id, name, how.into()))?);
