@@ -87,9 +87,17 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     dot / (na * nb)
 }
 
-/// The photo cases of a model: (image, real input, reference probabilities, reference logits).
+/// One photo case: the image, the real input, reference probabilities and reference logits.
+struct RefCase {
+    image: String,
+    real: Vec<f32>,
+    probs: Vec<f32>,
+    logits: Vec<f32>,
+}
+
+/// The photo cases of a model.
 struct Reference {
-    cases: Vec<(String, Vec<f32>, Vec<f32>, Vec<f32>)>,
+    cases: Vec<RefCase>,
 }
 
 fn reference(model: &GoldenModel) -> Result<Reference> {
@@ -106,7 +114,7 @@ fn reference(model: &GoldenModel) -> Result<Reference> {
                 other => bail!("{rel}: expected float32, got {:?}", other.element_type()),
             }
         };
-        cases.push((c.image.clone(), real, f(out)?, f(logits)?));
+        cases.push(RefCase { image: c.image.clone(), real, probs: f(out)?, logits: f(logits)? });
     }
     ensure!(!cases.is_empty(), "{}: no photo cases", model.id);
     Ok(Reference { cases })
@@ -115,7 +123,7 @@ fn reference(model: &GoldenModel) -> Result<Reference> {
 /// Runs `model` on every reference case and measures it.
 fn measure(model: &mut m::Model, reference: &Reference, row: (&str, &str, String)) -> Result<Row> {
     let (mut top1, mut top5, mut max_dp, mut min_cos) = (0usize, 0usize, 0f64, f64::INFINITY);
-    for (image, real, p_ref, l_ref) in &reference.cases {
+    for RefCase { image, real, probs: p_ref, logits: l_ref } in &reference.cases {
         let input = model.input_from_real(real);
         let logits = model.infer_logits(&input).map_err(|e| anyhow::anyhow!("{}: {image}: {e}", row.0))?;
         let p = model.probabilities();
@@ -130,7 +138,7 @@ fn measure(model: &mut m::Model, reference: &Reference, row: (&str, &str, String
         min_cos = min_cos.min(cosine(&logits, l_ref));
     }
     let n = reference.cases.len();
-    let k = 5.min(reference.cases[0].2.len());
+    let k = 5.min(reference.cases[0].probs.len());
     Ok(Row {
         model: row.0.to_string(),
         precision: row.1.to_string(),
