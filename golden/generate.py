@@ -18,7 +18,9 @@ import hashlib
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -31,6 +33,7 @@ SHARED = Path(os.environ.get("EDGE_CLASSIFY_SHARED", GOLDEN.parent.parent / "sha
 MODELS = SHARED / "models"
 IMAGES = SHARED / "images"
 DATA = GOLDEN / "data"
+REPO = GOLDEN.parent
 
 MEAN = 127.5
 STD = 127.5
@@ -46,6 +49,15 @@ MODEL_TABLE = [
     ("dog_breeds_mobilenet_v2_160_int8", "dog_breeds_mobilenet_v2_160_int8.tflite", None, "dog_breeds_labels.txt"),
     ("dog_breeds_mobilenet_v2_160_int16x8", "dog_breeds_mobilenet_v2_160_int16x8.tflite", None, "dog_breeds_labels.txt"),
 ]
+
+# Our own quantizer's outputs, checked here against TFLite: (id, source model id, target). Calibration: the
+# photos (every image of ../shared/images except the raw VWW BMPs), in name order, default mean/std.
+QUANTIZED_TABLE = [
+    ("dog_breeds_mobilenet_v2_160_float.ours_int8", "dog_breeds_mobilenet_v2_160_float", "int8"),
+    ("dog_breeds_mobilenet_v2_160_float.ours_int16", "dog_breeds_mobilenet_v2_160_float", "int16"),
+]
+# TFLite's converter outputs of the same float model: the baseline our quantizer is compared with.
+CONVERTER_BASELINES = ["dog_breeds_mobilenet_v2_160_int8", "dog_breeds_mobilenet_v2_160_int16x8"]
 
 # VWW test images: 8-bit palette BMPs whose index bytes are int8 values (TFLite Micro bit-casts them).
 RAW_INT8_IMAGES = ["person.bmp", "no_person.bmp"]
@@ -162,6 +174,40 @@ def final_op(interp: Interpreter) -> str:
     return "none"
 
 
+def xtask_quantize(src: Path, target: str, out: Path, calibrate: bool) -> str:
+    """Our quantizer, natively (the same code the component exports). Returns the command line."""
+    cmd = ["cargo", "xtask", "quantize", "--target", target]
+    if calibrate:
+        cmd += ["--calibrate", str(IMAGES)]
+        for name in RAW_INT8_IMAGES:
+            cmd += ["--exclude", name]
+    subprocess.run(cmd + [str(src), str(out)], cwd=REPO, check=True)
+    return " ".join(cmd).replace(str(IMAGES), "../shared/images") + " IN OUT"
+
+
+def softmax_input(interp: Interpreter) -> int:
+    """Index of the input tensor of the last SOFTMAX: the logits."""
+    ops = [op for op in interp._get_ops_details() if op["op_name"] == "SOFTMAX"]
+    if not ops:
+        raise SystemExit("model without SOFTMAX")
+    return int(ops[-1]["inputs"][0])
+
+
+def dequantize_input(inp: np.ndarray, scale, zero_point) -> np.ndarray:
+    """The real tensor a quantized golden input stands for, in float32 as the Rust suite computes it:
+    float32(q - zero_point) * float32(scale)."""
+    if scale is None:
+        return inp
+    return ((inp.astype(np.int32) - np.int32(zero_point)).astype(np.float32) * np.float32(scale)).astype(np.float32)
+
+
+def agreement(ref: list, other: list) -> tuple[float, float]:
+    """top-1 agreement and max |delta p| of probability vectors against the reference ones."""
+    top1 = sum(int(np.argmax(a)) == int(np.argmax(b)) for a, b in zip(ref, other)) / len(ref)
+    dp = max(float(np.max(np.abs(a - b))) for a, b in zip(ref, other))
+    return top1, dp
+
+
 def run(interp: Interpreter, inp: np.ndarray) -> np.ndarray:
     interp.set_tensor(interp.get_input_details()[0]["index"], inp)
     interp.invoke()
@@ -265,12 +311,101 @@ def main() -> None:
               f"{'softmax' if softmax else 'NOT a softmax'}")
         manifest["models"].append(entry)
 
+    fp32_references(manifest, photos)
+    quantized(manifest, photos)
+
     (GOLDEN / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     total = sum(f.stat().st_size for f in DATA.rglob("*.npy"))
     print(f"\nwrote {GOLDEN / 'manifest.json'}; data {total / 1e6:.2f} MB in {len(list(DATA.rglob('*.npy')))} files")
     if problems:
         print("PROBLEMS:\n  " + "\n  ".join(problems))
         sys.exit(1)
+
+
+def fp32_references(manifest: dict, photos: list) -> None:
+    """fp32 golden of every model for the fidelity table: TFLite's float reference kernels on the float
+    model, and for each quantized model on the fp32 file our `quantize(target = fp32)` writes (weights and
+    biases dequantized), fed the real tensor its golden input stands for. Logits (the input of the final
+    SOFTMAX) are kept too."""
+    print("\n== fp32 references")
+    with tempfile.TemporaryDirectory() as tmp:
+        for entry in manifest["models"]:
+            model_id = entry["id"]
+            if entry["input"]["dtype"] == "float32":
+                path, ref = MODELS / entry["file"], {"file": entry["file"], "written_by": "the model itself"}
+            else:
+                path = Path(tmp) / f"{model_id}.fp32.tflite"
+                cmd = xtask_quantize(MODELS / entry["file"], "fp32", path, calibrate=False)
+                ref = {"file": path.name, "written_by": cmd}
+            ref["sha256"] = sha256(path)
+            interp = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                                 num_threads=1, experimental_preserve_all_tensors=True)
+            interp.allocate_tensors()
+            logits_index = softmax_input(interp)
+            ref["input"] = "the golden input, dequantized: float32(q - zero_point) * float32(scale)"
+            entry["fp32_reference"] = ref
+            scale, zp = entry["input"]["scale"], entry["input"]["zero_point"]
+            for case in entry["cases"]:
+                inp = np.load(GOLDEN / case["input"])
+                real = dequantize_input(inp, scale, zp)
+                out = run(interp, real)
+                logits = interp.get_tensor(logits_index).copy().astype(np.float32)
+                stem = Path(case["input"]).name.removesuffix(".input.npy")
+                case["fp32_output"] = f"data/{model_id}/{stem}.fp32.output.npy"
+                case["fp32_logits"] = f"data/{model_id}/{stem}.fp32.logits.npy"
+                save_npy(GOLDEN / case["fp32_output"], out.astype(np.float32))
+                save_npy(GOLDEN / case["fp32_logits"], logits)
+            print(f"  {model_id}: {len(entry['cases'])} cases on {ref['file']} ({ref['sha256'][:12]})")
+
+
+def quantized(manifest: dict, photos: list) -> None:
+    """Our quantizer's outputs: they must load in TFLite, and the suite checks our executor against
+    TFLite's reference kernels on them (within 1 LSB) and re-quantizes to the recorded sha256. Also prints
+    the TFLite-measured agreement with the float model of ours and of TFLite's converter."""
+    print("\n== our quantizer")
+    by_id = {m["id"]: m for m in manifest["models"]}
+    manifest["quantized"] = []
+    calibration = [p.name for p in photos]
+    comparison = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for qid, source_id, target in QUANTIZED_TABLE:
+            source = by_id[source_id]
+            path = Path(tmp) / f"{qid}.tflite"
+            cmd = xtask_quantize(MODELS / source["file"], target, path, calibrate=True)
+            interp = Interpreter(model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                                 num_threads=1)
+            interp.allocate_tensors()
+            ind, outd = interp.get_input_details()[0], interp.get_output_details()[0]
+            in_json, out_json = tensor_json(ind), tensor_json(outd)
+            _, height, width, channels = in_json["shape"]
+            in_scale, in_zp = quant_params(ind)
+            out_scale, out_zp = quant_params(outd)
+            entry = {"id": qid, "source": source["file"], "target": target, "command": cmd,
+                     "calibration": calibration, "sha256": sha256(path), "input": in_json, "output": out_json,
+                     "cases": []}
+            for p in photos:
+                inp = preprocess_photo(p, height, width, channels, np.dtype(ind["dtype"]).type, in_scale, in_zp)
+                out = run(interp, inp)
+                rel_in, rel_out = f"data/{qid}/{p.stem}.input.npy", f"data/{qid}/{p.stem}.output.npy"
+                save_npy(GOLDEN / rel_in, inp)
+                save_npy(GOLDEN / rel_out, out)
+                entry["cases"].append({"image": p.name, "input": rel_in, "output": rel_out,
+                                       "top5": top5(dequantize(out, out_scale, out_zp))})
+            manifest["quantized"].append(entry)
+            print(f"  {qid}: {target}, sha256 {entry['sha256'][:12]}, loads and runs in TFLite")
+            comparison.append((f"ours {target}", source_id, entry))
+    for baseline in CONVERTER_BASELINES:
+        comparison.append((f"TFLite converter {by_id[baseline]['input']['dtype']}", "dog_breeds_mobilenet_v2_160_float",
+                           by_id[baseline]))
+    print("\n  agreement with the float model's TFLite outputs (TFLite reference kernels), photos:")
+    for label, source_id, entry in comparison:
+        ref = [np.load(GOLDEN / c["output"]).astype(np.float64).reshape(-1)
+               for c in by_id[source_id]["cases"] if c["kind"] == "photo"]
+        o = entry["output"]
+        got = [dequantize(np.load(GOLDEN / c["output"]), o["scale"], o["zero_point"]) for c in entry["cases"]
+               if c.get("kind", "photo") == "photo"]
+        top1, dp = agreement(ref, got)
+        print(f"    {label:28s} top-1 {top1 * 100:5.1f}%  max |dp| {dp:.4f}")
 
 
 if __name__ == "__main__":

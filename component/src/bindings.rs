@@ -6,6 +6,7 @@ use core::cell::RefCell;
 wit_bindgen::generate!({ path: "../wit", world: "classify" });
 
 use exports::edge::classify::classifier::{self as wit, Guest, GuestModel};
+use exports::edge::classify::quantizer as q;
 use exports::edge::classify::types as t;
 
 struct Component;
@@ -135,6 +136,14 @@ impl GuestModel for ModelResource {
 
     fn infer(&self, input: t::Tensor) -> Result<t::Tensor, t::Error> {
         Ok(tensor_to(self.0.borrow_mut().infer(&tensor_from(input))?))
+    }
+}
+
+impl q::Guest for Component {
+    fn quantize(tflite: Vec<u8>, target: t::Precision, calibration: q::Calibration) -> Result<Vec<u8>, t::Error> {
+        let cal =
+            crate::quantize::Calibration { images: calibration.images, mean: calibration.mean, std: calibration.std };
+        Ok(crate::quantize::quantize(&tflite, precision_from(target), &cal)?)
     }
 }
 

@@ -3,7 +3,8 @@
 //! Data flows one way, one module per arrow:
 //! `tflite` (zero-copy reader) → `graph` (validated IR) → `plan` (packed weights, one arena,
 //! prepared requantization) → `kernels::{fp32,int8,int16}`; images go through `image`
-//! (decode, resize, normalize). `model` is the public API; `bindings` only converts WIT types.
+//! (decode, resize, normalize). `model` is the public API; `quantize` the post-training quantizer
+//! (calibration, then `graph::convert` and `tflite::write`); `bindings` only converts WIT types.
 
 pub mod error;
 pub mod graph;
@@ -12,6 +13,7 @@ pub mod kernels;
 pub mod model;
 pub mod plan;
 pub mod quant;
+pub mod quantize;
 pub mod tflite;
 
 #[cfg(target_arch = "wasm32")]

@@ -107,6 +107,39 @@ pub struct Model {
     std: f32,
     /// Whether the output already is a probability distribution.
     softmax_output: bool,
+    /// Where the input of the final SOFTMAX is, if there is one.
+    logits: Option<Logits>,
+}
+
+/// The input of the final SOFTMAX: computed by the first `steps` steps, read from `place`.
+#[derive(Debug, Clone, Copy)]
+struct Logits {
+    steps: usize,
+    place: crate::plan::Place,
+    quant: Option<Quantization>,
+}
+
+fn logits_place(g: &Graph, plan: &Plan) -> Option<Logits> {
+    // Plan steps are the graph's nodes minus RESHAPEs (which are aliases), in order.
+    let k = g.nodes.iter().rposition(|n| matches!(n.op, graph::Op::Softmax { .. }))?;
+    let steps = g.nodes[..k].iter().filter(|n| n.op != graph::Op::Reshape).count();
+    let place = match plan.steps.get(steps)? {
+        crate::plan::Step::F32(crate::plan::OpStep::Softmax { x, .. }) => {
+            crate::plan::Place { dtype: DType::F32, slot: *x }
+        }
+        crate::plan::Step::I8(crate::plan::OpStep::Softmax { x, .. }) => {
+            crate::plan::Place { dtype: DType::I8, slot: *x }
+        }
+        crate::plan::Step::I16(crate::plan::OpStep::Softmax { x, .. }) => {
+            crate::plan::Place { dtype: DType::I16, slot: *x }
+        }
+        _ => return None,
+    };
+    let quant = g.tensors[g.nodes[k].input(0)]
+        .quant
+        .as_ref()
+        .map(|q| Quantization { scale: q.scale(), zero_point: q.zero_point() });
+    Some(Logits { steps, place, quant })
 }
 
 /// Weights and arenas are megabytes: show what identifies the model instead.
@@ -120,12 +153,11 @@ impl Model {
     /// Parses, validates and plans a TFLite model.
     pub fn load(tflite: &[u8], options: &LoadOptions) -> Result<Model> {
         let graph = graph::lower(tflite)?;
+        let graph = match options.precision {
+            Some(p) => graph::convert::convert(&graph, p)?,
+            None => graph,
+        };
         let own = graph.precision();
-        if let Some(p) = options.precision {
-            if p != own {
-                bail!(UnsupportedModel, "the model computes in {own:?}; conversion to {p:?} is not implemented yet");
-            }
-        }
         let mean = options.mean.unwrap_or(DEFAULT_MEAN);
         let std = options.std.unwrap_or(DEFAULT_STD);
         if !mean.is_finite() {
@@ -141,7 +173,8 @@ impl Model {
             None => None,
         };
         let arenas = plan.arenas();
-        Ok(Model { info, plan, arenas, labels, mean, std, softmax_output: graph.ends_in_softmax() })
+        let logits = logits_place(&graph, &plan);
+        Ok(Model { info, plan, arenas, labels, mean, std, softmax_output: graph.ends_in_softmax(), logits })
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -150,6 +183,12 @@ impl Model {
 
     /// Runs on a tensor of exactly the input's shape and element type; returns the raw output.
     pub fn infer(&mut self, input: &Tensor) -> Result<Tensor> {
+        self.fill_input(input)?;
+        self.plan.run(&mut self.arenas);
+        Ok(Tensor { shape: self.info.output.shape.clone(), data: self.read_output() })
+    }
+
+    fn fill_input(&mut self, input: &Tensor) -> Result<()> {
         let want = &self.info.input;
         if input.shape != want.shape {
             bail!(InvalidInput, "input shape {:?} does not match the model's {:?}", input.shape, want.shape);
@@ -179,8 +218,54 @@ impl Model {
                 }
             }
         }
-        self.plan.run(&mut self.arenas);
-        Ok(Tensor { shape: self.info.output.shape.clone(), data: self.read_output() })
+        Ok(())
+    }
+
+    /// Runs on `input` like [`Model::infer`] and returns the logits (the input of the final SOFTMAX,
+    /// dequantized), read before a later step may reuse their slot; [`Model::probabilities`] then gives
+    /// the output. Fidelity is measured on logits because probabilities saturate. Not in the WIT
+    /// interface: native callers (the conformance suite) only.
+    pub fn infer_logits(&mut self, input: &Tensor) -> Result<Vec<f32>> {
+        let Some(l) = self.logits else {
+            bail!(UnsupportedModel, "no logits: the model has no SOFTMAX, or it was restored prepared")
+        };
+        self.fill_input(input)?;
+        self.plan.run_steps(&mut self.arenas, 0..l.steps);
+        let logits = self.read_logits(l);
+        self.plan.run_steps(&mut self.arenas, l.steps..self.plan.steps.len());
+        Ok(logits)
+    }
+
+    fn read_logits(&self, l: Logits) -> Vec<f32> {
+        let a = &self.arenas;
+        let r = l.place.slot.range();
+        let deq = |v: i32| {
+            let q = l.quant.expect("quantized logits carry parameters");
+            q.scale * (v - q.zero_point) as f32
+        };
+        match l.place.dtype {
+            DType::F32 => a.f32[r].to_vec(),
+            DType::I8 => a.i8[r].iter().map(|&v| deq(v as i32)).collect(),
+            DType::I16 => a.i16[r].iter().map(|&v| deq(v as i32)).collect(),
+            dt => unreachable!("activations are f32/i8/i16, not {dt:?}"),
+        }
+    }
+
+    /// The input tensor for real (normalized) values: quantized with the executing input's own
+    /// parameters, exactly as `classify` does for pixels.
+    pub fn input_from_real(&self, real: &[f32]) -> Tensor {
+        let q = self.info.input.quantization;
+        let quant = |lo: i32, hi: i32| -> Vec<i32> {
+            let q = q.expect("quantized inputs carry parameters");
+            real.iter().map(|&r| image::quantize(r, q.scale, q.zero_point, lo, hi)).collect()
+        };
+        let data = match self.info.input.element {
+            ElementType::Float32 => TensorData::Float32(real.to_vec()),
+            ElementType::Uint8 => TensorData::Uint8(quant(0, 255).into_iter().map(|v| v as u8).collect()),
+            ElementType::Int8 => TensorData::Int8(quant(-128, 127).into_iter().map(|v| v as i8).collect()),
+            ElementType::Int16 => TensorData::Int16(quant(-32768, 32767).into_iter().map(|v| v as i16).collect()),
+        };
+        Tensor { shape: self.info.input.shape.clone(), data }
     }
 
     /// Decodes, resizes and normalizes an image, runs the model, and returns the `top_k` best classes
@@ -323,7 +408,8 @@ impl Model {
             None => None,
         };
         let arenas = plan.arenas();
-        Ok(Model { info, plan, arenas, labels, mean, std, softmax_output })
+        // Where the logits live is found on the graph, which a prepared model no longer has.
+        Ok(Model { info, plan, arenas, labels, mean, std, softmax_output, logits: None })
     }
 }
 

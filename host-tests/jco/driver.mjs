@@ -10,6 +10,7 @@
 //   {"op":"classify","model":h,"image":b64,"topK":n} -> {"ok":[{index,label,score}]}
 //   {"op":"infer","model":h,"input":tensor}          -> {"ok":tensor}   tensor = {shape,tag,data:b64}
 //   {"op":"drop","model":h}                          -> {"ok":null}
+//   {"op":"quantize","tflite":b64,"target":p,"calibration":{images:[b64],mean,std}} -> {"ok":b64}
 // A WIT `error` comes back as {"err":{"tag":..,"val":..}}; anything else the engine throws (a trap,
 // a bug here) as {"fatal":message}.
 
@@ -22,7 +23,7 @@ if (!dir) {
   process.stderr.write('usage: node driver.mjs <transpiled dir>\n');
   process.exit(2);
 }
-const { classifier } = await import(pathToFileURL(join(dir, 'classifier.js')).href);
+const { classifier, quantizer } = await import(pathToFileURL(join(dir, 'classifier.js')).href);
 
 const ARRAYS = { float32: Float32Array, uint8: Uint8Array, int8: Int8Array, int16: Int16Array };
 const models = new Map();
@@ -100,6 +101,12 @@ function handle(req) {
         .map((p) => ({ index: p.index, label: p.label ?? null, score: p.score }));
     case 'infer':
       return fromTensor(model(req.model).infer(toTensor(req.input)));
+    case 'quantize': {
+      const c = req.calibration;
+      const calibration = { images: c.images.map(bytes), mean: c.mean ?? undefined, std: c.std ?? undefined };
+      const out = quantizer.quantize(bytes(req.tflite), req.target, calibration);
+      return Buffer.from(out.buffer, out.byteOffset, out.byteLength).toString('base64');
+    }
     case 'drop': {
       const m = models.get(req.model);
       models.delete(req.model);

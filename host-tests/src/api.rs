@@ -119,6 +119,14 @@ pub struct LoadOptions {
     pub std: Option<f32>,
 }
 
+/// `quantizer.calibration`
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Calibration {
+    pub images: Vec<Vec<u8>>,
+    pub mean: Option<f32>,
+    pub std: Option<f32>,
+}
+
 /// `types.prediction`
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prediction {

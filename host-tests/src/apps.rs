@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store, Strategy};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -26,14 +26,14 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::wasmtime_rt::WasmtimeRuntime;
+use crate::wasmtime_rt::{Compiler, WasmtimeRuntime};
 
 /// Largest output the tests keep from a guest's stdout or stderr.
 const CAPTURE_BYTES: usize = 1 << 20;
 
 /// An engine configured like the conformance suite's Cranelift runtime.
 pub fn engine() -> Result<Engine> {
-    Engine::new(&WasmtimeRuntime::config(Strategy::Cranelift)).map_err(anyhow::Error::from)
+    Engine::new(&WasmtimeRuntime::config(Compiler::Cranelift)?).map_err(anyhow::Error::from)
 }
 
 /// Compiles `path`, reusing a compiled artifact from `cache_dir` when this exact component was

@@ -19,6 +19,44 @@ pub struct Manifest {
     /// How the reference outputs were produced (runtime, version, resolver, ...), kept as-is.
     pub reference: serde_json::Value,
     pub models: Vec<GoldenModel>,
+    /// Our quantizer's outputs, as the golden script checked them against TFLite.
+    #[serde(default)]
+    pub quantized: Vec<QuantizedModel>,
+}
+
+/// The fp32 reference of a model for the fidelity checks: TFLite's float kernels on the model itself
+/// (float models) or on the dequantized file `quantize(target = fp32)` writes (quantized models).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Fp32Reference {
+    pub file: String,
+    pub written_by: String,
+    pub sha256: String,
+}
+
+/// A model our quantizer wrote (never committed: the suite re-quantizes `source` and checks `sha256`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct QuantizedModel {
+    pub id: String,
+    /// Source model file name in the models directory.
+    pub source: String,
+    /// `int8` or `int16`.
+    pub target: String,
+    pub command: String,
+    /// Calibration image file names in the images directory, in the order they were given.
+    pub calibration: Vec<String>,
+    pub sha256: String,
+    pub input: TensorSpec,
+    pub output: TensorSpec,
+    /// TFLite's reference kernels on the written file.
+    pub cases: Vec<QuantizedCase>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct QuantizedCase {
+    pub image: String,
+    pub input: String,
+    pub output: String,
+    pub top5: Vec<(u32, f32)>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -40,6 +78,8 @@ pub struct GoldenModel {
     /// `rgb` or `gray`.
     pub color: Option<String>,
     pub cases: Vec<Case>,
+    #[serde(default)]
+    pub fp32_reference: Option<Fp32Reference>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -89,6 +129,11 @@ pub struct Case {
     pub output: String,
     /// The reference's top 5 (or fewer) as (index, score), sorted by score then index.
     pub top5: Vec<(u32, f32)>,
+    /// fp32 reference probabilities and logits (input of the final SOFTMAX), see [`Fp32Reference`].
+    #[serde(default)]
+    pub fp32_output: Option<String>,
+    #[serde(default)]
+    pub fp32_logits: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

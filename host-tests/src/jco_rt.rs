@@ -133,6 +133,24 @@ impl Runtime for JcoRuntime {
     fn embedded(&self, options: &api::LoadOptions) -> api::Call<Box<dyn Model>> {
         self.model(json!({"op": "embedded", "options": to_options(options)}))
     }
+
+    fn quantize(&self, tflite: &[u8], target: Precision, c: &api::Calibration) -> api::Call<Vec<u8>> {
+        let calibration = json!({
+            "images": c.images.iter().map(|i| B64.encode(i)).collect::<Vec<_>>(),
+            "mean": c.mean,
+            "std": c.std,
+        });
+        let request = json!({
+            "op": "quantize",
+            "tflite": B64.encode(tflite),
+            "target": precision_name(target),
+            "calibration": calibration,
+        });
+        match self.call(request)? {
+            Ok(v) => Ok(Ok(B64.decode(v.as_str().context("quantize returns bytes")?)?)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
 }
 
 struct JcoModel {

@@ -69,6 +69,11 @@ impl Runtime for NativeRuntime {
         Ok(m::Model::load(tflite, &options(o)).map(|x| Box::new(NativeModel(x)) as Box<dyn Model>).map_err(error))
     }
 
+    fn quantize(&self, tflite: &[u8], target: api::Precision, c: &api::Calibration) -> api::Call<Vec<u8>> {
+        let cal = edge_classify::quantize::Calibration { images: c.images.clone(), mean: c.mean, std: c.std };
+        Ok(edge_classify::quantize::quantize(tflite, precision_to(target), &cal).map_err(error))
+    }
+
     fn embedded(&self, _o: &api::LoadOptions) -> api::Call<Box<dyn Model>> {
         Ok(Err(api::ApiError {
             kind: api::ErrorKind::UnsupportedModel,

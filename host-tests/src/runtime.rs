@@ -11,7 +11,7 @@
 //! `model` resource, owning whatever per-instance state the engine needs, e.g. a wasmtime
 //! `Store`), and a model answers `info`, `classify` and `infer`.
 
-use crate::api::{Call, LoadOptions, ModelInfo, Prediction, Tensor};
+use crate::api::{Calibration, Call, LoadOptions, ModelInfo, Precision, Prediction, Tensor};
 
 /// An engine able to run the classifier component.
 pub trait Runtime: Send + Sync {
@@ -23,6 +23,9 @@ pub trait Runtime: Send + Sync {
 
     /// `embedded`: the model built into the component, if any.
     fn embedded(&self, options: &LoadOptions) -> Call<Box<dyn Model>>;
+
+    /// `quantizer.quantize`: a TFLite model in, the same model at `target` out.
+    fn quantize(&self, tflite: &[u8], target: Precision, calibration: &Calibration) -> Call<Vec<u8>>;
 }
 
 /// A loaded model (one guest `model` resource).

@@ -251,6 +251,18 @@ impl Runtime for WasmtimeRuntime {
         Self::wrap(store, bindings, result)
     }
 
+    fn quantize(&self, tflite: &[u8], target: api::Precision, c: &api::Calibration) -> api::Call<Vec<u8>> {
+        let (mut store, bindings) = self.instantiate()?;
+        let cal =
+            exports::edge::classify::quantizer::Calibration { images: c.images.clone(), mean: c.mean, std: c.std };
+        let result = bindings
+            .edge_classify_quantizer()
+            .call_quantize(&mut store, tflite, to_wit_precision(target), &cal)
+            .anyhow()
+            .with_context(|| format!("calling quantizer.quantize ({} bytes) on {}", tflite.len(), self.name))?;
+        Ok(result.map_err(from_wit_error))
+    }
+
     fn embedded(&self, options: &api::LoadOptions) -> api::Call<Box<dyn Model>> {
         let (mut store, bindings) = self.instantiate()?;
         let result = bindings

@@ -17,6 +17,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod quantize;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
@@ -58,6 +60,8 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         runs: u32,
     },
+    /// Quantize a TFLite model (natively): `quantize --target int8 --calibrate <dir> in.tflite out.tflite`.
+    Quantize(quantize::QuantizeArgs),
 }
 
 fn raw_args_after(subcommand: &str) -> Vec<OsString> {
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Cmd::Test { args: _ } => test(&raw_args_after("test")),
         Cmd::Bench { runs } => bench(runs),
         Cmd::Runtimes { pulley_cases } => dist().and_then(|_| runtimes(&layout()?, pulley_cases)),
+        Cmd::Quantize(args) => quantize::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,8 +2,10 @@
 //! nodes in execution order, each with its options decoded and its output shape checked.
 //!
 //! Lowering from TFLite happens here and nowhere else; so does every conversion between precisions
-//! (uint8 → int8 re-centering today), before planning, so kernels never see a uint8 value.
+//! (uint8 → int8 re-centering while lowering; fp32 / int8 / int16 in [`convert`]), before planning, so
+//! kernels never see a uint8 value or a mixed-precision graph they were not written for.
 
+pub mod convert;
 pub mod lower;
 
 pub use lower::lower;

@@ -135,6 +135,45 @@ pub enum Step {
     Convert(Convert),
 }
 
+impl<P: Prec> OpStep<P> {
+    /// The slot this step writes.
+    pub fn output(&self) -> Slot {
+        match self {
+            OpStep::Conv { y, .. }
+            | OpStep::ConvPacked { y, .. }
+            | OpStep::Pointwise { y, .. }
+            | OpStep::Depthwise { y, .. }
+            | OpStep::FullyConnected { y, .. }
+            | OpStep::AvgPool { y, .. }
+            | OpStep::Mean { y, .. }
+            | OpStep::Add { y, .. }
+            | OpStep::Softmax { y, .. }
+            | OpStep::Pad { y, .. } => *y,
+        }
+    }
+}
+
+impl Step {
+    /// Where this step writes: calibration reads every float step's output right after it runs.
+    pub fn output(&self) -> Place {
+        let (dtype, slot) = match self {
+            Step::F32(s) => (DType::F32, s.output()),
+            Step::I8(s) => (DType::I8, s.output()),
+            Step::I16(s) => (DType::I16, s.output()),
+            Step::Convert(c) => match c {
+                Convert::QuantizeI8 { y, .. }
+                | Convert::RequantizeI8I8 { y, .. }
+                | Convert::RequantizeI16I8 { y, .. } => (DType::I8, *y),
+                Convert::QuantizeI16 { y, .. }
+                | Convert::RequantizeI8I16 { y, .. }
+                | Convert::RequantizeI16I16 { y, .. } => (DType::I16, *y),
+                Convert::DequantizeI8 { y, .. } | Convert::DequantizeI16 { y, .. } => (DType::F32, *y),
+            },
+        };
+        Place { dtype, slot }
+    }
+}
+
 /// Where a graph-level tensor lives at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Place {
@@ -258,7 +297,15 @@ impl Plan {
 
     /// Runs every step; the input must already be in its slot, the output is left in its slot.
     pub fn run(&self, arenas: &mut Arenas) {
-        for step in &self.steps {
+        self.run_steps(arenas, 0..self.steps.len())
+    }
+
+    /// Runs only `steps[range]`: the fidelity checks read the logits (the input of the final SOFTMAX,
+    /// whose slot a later step may reuse) after a prefix, and calibration looks at every step's output
+    /// before the next one may overwrite it.
+    pub fn run_steps(&self, arenas: &mut Arenas, range: core::ops::Range<usize>) {
+        let end = range.end.min(self.steps.len());
+        for step in &self.steps[range.start.min(end)..end] {
             match step {
                 Step::F32(s) => run_op(s, &mut arenas.f32),
                 Step::I8(s) => run_op(s, &mut arenas.i8),

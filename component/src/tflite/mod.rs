@@ -1,8 +1,10 @@
 //! TFLite reader: verifies a flatbuffer and gives zero-copy views of its tables.
 //!
-//! Nothing here interprets the model; `graph` lowers these views into a validated IR.
+//! Nothing here interprets the model; `graph` lowers these views into a validated IR. [`write`] goes the
+//! other way, for the quantizer's output.
 
 pub mod schema;
+pub mod write;
 
 use crate::error::{bail, Result};
 pub use schema::*;

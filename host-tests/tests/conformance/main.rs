@@ -6,6 +6,8 @@
 //!
 //! - `exactness`: integer models vs TFLite's reference kernels, within 1 LSB (goal 0).
 //! - `float`: the fp32 model within 1e-5 absolute.
+//! - `fidelity`: every model at fp32/int16/int8 against its fp32 reference within
+//!   `golden/tolerances.toml`; our quantizer's files against TFLite within 1 LSB.
 //! - `classify`: image path top-1 equals the reference's, top-5 snapshots (insta).
 //! - `image_pipeline`: decode + resize + normalize natively against the golden input tensors.
 //! - `robustness`: garbage models, images and tensors give an error, never a trap.
@@ -17,6 +19,7 @@ mod common;
 
 mod classify;
 mod exactness;
+mod fidelity;
 mod float;
 mod golden_files;
 mod image_pipeline;
