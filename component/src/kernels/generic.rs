@@ -217,26 +217,13 @@ pub fn depthwise_blocks<A: Copy, Acc: Copy + Default>(
 ) {
     debug_assert!(is_channel_blocked(g));
     debug_assert_eq!(output.len(), g.output_len());
-    let ConvGeom { in_h, in_w, in_c, out_h, out_w, k_h, k_w, .. } = *g;
-    let c = in_c;
+    let ConvGeom { in_c: c, out_h, out_w, .. } = *g;
     let mut taps = [(0usize, 0usize); MAX_BLOCKED_TAPS];
     let mut acc = [Acc::default(); LANES];
     for b in 0..g.batch {
         for oy in 0..out_h {
             for ox in 0..out_w {
-                let mut n_taps = 0;
-                for fy in 0..k_h {
-                    let Some(iy) = tap(oy, fy, g.stride_h, g.dilation_h, g.pad_top, in_h) else {
-                        continue;
-                    };
-                    for fx in 0..k_w {
-                        let Some(ix) = tap(ox, fx, g.stride_w, g.dilation_w, g.pad_left, in_w) else {
-                            continue;
-                        };
-                        taps[n_taps] = (((b * in_h + iy) * in_w + ix) * c, (fy * k_w + fx) * c);
-                        n_taps += 1;
-                    }
-                }
+                let n_taps = gather_taps(g, b, oy, ox, &mut taps);
                 let out_base = ((b * out_h + oy) * out_w + ox) * c;
                 let mut c0 = 0;
                 while c0 < c {
@@ -285,26 +272,14 @@ pub fn conv2d_packed<S: MacStage>(
     debug_assert!(is_packable(g));
     debug_assert_eq!(input.len(), g.input_len());
     debug_assert_eq!(output.len(), g.output_len());
-    let ConvGeom { in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, .. } = *g;
+    let ConvGeom { in_c, out_h, out_w, out_c, k_h, k_w, .. } = *g;
     let k = k_h * k_w * in_c;
     debug_assert_eq!(packed.len(), out_c.div_ceil(LANES) * k * LANES);
     let mut taps = [(0usize, 0usize); MAX_BLOCKED_TAPS];
     for b in 0..g.batch {
         for oy in 0..out_h {
             for ox in 0..out_w {
-                let mut n_taps = 0;
-                for fy in 0..k_h {
-                    let Some(iy) = tap(oy, fy, g.stride_h, g.dilation_h, g.pad_top, in_h) else {
-                        continue;
-                    };
-                    for fx in 0..k_w {
-                        let Some(ix) = tap(ox, fx, g.stride_w, g.dilation_w, g.pad_left, in_w) else {
-                            continue;
-                        };
-                        taps[n_taps] = (((b * in_h + iy) * in_w + ix) * in_c, (fy * k_w + fx) * in_c);
-                        n_taps += 1;
-                    }
-                }
+                let n_taps = gather_taps(g, b, oy, ox, &mut taps);
                 let out_base = ((b * out_h + oy) * out_w + ox) * out_c;
                 for (block, ws) in packed.chunks_exact(k * LANES).enumerate() {
                     let mut acc = [s.zero(); LANES];
@@ -326,6 +301,27 @@ pub fn conv2d_packed<S: MacStage>(
             }
         }
     }
+}
+
+/// The in-bounds taps of output pixel (`b`, `oy`, `ox`) in TFLite's order (filter row, then column),
+/// each as (offset of its input pixel, offset of its filter position), both in elements of channel 0;
+/// returns how many were written. Needs `k_h · k_w <= MAX_BLOCKED_TAPS`.
+fn gather_taps(g: &ConvGeom, b: usize, oy: usize, ox: usize, taps: &mut [(usize, usize); MAX_BLOCKED_TAPS]) -> usize {
+    let ConvGeom { in_h, in_w, in_c, k_h, k_w, .. } = *g;
+    let mut n = 0;
+    for fy in 0..k_h {
+        let Some(iy) = tap(oy, fy, g.stride_h, g.dilation_h, g.pad_top, in_h) else {
+            continue;
+        };
+        for fx in 0..k_w {
+            let Some(ix) = tap(ox, fx, g.stride_w, g.dilation_w, g.pad_left, in_w) else {
+                continue;
+            };
+            taps[n] = (((b * in_h + iy) * in_w + ix) * in_c, (fy * k_w + fx) * in_c);
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Output pixels per block of [`pointwise_conv2d`]: each weight loaded is used for this many pixels.
