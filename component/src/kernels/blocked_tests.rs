@@ -50,8 +50,54 @@ fn geom(kind: Kind) -> impl Strategy<Value = ConvGeom> {
         })
 }
 
+/// The entry points the executor calls for one precision: in the SIMD build (`cargo xtask test` runs
+/// these tests in wasm32-wasip2 with simd128 too) they are the `simd128` micro-kernels.
+trait Entry: MacStage {
+    fn depthwise(
+        &self,
+        g: &ConvGeom,
+        x: &[Self::Act],
+        w: &[Self::Weight],
+        b: Option<&[Self::Bias]>,
+        out: &mut [Self::Act],
+    );
+    fn pointwise(
+        &self,
+        g: &ConvGeom,
+        x: &[Self::Act],
+        w: &[Self::Weight],
+        b: Option<&[Self::Bias]>,
+        out: &mut [Self::Act],
+    );
+    fn packed(
+        &self,
+        g: &ConvGeom,
+        x: &[Self::Act],
+        w: &[Self::Weight],
+        b: Option<&[Self::Bias]>,
+        out: &mut [Self::Act],
+    );
+}
+
+macro_rules! entry {
+    ($($prec:ident),*) => {$(
+        impl Entry for $prec::ConvParams {
+            fn depthwise(&self, g: &ConvGeom, x: &[Self::Act], w: &[Self::Weight], b: Option<&[Self::Bias]>, out: &mut [Self::Act]) {
+                $prec::depthwise_conv2d(self, g, x, w, b, out)
+            }
+            fn pointwise(&self, g: &ConvGeom, x: &[Self::Act], w: &[Self::Weight], b: Option<&[Self::Bias]>, out: &mut [Self::Act]) {
+                $prec::pointwise_conv2d(self, g, x, w, b, out)
+            }
+            fn packed(&self, g: &ConvGeom, x: &[Self::Act], w: &[Self::Weight], b: Option<&[Self::Bias]>, out: &mut [Self::Act]) {
+                $prec::conv2d_packed(self, g, x, w, b, out)
+            }
+        }
+    )*};
+}
+entry!(fp32, int8, int16);
+
 /// Runs both paths of one precision and returns (blocked, reference) outputs.
-fn both<S: MacStage>(
+fn both<S: Entry>(
     s: &S,
     g: &ConvGeom,
     kind: Kind,
@@ -64,19 +110,20 @@ fn both<S: MacStage>(
     let (mut fast, mut slow) = (vec![zero; g.output_len()], vec![zero; g.output_len()]);
     match kind {
         Kind::Depthwise => {
-            generic::depthwise_conv2d_channels(s, g, x, w, Some(b), &mut fast);
+            assert!(generic::is_channel_blocked(g));
+            s.depthwise(g, x, w, Some(b), &mut fast);
             generic::depthwise_conv2d_general(s, g, x, w, Some(b), &mut slow);
         }
         Kind::Pointwise => {
             assert!(generic::is_pointwise(g));
             let packed = generic::pack_pointwise(w, g.in_c, g.out_c, pad);
-            generic::pointwise_conv2d(s, g, x, &packed, Some(b), &mut fast);
+            s.pointwise(g, x, &packed, Some(b), &mut fast);
             generic::conv2d(s, g, x, w, Some(b), &mut slow);
         }
         Kind::Packed => {
             assert!(generic::is_packable(g));
             let packed = generic::pack_conv(w, g.out_c, pad);
-            generic::conv2d_packed(s, g, x, &packed, Some(b), &mut fast);
+            s.packed(g, x, &packed, Some(b), &mut fast);
             generic::conv2d(s, g, x, w, Some(b), &mut slow);
         }
     }

@@ -186,40 +186,68 @@ pub fn depthwise_conv2d_channels<S: MacStage>(
     depthwise_blocks(
         g,
         output,
-        |taps, c0, n, acc: &mut [S::Acc; LANES]| {
-            *acc = [s.zero(); LANES];
-            for &(xo, wo) in taps {
-                let (xs, ws) = (&input[xo + c0..][..n], &filter[wo + c0..][..n]);
-                if let (Ok(xs), Ok(ws)) = (<&[_; LANES]>::try_from(xs), <&[_; LANES]>::try_from(ws)) {
-                    for i in 0..LANES {
-                        acc[i] = s.mac(acc[i], xs[i], ws[i]);
-                    }
-                } else {
-                    for i in 0..n {
-                        acc[i] = s.mac(acc[i], xs[i], ws[i]);
-                    }
-                }
-            }
-        },
+        |taps, c0, n, acc: &mut [S::Acc; LANES]| *acc = depthwise_block(s, input, filter, taps, c0, n),
         |acc, oc| s.finish(acc, bias.map(|b| b[oc]), oc),
     )
 }
 
-/// The walk of [`depthwise_conv2d_channels`], shared with precision-specific micro-kernels: for each
-/// output pixel and each block of up to [`LANES`] channels starting at `c0` (`n` of them), `block`
-/// fills the accumulators from the pixel's in-bounds taps, given in TFLite's order as
-/// (input offset, filter offset) of channel 0; then `finish(acc, channel)` writes each output.
+/// The accumulators of one block of [`depthwise_conv2d_channels`]: channels `c0..c0 + n` of one output
+/// pixel over its `taps`. SIMD kernels use it for a last, partial block.
+#[inline]
+pub fn depthwise_block<S: MacStage>(
+    s: &S,
+    input: &[S::Act],
+    filter: &[S::Weight],
+    taps: &[(usize, usize)],
+    c0: usize,
+    n: usize,
+) -> [S::Acc; LANES] {
+    let mut acc = [s.zero(); LANES];
+    for &(xo, wo) in taps {
+        let (xs, ws) = (&input[xo + c0..][..n], &filter[wo + c0..][..n]);
+        if let (Ok(xs), Ok(ws)) = (<&[_; LANES]>::try_from(xs), <&[_; LANES]>::try_from(ws)) {
+            for i in 0..LANES {
+                acc[i] = s.mac(acc[i], xs[i], ws[i]);
+            }
+        } else {
+            for i in 0..n {
+                acc[i] = s.mac(acc[i], xs[i], ws[i]);
+            }
+        }
+    }
+    acc
+}
+
+/// [`depthwise_walk`] with the output stage split out: `block` fills the accumulators of a block,
+/// then `finish(acc, channel)` writes each output.
 pub fn depthwise_blocks<A: Copy, Acc: Copy + Default>(
     g: &ConvGeom,
     output: &mut [A],
     mut block: impl FnMut(&[(usize, usize)], usize, usize, &mut [Acc; LANES]),
     finish: impl Fn(Acc, usize) -> A,
 ) {
+    let mut acc = [Acc::default(); LANES];
+    depthwise_walk(g, output, |taps, c0, out| {
+        block(taps, c0, out.len(), &mut acc);
+        for (i, (o, &a)) in out.iter_mut().zip(&acc).enumerate() {
+            *o = finish(a, c0 + i);
+        }
+    })
+}
+
+/// The walk of [`depthwise_conv2d_channels`], shared with precision-specific micro-kernels: for each
+/// output pixel and each block of up to [`LANES`] channels starting at `c0`, `block` gets the pixel's
+/// in-bounds taps, in TFLite's order, as (input offset, filter offset) of channel 0, and writes the
+/// block's outputs (`out`, one per channel of the block).
+pub fn depthwise_walk<A: Copy>(
+    g: &ConvGeom,
+    output: &mut [A],
+    mut block: impl FnMut(&[(usize, usize)], usize, &mut [A]),
+) {
     debug_assert!(is_channel_blocked(g));
     debug_assert_eq!(output.len(), g.output_len());
     let ConvGeom { in_c: c, out_h, out_w, .. } = *g;
     let mut taps = [(0usize, 0usize); MAX_BLOCKED_TAPS];
-    let mut acc = [Acc::default(); LANES];
     for b in 0..g.batch {
         for oy in 0..out_h {
             for ox in 0..out_w {
@@ -228,10 +256,7 @@ pub fn depthwise_blocks<A: Copy, Acc: Copy + Default>(
                 let mut c0 = 0;
                 while c0 < c {
                     let n = LANES.min(c - c0);
-                    block(&taps[..n_taps], c0, n, &mut acc);
-                    for (i, &a) in acc.iter().enumerate().take(n) {
-                        output[out_base + c0 + i] = finish(a, c0 + i);
-                    }
+                    block(&taps[..n_taps], c0, &mut output[out_base + c0..][..n]);
                     c0 += n;
                 }
             }
@@ -269,35 +294,44 @@ pub fn conv2d_packed<S: MacStage>(
     bias: Option<&[S::Bias]>,
     output: &mut [S::Act],
 ) {
-    debug_assert!(is_packable(g));
     debug_assert_eq!(input.len(), g.input_len());
-    debug_assert_eq!(output.len(), g.output_len());
-    let ConvGeom { in_c, out_h, out_w, out_c, k_h, k_w, .. } = *g;
-    let k = k_h * k_w * in_c;
+    let ConvGeom { in_c, out_c, .. } = *g;
+    let k = g.k_h * g.k_w * in_c;
     debug_assert_eq!(packed.len(), out_c.div_ceil(LANES) * k * LANES);
+    packed_walk(g, output, |taps, out| {
+        for (block, ws) in packed.chunks_exact(k * LANES).enumerate() {
+            let mut acc = [s.zero(); LANES];
+            for &(xo, wo) in taps {
+                let xs = &input[xo..][..in_c];
+                let w = &ws[wo * LANES..][..in_c * LANES];
+                for (&x, w) in xs.iter().zip(w.chunks_exact(LANES)) {
+                    let w: &[S::Weight; LANES] = w.try_into().expect("chunks_exact(LANES)");
+                    for i in 0..LANES {
+                        acc[i] = s.mac(acc[i], x, w[i]);
+                    }
+                }
+            }
+            let oc0 = block * LANES;
+            for (i, &a) in acc.iter().enumerate().take(LANES.min(out_c - oc0)) {
+                out[oc0 + i] = s.finish(a, bias.map(|b| b[oc0 + i]), oc0 + i);
+            }
+        }
+    })
+}
+
+/// The walk of [`conv2d_packed`], shared with precision-specific micro-kernels: for each output pixel,
+/// `pixel` gets its in-bounds taps (see [`gather_taps`]) and its `out_c` outputs.
+pub fn packed_walk<A>(g: &ConvGeom, output: &mut [A], mut pixel: impl FnMut(&[(usize, usize)], &mut [A])) {
+    debug_assert!(is_packable(g));
+    debug_assert_eq!(output.len(), g.output_len());
+    let ConvGeom { out_h, out_w, out_c, .. } = *g;
     let mut taps = [(0usize, 0usize); MAX_BLOCKED_TAPS];
     for b in 0..g.batch {
         for oy in 0..out_h {
             for ox in 0..out_w {
                 let n_taps = gather_taps(g, b, oy, ox, &mut taps);
                 let out_base = ((b * out_h + oy) * out_w + ox) * out_c;
-                for (block, ws) in packed.chunks_exact(k * LANES).enumerate() {
-                    let mut acc = [s.zero(); LANES];
-                    for &(xo, wo) in &taps[..n_taps] {
-                        let xs = &input[xo..][..in_c];
-                        let w = &ws[wo * LANES..][..in_c * LANES];
-                        for (&x, w) in xs.iter().zip(w.chunks_exact(LANES)) {
-                            let w: &[S::Weight; LANES] = w.try_into().expect("chunks_exact(LANES)");
-                            for i in 0..LANES {
-                                acc[i] = s.mac(acc[i], x, w[i]);
-                            }
-                        }
-                    }
-                    let oc0 = block * LANES;
-                    for (i, &a) in acc.iter().enumerate().take(LANES.min(out_c - oc0)) {
-                        output[out_base + oc0 + i] = s.finish(a, bias.map(|b| b[oc0 + i]), oc0 + i);
-                    }
-                }
+                pixel(&taps[..n_taps], &mut output[out_base..][..out_c]);
             }
         }
     }
@@ -400,10 +434,9 @@ pub fn pointwise_conv2d<S: MacStage>(
     );
 }
 
-/// The walk of [`pointwise_conv2d`], shared with precision-specific micro-kernels: for each group of
-/// [`PIXELS`] output pixels (the input rows they read; past the last pixel the last row repeats and
-/// its results are dropped) and each block of [`LANES`] output channels, `tile` fills the
-/// accumulators, then `finish(acc, out_channel)` writes each real output.
+/// [`pointwise_groups`] with the output stage split out: for each block of [`LANES`] output channels,
+/// `tile` fills the accumulators of the group's pixels, then `finish(acc, out_channel)` writes each
+/// real output.
 pub fn pointwise_blocks<A: Copy, Acc: Copy + Default>(
     g: &ConvGeom,
     input: &[A],
@@ -412,13 +445,38 @@ pub fn pointwise_blocks<A: Copy, Acc: Copy + Default>(
     mut tile: impl FnMut(&[&[A]; PIXELS], usize, &mut [[Acc; LANES]; PIXELS]),
     finish: impl Fn(Acc, usize) -> A,
 ) {
+    debug_assert_eq!(packed_len, g.out_c.div_ceil(LANES) * g.in_c * LANES);
+    let out_c = g.out_c;
+    let mut acc = [[Acc::default(); LANES]; PIXELS];
+    pointwise_groups(g, input, output, |rows, out| {
+        for block in 0..out_c.div_ceil(LANES) {
+            tile(rows, block, &mut acc);
+            let oc0 = block * LANES;
+            let lanes = LANES.min(out_c - oc0);
+            for (acc, out) in acc.iter().zip(out.chunks_exact_mut(out_c)) {
+                for (i, o) in out[oc0..][..lanes].iter_mut().enumerate() {
+                    *o = finish(acc[i], oc0 + i);
+                }
+            }
+        }
+    })
+}
+
+/// The walk of [`pointwise_conv2d`], shared with precision-specific micro-kernels: for each group of up
+/// to [`PIXELS`] output pixels, `group` gets the input rows they read (past the group's last pixel the
+/// last row repeats; its results are to be dropped) and the group's outputs (`np · out_c` values,
+/// pixel-major).
+pub fn pointwise_groups<A: Copy>(
+    g: &ConvGeom,
+    input: &[A],
+    output: &mut [A],
+    mut group: impl FnMut(&[&[A]; PIXELS], &mut [A]),
+) {
     debug_assert!(is_pointwise(g));
     debug_assert_eq!(input.len(), g.input_len());
-    debug_assert_eq!(packed_len, g.out_c.div_ceil(LANES) * g.in_c * LANES);
     debug_assert_eq!(output.len(), g.output_len());
     let ConvGeom { in_h, in_w, in_c, out_h, out_w, out_c, .. } = *g;
     let pixels = out_h * out_w;
-    let mut acc = [[Acc::default(); LANES]; PIXELS];
     for b in 0..g.batch {
         let mut p0 = 0;
         while p0 < pixels {
@@ -428,17 +486,7 @@ pub fn pointwise_blocks<A: Copy, Acc: Copy + Default>(
                 let (iy, ix) = ((p / out_w) * g.stride_h, (p % out_w) * g.stride_w);
                 &input[((b * in_h + iy) * in_w + ix) * in_c..][..in_c]
             });
-            for block in 0..out_c.div_ceil(LANES) {
-                tile(&rows, block, &mut acc);
-                let oc0 = block * LANES;
-                let lanes = LANES.min(out_c - oc0);
-                for (p, acc) in acc.iter().enumerate().take(np) {
-                    let out = &mut output[((b * pixels) + p0 + p) * out_c + oc0..][..lanes];
-                    for (i, o) in out.iter_mut().enumerate() {
-                        *o = finish(acc[i], oc0 + i);
-                    }
-                }
-            }
+            group(&rows, &mut output[(b * pixels + p0) * out_c..][..np * out_c]);
             p0 += np;
         }
     }

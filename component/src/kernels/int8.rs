@@ -113,6 +113,9 @@ pub fn conv2d_packed(
     bias: Option<&[i32]>,
     output: &mut [i8],
 ) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    super::simd128::conv_packed_int8(p, g, input, packed, bias, output);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     generic::conv2d_packed(p, g, input, packed, bias, output)
 }
 
@@ -285,6 +288,9 @@ impl AddParams {
 }
 
 pub fn add(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    super::simd128::add_int8(&p.rescale, input1, input2, output);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     p.rescale.add_all(input1, input2, output)
 }
 

@@ -10,10 +10,180 @@ use super::generic::{self, MacStage, LANES};
 use super::int8::ConvParams;
 use super::ConvGeom;
 
-/// int8 1x1 CONV_2D on the pair-interleaved packing of [`generic::pack_pointwise`]: per pair of input
-/// channels, `i32x4.dot_i16x8_s` multiplies two (offset) inputs by two (offset) weights for four
-/// output channels and adds both products into 32 bits. Offsets fit 16 bits: `x − zp_x` and `w − zp_w`
-/// are within ±255.
+/// The int8 output stage (bias, TFLite's per-channel `MultiplyByQuantizedMultiplier`, output offset,
+/// clamp) for four channels per instruction, with the same result as [`MacStage::finish`] for every
+/// accumulator. Per channel group of four: bias, `2^left_shift`, multiplier, `2^(30 − right_shift)`
+/// (a per-lane right shift, which simd128 lacks, as a widening multiply and a fixed shift), and the
+/// rounding mask and half of `RoundingDivideByPOT`.
+struct Requant {
+    groups: Vec<[v128; 6]>,
+    offset: v128,
+    min: v128,
+    max: v128,
+}
+
+impl Requant {
+    /// `None` when some channel shifts right by more than 30 (a multiplier below 2^-31, which no real
+    /// model has): the caller then takes the scalar output stage.
+    fn new(p: &ConvParams, bias: Option<&[i32]>, out_c: usize) -> Option<Self> {
+        let blocks = out_c.div_ceil(LANES);
+        let mut groups = Vec::with_capacity(blocks * LANES / 4);
+        for c0 in (0..blocks * LANES).step_by(4) {
+            let mut lanes = [[0i32; 4]; 6];
+            for i in 0..4 {
+                // Padding lanes past `out_c` repeat the last channel; their results are never stored.
+                let ch = (c0 + i).min(out_c - 1);
+                let m = generic::per_channel(&p.multipliers, ch);
+                let (left, right) = (m.shift.clamp(0, 31), (-m.shift).clamp(0, 31));
+                if right > 30 {
+                    return None;
+                }
+                let mask = ((1i64 << right) - 1) as i32;
+                let column = [
+                    bias.map_or(0, |b| b[ch]),
+                    1i32.wrapping_shl(left as u32),
+                    m.multiplier,
+                    1 << (30 - right),
+                    mask,
+                    mask >> 1,
+                ];
+                for (lane, v) in lanes.iter_mut().zip(column) {
+                    lane[i] = v;
+                }
+            }
+            groups.push(lanes.map(|l| i32x4(l[0], l[1], l[2], l[3])));
+        }
+        Some(Self {
+            groups,
+            offset: i32x4_splat(p.output_offset),
+            min: i32x4_splat(p.act_min),
+            max: i32x4_splat(p.act_max),
+        })
+    }
+
+    /// Four accumulators of channel group `group` to four clamped outputs (as i32 lanes).
+    #[inline(always)]
+    fn apply4(&self, acc: v128, group: usize) -> v128 {
+        let [bias, lmul, mult, pmul, mask, half] = self.groups[group];
+        let x = i32x4_mul(i32x4_add(acc, bias), lmul);
+        let rounded = multiply_by_quantized_multiplier(x, mult, pmul, mask, half);
+        i32x4_min(i32x4_max(i32x4_add(rounded, self.offset), self.min), self.max)
+    }
+
+    /// The 16 accumulators of channel block `block` to 16 int8 outputs.
+    #[inline(always)]
+    fn apply16(&self, v: &[v128; 4], block: usize) -> v128 {
+        let g = block * 4;
+        let (a, b, c, d) =
+            (self.apply4(v[0], g), self.apply4(v[1], g + 1), self.apply4(v[2], g + 2), self.apply4(v[3], g + 3));
+        // Already clamped to the int8 activation range, so the saturating narrows are exact.
+        i8x16_narrow_i16x8(i16x8_narrow_i32x4(a, b), i16x8_narrow_i32x4(c, d))
+    }
+}
+
+/// Stores the first `out.len()` (at most 16) bytes of `v`.
+#[inline(always)]
+fn store_i8(out: &mut [i8], v: v128) {
+    if let Ok(out) = <&mut [i8; LANES]>::try_from(&mut *out) {
+        // SAFETY: `out` is 16 bytes.
+        unsafe { v128_store(out.as_mut_ptr().cast(), v) };
+    } else {
+        let mut lanes = [0i8; LANES];
+        // SAFETY: `lanes` is 16 bytes.
+        unsafe { v128_store(lanes.as_mut_ptr().cast(), v) };
+        let n = out.len();
+        out.copy_from_slice(&lanes[..n]);
+    }
+}
+
+/// `RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, mult), e)` on four lanes, each with its
+/// own multiplier `mult` (>= 0) and exponent `e` <= 30, given as `pmul = 2^(30 − e)`, `mask = 2^e − 1`
+/// and `half = mask >> 1`; exact for every `x`.
+#[inline(always)]
+fn multiply_by_quantized_multiplier(x: v128, mult: v128, pmul: v128, mask: v128, half: v128) -> v128 {
+    // SaturatingRoundingDoublingHighMul: round(x · m / 2^31), halves away from zero, computed on the
+    // magnitude: (|ab| + 2^30 − [ab < 0]) >> 31 with the sign put back. |x · m| < 2^62, and the
+    // result fits 32 bits (the INT_MIN · INT_MIN case cannot occur: m >= 0).
+    let srdhm = |ab: v128| {
+        let neg = i64x2_shr(ab, 63);
+        let magnitude = i64x2_sub(v128_xor(ab, neg), neg);
+        let r = i64x2_shr(i64x2_add(i64x2_add(magnitude, i64x2_splat(1 << 30)), neg), 31);
+        i64x2_sub(v128_xor(r, neg), neg)
+    };
+    let y =
+        i32x4_shuffle::<0, 2, 4, 6>(srdhm(i64x2_extmul_low_i32x4(x, mult)), srdhm(i64x2_extmul_high_i32x4(x, mult)));
+    // RoundingDivideByPOT: floor(y / 2^e) = (y · 2^(30 − e)) >> 30 (simd128 has no per-lane shift),
+    // plus one when the remainder is past half (past half + 1 for negative y).
+    let floor = i32x4_shuffle::<0, 2, 4, 6>(
+        i64x2_shr(i64x2_extmul_low_i32x4(y, pmul), 30),
+        i64x2_shr(i64x2_extmul_high_i32x4(y, pmul), 30),
+    );
+    let threshold = i32x4_sub(half, i32x4_shr(y, 31));
+    i32x4_sub(floor, i32x4_gt(v128_and(y, mask), threshold))
+}
+
+/// The splatted constants of [`multiply_by_quantized_multiplier`] for one multiplier with a right
+/// shift (`shift <= 0`), or `None` past a right shift of 30.
+fn uniform_multiplier(m: crate::quant::QuantizedMultiplier) -> Option<[v128; 4]> {
+    let right = -m.shift;
+    if !(0..=30).contains(&right) {
+        return None;
+    }
+    let mask = (1i32 << right) - 1;
+    Some([i32x4_splat(m.multiplier), i32x4_splat(1 << (30 - right)), i32x4_splat(mask), i32x4_splat(mask >> 1)])
+}
+
+/// int8 ADD of two same-shape tensors (TFLite's general rescaling path, `AddRescale`), 16 elements at
+/// a time: offsets, the left shift, both input multipliers, the sum, the output multiplier and the
+/// clamp all in 32-bit lanes, exactly as [`generic::AddRescale::add`] does per element.
+pub fn add_int8(p: &generic::AddRescale, input1: &[i8], input2: &[i8], output: &mut [i8]) {
+    let (Some(m1), Some(m2), Some(mo)) = (
+        uniform_multiplier(p.input1_multiplier),
+        uniform_multiplier(p.input2_multiplier),
+        uniform_multiplier(p.output_multiplier),
+    ) else {
+        return p.add_all(input1, input2, output);
+    };
+    if !(0..32).contains(&p.left_shift) {
+        return p.add_all(input1, input2, output);
+    }
+    let shift = p.left_shift as u32;
+    let (o1, o2) = (i32x4_splat(p.input1_offset), i32x4_splat(p.input2_offset));
+    let (oo, lo, hi) = (i32x4_splat(p.output_offset), i32x4_splat(p.act_min), i32x4_splat(p.act_max));
+    let widen = |v: v128| {
+        let (l, h) = (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v));
+        [i32x4_extend_low_i16x8(l), i32x4_extend_high_i16x8(l), i32x4_extend_low_i16x8(h), i32x4_extend_high_i16x8(h)]
+    };
+    let full = output.len() / LANES * LANES;
+    for ((a, b), o) in
+        input1[..full].chunks_exact(LANES).zip(input2[..full].chunks_exact(LANES)).zip(output.chunks_exact_mut(LANES))
+    {
+        // SAFETY: each chunk is LANES = 16 bytes.
+        let (a, b) = unsafe { (widen(v128_load(a.as_ptr().cast())), widen(v128_load(b.as_ptr().cast()))) };
+        let r: [v128; 4] = core::array::from_fn(|k| {
+            let x1 =
+                multiply_by_quantized_multiplier(i32x4_shl(i32x4_add(a[k], o1), shift), m1[0], m1[1], m1[2], m1[3]);
+            let x2 =
+                multiply_by_quantized_multiplier(i32x4_shl(i32x4_add(b[k], o2), shift), m2[0], m2[1], m2[2], m2[3]);
+            let sum = multiply_by_quantized_multiplier(i32x4_add(x1, x2), mo[0], mo[1], mo[2], mo[3]);
+            i32x4_min(i32x4_max(i32x4_add(sum, oo), lo), hi)
+        });
+        // SAFETY: `o` is 16 bytes; the lanes are clamped to the int8 range, so the narrows are exact.
+        unsafe {
+            v128_store(
+                o.as_mut_ptr().cast(),
+                i8x16_narrow_i16x8(i16x8_narrow_i32x4(r[0], r[1]), i16x8_narrow_i32x4(r[2], r[3])),
+            )
+        };
+    }
+    p.add_all(&input1[full..], &input2[full..], &mut output[full..]);
+}
+
+/// int8 1x1 CONV_2D on the pair-interleaved packing of [`generic::pack_pointwise`]. Per group of
+/// [`generic::PIXELS`] pixels the input rows are widened once to 16 bits with the input offset added;
+/// then, per pair of input channels, `i32x4.dot_i16x8_s` multiplies the pair (one 32-bit splat load) by
+/// two offset weights for four output channels and adds both products into 32 bits. Offsets fit 16
+/// bits: `x − zp_x` and `w − zp_w` are within ±255. The output stage runs in SIMD too ([`Requant`]).
 pub fn pointwise_int8(
     p: &ConvParams,
     g: &ConvGeom,
@@ -22,16 +192,33 @@ pub fn pointwise_int8(
     bias: Option<&[i32]>,
     output: &mut [i8],
 ) {
-    let in_c = g.in_c;
+    let Some(rq) = Requant::new(p, bias, g.out_c) else {
+        return generic::pointwise_conv2d(p, g, input, packed, bias, output);
+    };
+    let (in_c, out_c) = (g.in_c, g.out_c);
     let pairs = in_c / 2;
-    let io = p.input_offset;
+    // One widened row per pixel, 16-bit, rounded up to whole vectors.
+    let stride = in_c.next_multiple_of(LANES);
+    let mut wide = vec![0i16; generic::PIXELS * stride];
+    let io = i16x8_splat(p.input_offset as i16);
     let fo = i16x8_splat(p.filter_offset as i16);
-    generic::pointwise_blocks(
-        g,
-        input,
-        packed.len(),
-        output,
-        |rows, block, acc: &mut [[i32; LANES]; generic::PIXELS]| {
+    generic::pointwise_groups(g, input, output, |rows, out| {
+        for (row, wide) in rows.iter().zip(wide.chunks_exact_mut(stride)) {
+            let full = in_c / LANES * LANES;
+            for (x, w) in row[..full].chunks_exact(LANES).zip(wide.chunks_exact_mut(LANES)) {
+                // SAFETY: `x` is 16 bytes, `w` 16 i16 = 32 bytes.
+                unsafe {
+                    let v = v128_load(x.as_ptr().cast());
+                    v128_store(w.as_mut_ptr().cast(), i16x8_add(i16x8_extend_low_i8x16(v), io));
+                    v128_store(w.as_mut_ptr().add(8).cast(), i16x8_add(i16x8_extend_high_i8x16(v), io));
+                }
+            }
+            for (w, &x) in wide[full..in_c].iter_mut().zip(&row[full..]) {
+                *w = (i32::from(x) + p.input_offset) as i16;
+            }
+        }
+        let np = out.len() / out_c;
+        for block in 0..out_c.div_ceil(LANES) {
             let ws = &packed[block * in_c * LANES..][..in_c * LANES];
             let mut v = [[i32x4_splat(0); LANES / 4]; generic::PIXELS];
             for (j, w) in ws[..pairs * 2 * LANES].chunks_exact(2 * LANES).enumerate() {
@@ -43,33 +230,72 @@ pub fn pointwise_int8(
                     i16x8_add(i16x8_extend_low_i8x16(hi), fo),
                     i16x8_add(i16x8_extend_high_i8x16(hi), fo),
                 ];
-                for (vp, row) in v.iter_mut().zip(rows) {
-                    let x0 = (i32::from(row[2 * j]) + io) as i16;
-                    let x1 = (i32::from(row[2 * j + 1]) + io) as i16;
-                    let xp = i32x4_splat(i32::from(x0 as u16) | (i32::from(x1) << 16));
+                for (px, vp) in v.iter_mut().enumerate() {
+                    // SAFETY: channels 2j and 2j + 1 of pixel `px`'s widened row (4 bytes inside `wide`).
+                    let xp = unsafe { v128_load32_splat(wide.as_ptr().add(px * stride + 2 * j).cast()) };
                     for k in 0..LANES / 4 {
                         vp[k] = i32x4_add(vp[k], i32x4_dot_i16x8(xp, wv[k]));
                     }
                 }
             }
-            for (a, vp) in acc.iter_mut().zip(&v) {
-                for (k, lanes) in a.chunks_exact_mut(4).enumerate() {
-                    // SAFETY: `lanes` is 4 i32 = 16 bytes.
-                    unsafe { v128_store(lanes.as_mut_ptr().cast(), vp[k]) };
-                }
-            }
             if in_c % 2 == 1 {
-                let w = &ws[pairs * 2 * LANES..][..LANES];
-                for (a, row) in acc.iter_mut().zip(rows) {
-                    let x = row[in_c - 1];
-                    for i in 0..LANES {
-                        a[i] = p.mac(a[i], x, w[i]);
-                    }
+                // SAFETY: the unpaired channel's LANES = 16 weights.
+                let w = unsafe { v128_load(ws.as_ptr().add(pairs * 2 * LANES).cast()) };
+                let (wl, wh) = (i16x8_add(i16x8_extend_low_i8x16(w), fo), i16x8_add(i16x8_extend_high_i8x16(w), fo));
+                for (px, vp) in v.iter_mut().enumerate() {
+                    let x = i16x8_splat(wide[px * stride + in_c - 1]);
+                    vp[0] = i32x4_add(vp[0], i32x4_extmul_low_i16x8(x, wl));
+                    vp[1] = i32x4_add(vp[1], i32x4_extmul_high_i16x8(x, wl));
+                    vp[2] = i32x4_add(vp[2], i32x4_extmul_low_i16x8(x, wh));
+                    vp[3] = i32x4_add(vp[3], i32x4_extmul_high_i16x8(x, wh));
                 }
             }
-        },
-        |acc, oc| p.finish(acc, bias.map(|b| b[oc]), oc),
-    );
+            let oc0 = block * LANES;
+            let lanes = LANES.min(out_c - oc0);
+            for (vp, out) in v.iter().zip(out.chunks_exact_mut(out_c)).take(np) {
+                store_i8(&mut out[oc0..][..lanes], rq.apply16(vp, block));
+            }
+        }
+    });
+}
+
+/// int8 CONV_2D on a filter packed by [`generic::pack_conv`] (the 3x3 stem of MobileNetV2): per tap
+/// and input channel, one offset input splat times 16 offset weights with `i32x4.extmul_*_i16x8_s`,
+/// then the output stage in SIMD ([`Requant`]).
+pub fn conv_packed_int8(
+    p: &ConvParams,
+    g: &ConvGeom,
+    input: &[i8],
+    packed: &[i8],
+    bias: Option<&[i32]>,
+    output: &mut [i8],
+) {
+    let Some(rq) = Requant::new(p, bias, g.out_c) else {
+        return generic::conv2d_packed(p, g, input, packed, bias, output);
+    };
+    let (in_c, out_c) = (g.in_c, g.out_c);
+    let k = g.k_h * g.k_w * in_c;
+    let fo = i16x8_splat(p.filter_offset as i16);
+    generic::packed_walk(g, output, |taps, out| {
+        for (block, ws) in packed.chunks_exact(k * LANES).enumerate() {
+            let mut v = [i32x4_splat(0); 4];
+            for &(xo, wo) in taps {
+                for (&x, w) in input[xo..][..in_c].iter().zip(ws[wo * LANES..][..in_c * LANES].chunks_exact(LANES)) {
+                    let x = i16x8_splat((i32::from(x) + p.input_offset) as i16);
+                    // SAFETY: `w` is LANES = 16 bytes.
+                    let w = unsafe { v128_load(w.as_ptr().cast()) };
+                    let (wl, wh) =
+                        (i16x8_add(i16x8_extend_low_i8x16(w), fo), i16x8_add(i16x8_extend_high_i8x16(w), fo));
+                    v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(x, wl));
+                    v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(x, wl));
+                    v[2] = i32x4_add(v[2], i32x4_extmul_low_i16x8(x, wh));
+                    v[3] = i32x4_add(v[3], i32x4_extmul_high_i16x8(x, wh));
+                }
+            }
+            let oc0 = block * LANES;
+            store_i8(&mut out[oc0..][..LANES.min(out_c - oc0)], rq.apply16(&v, block));
+        }
+    });
 }
 
 /// Pairs of input channels an int16 accumulator lane can take before it must be widened: each
@@ -143,7 +369,8 @@ pub fn pointwise_int16(
 }
 
 /// int8 DEPTHWISE_CONV_2D (multiplier 1): per tap, 16 channels of `(x − zp_x) · (w − zp_w)` with
-/// `i32x4.extmul_*_i16x8_s` (both factors within ±255), in four 32-bit accumulators.
+/// `i32x4.extmul_*_i16x8_s` (both factors within ±255), in four 32-bit accumulators, then the output
+/// stage in SIMD ([`Requant`]).
 pub fn depthwise_int8(
     p: &ConvParams,
     g: &ConvGeom,
@@ -152,40 +379,33 @@ pub fn depthwise_int8(
     bias: Option<&[i32]>,
     output: &mut [i8],
 ) {
+    let Some(rq) = Requant::new(p, bias, g.out_c) else {
+        return generic::depthwise_conv2d_channels(p, g, input, filter, bias, output);
+    };
     let io = i16x8_splat(p.input_offset as i16);
     let fo = i16x8_splat(p.filter_offset as i16);
-    generic::depthwise_blocks(
-        g,
-        output,
-        |taps, c0, n, acc: &mut [i32; LANES]| {
-            if n < LANES {
-                *acc = [0; LANES];
-                for &(xo, wo) in taps {
-                    for i in 0..n {
-                        acc[i] = p.mac(acc[i], input[xo + c0 + i], filter[wo + c0 + i]);
-                    }
-                }
-                return;
+    generic::depthwise_walk(g, output, |taps, c0, out| {
+        if out.len() < LANES {
+            let acc = generic::depthwise_block(p, input, filter, taps, c0, out.len());
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = p.finish(acc[i], bias.map(|b| b[c0 + i]), c0 + i);
             }
-            let mut v = [i32x4_splat(0); 4];
-            for &(xo, wo) in taps {
-                let (xs, ws) = (&input[xo + c0..][..LANES], &filter[wo + c0..][..LANES]);
-                // SAFETY: both slices are LANES = 16 bytes.
-                let (x, w) = unsafe { (v128_load(xs.as_ptr().cast()), v128_load(ws.as_ptr().cast())) };
-                let (xl, xh) = (i16x8_add(i16x8_extend_low_i8x16(x), io), i16x8_add(i16x8_extend_high_i8x16(x), io));
-                let (wl, wh) = (i16x8_add(i16x8_extend_low_i8x16(w), fo), i16x8_add(i16x8_extend_high_i8x16(w), fo));
-                v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(xl, wl));
-                v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(xl, wl));
-                v[2] = i32x4_add(v[2], i32x4_extmul_low_i16x8(xh, wh));
-                v[3] = i32x4_add(v[3], i32x4_extmul_high_i16x8(xh, wh));
-            }
-            for (k, lanes) in acc.chunks_exact_mut(4).enumerate() {
-                // SAFETY: `lanes` is 4 i32 = 16 bytes.
-                unsafe { v128_store(lanes.as_mut_ptr().cast(), v[k]) };
-            }
-        },
-        |acc, oc| p.finish(acc, bias.map(|b| b[oc]), oc),
-    );
+            return;
+        }
+        let mut v = [i32x4_splat(0); 4];
+        for &(xo, wo) in taps {
+            let (xs, ws) = (&input[xo + c0..][..LANES], &filter[wo + c0..][..LANES]);
+            // SAFETY: both slices are LANES = 16 bytes.
+            let (x, w) = unsafe { (v128_load(xs.as_ptr().cast()), v128_load(ws.as_ptr().cast())) };
+            let (xl, xh) = (i16x8_add(i16x8_extend_low_i8x16(x), io), i16x8_add(i16x8_extend_high_i8x16(x), io));
+            let (wl, wh) = (i16x8_add(i16x8_extend_low_i8x16(w), fo), i16x8_add(i16x8_extend_high_i8x16(w), fo));
+            v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(xl, wl));
+            v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(xl, wl));
+            v[2] = i32x4_add(v[2], i32x4_extmul_low_i16x8(xh, wh));
+            v[3] = i32x4_add(v[3], i32x4_extmul_high_i16x8(xh, wh));
+        }
+        store_i8(out, rq.apply16(&v, c0 / LANES));
+    });
 }
 
 /// int16 DEPTHWISE_CONV_2D (multiplier 1): `x · w` products are within 2^22, so the sum over at most
@@ -203,12 +423,7 @@ pub fn depthwise_int16(
         output,
         |taps, c0, n, acc: &mut [i64; LANES]| {
             if n < LANES {
-                *acc = [0; LANES];
-                for &(xo, wo) in taps {
-                    for i in 0..n {
-                        acc[i] = p.mac(acc[i], input[xo + c0 + i], filter[wo + c0 + i]);
-                    }
-                }
+                *acc = generic::depthwise_block(p, input, filter, taps, c0, n);
                 return;
             }
             let mut v = [i32x4_splat(0); 4];
@@ -235,4 +450,82 @@ pub fn depthwise_int16(
         },
         |acc, oc| p.finish(acc, bias.map(|b| b[oc]), oc),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    //! Run by `cargo xtask test` inside wasm32-wasip2 with simd128 (the only place this module exists).
+    use super::*;
+    use crate::quant::QuantizedMultiplier;
+    use proptest::prelude::*;
+
+    /// Any multiplier [`crate::quant::quantize_multiplier`] can produce (significand in [2^30, 2^31)
+    /// or 0) with shifts from a large left shift down to the deepest right shift [`Requant`] takes.
+    fn multiplier() -> impl Strategy<Value = QuantizedMultiplier> {
+        prop_oneof![
+            ((1i32 << 30)..=i32::MAX, -30..=8i32)
+                .prop_map(|(multiplier, shift)| QuantizedMultiplier { multiplier, shift }),
+            Just(QuantizedMultiplier { multiplier: 0, shift: 0 }),
+        ]
+    }
+
+    fn accumulator() -> impl Strategy<Value = i32> {
+        // Small sums (where ties of the rounding steps are common) and the whole range.
+        prop_oneof![-4096..=4096i32, any::<i32>()]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn simd_output_stage_equals_finish(
+            mut multipliers in proptest::collection::vec(multiplier(), 1..=40),
+            per_tensor in any::<bool>(),
+            acc in proptest::collection::vec(accumulator(), 48),
+            bias in proptest::collection::vec(any::<i32>(), 40),
+            with_bias in any::<bool>(),
+            output_offset in -128..=127i32,
+            range in (-128..=127i32, -128..=127i32),
+        ) {
+            let out_c = multipliers.len();
+            if per_tensor {
+                multipliers.truncate(1);
+            }
+            let p = ConvParams {
+                input_offset: 0,
+                filter_offset: 0,
+                output_offset,
+                multipliers,
+                act_min: range.0.min(range.1),
+                act_max: range.0.max(range.1),
+            };
+            let bias = with_bias.then_some(&bias[..out_c]);
+            let rq = Requant::new(&p, bias, out_c).expect("right shifts <= 30");
+            for block in 0..out_c.div_ceil(LANES) {
+                let acc = &acc[block * LANES..][..LANES];
+                let v: [v128; 4] = core::array::from_fn(|k| i32x4(acc[4 * k], acc[4 * k + 1], acc[4 * k + 2], acc[4 * k + 3]));
+                let mut got = [0i8; LANES];
+                store_i8(&mut got, rq.apply16(&v, block));
+                for i in 0..LANES.min(out_c - block * LANES) {
+                    let ch = block * LANES + i;
+                    prop_assert_eq!(got[i], p.finish(acc[i], bias.map(|b| b[ch]), ch), "channel {}", ch);
+                }
+            }
+        }
+
+        #[test]
+        fn simd_add_equals_scalar(
+            (a, b) in (0..70usize).prop_flat_map(|n| (proptest::collection::vec(any::<i8>(), n), proptest::collection::vec(any::<i8>(), n))),
+            (s1, s2, so) in (crate::kernels::testutil::scale(), crate::kernels::testutil::scale(), crate::kernels::testutil::scale()),
+            (z1, z2, zo) in (-128..=127i32, -128..=127i32, -128..=127i32),
+            act in crate::kernels::testutil::activation(),
+        ) {
+            use crate::kernels::TensorQuant;
+            let p = crate::kernels::int8::AddParams::prepare(TensorQuant::new(s1, z1), TensorQuant::new(s2, z2), TensorQuant::new(so, zo), act);
+            let mut fast = vec![0i8; a.len()];
+            let mut slow = vec![0i8; a.len()];
+            add_int8(&p.rescale, &a, &b, &mut fast);
+            p.rescale.add_all(&a, &b, &mut slow);
+            prop_assert_eq!(fast, slow);
+        }
+    }
 }

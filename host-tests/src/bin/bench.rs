@@ -47,6 +47,11 @@ fn measure(
 fn main() -> Result<()> {
     let runs: usize =
         std::env::args().skip_while(|a| a != "--runs").nth(1).map(|r| r.parse()).transpose()?.unwrap_or(5);
+    // `--model SUBSTRING` (repeatable) keeps only the models whose id contains one of them.
+    let filters: Vec<String> =
+        std::env::args().collect::<Vec<_>>().windows(2).filter(|w| w[0] == "--model").map(|w| w[1].clone()).collect();
+    // `--simd-only` skips the native and scalar columns (for profiling the SIMD build alone).
+    let simd_only = std::env::args().any(|a| a == "--simd-only");
     let golden = Golden::load()?;
     let component = paths::component_path()?;
     let simd_component = component.with_file_name("classifier-simd.wasm");
@@ -73,13 +78,23 @@ fn main() -> Result<()> {
         "simd/native"
     );
     for model in golden.models() {
+        if !filters.is_empty() && !filters.iter().any(|f| model.id.contains(f.as_str())) {
+            continue;
+        }
         let tflite = model.model_bytes()?;
         let case = model.photo_cases().next().context("a photo case")?;
         let input = case.input(&golden)?.to_tensor()?;
         let mut m = native.load(&tflite, &LoadOptions::default())?.map_err(|e| anyhow::anyhow!("{e}"))?;
         let info = m.info()?;
-        let (nl, ni) = measure(&native, &tflite, &input, 3, runs).with_context(|| format!("native {}", model.id))?;
-        let (wl, wi) = measure(&wasm, &tflite, &input, 3, runs).with_context(|| format!("wasmtime {}", model.id))?;
+        let (nl, ni, wl, wi) = if simd_only {
+            (f64::NAN, f64::NAN, f64::NAN, f64::NAN)
+        } else {
+            let (nl, ni) =
+                measure(&native, &tflite, &input, 3, runs).with_context(|| format!("native {}", model.id))?;
+            let (wl, wi) =
+                measure(&wasm, &tflite, &input, 3, runs).with_context(|| format!("wasmtime {}", model.id))?;
+            (nl, ni, wl, wi)
+        };
         let (sl, si) = measure(&simd, &tflite, &input, 3, runs).with_context(|| format!("simd {}", model.id))?;
         println!(
             "{:<36} {:>6} {:>8.1} | {:>8.2} ms {:>8.2} ms | {:>8.2} ms {:>8.2} ms | {:>8.2} ms {:>8.2} ms | {:>11.2} {:>11.2}",
