@@ -4,7 +4,8 @@
 //!   `dist/classifier-simd.wasm` (`simd128`), both with the prepared embedded model, then build the
 //!   apps for wasm32-wasip2 and compose each with the SIMD classifier (`dist/classify.wasm`,
 //!   `dist/classify-http.wasm`, `dist/doorbell.wasm`).
-//! - `test`: `dist`, then the whole workspace's tests, then `runtimes`. This is what CI runs.
+//! - `test`: `dist`, then the whole workspace's tests, the kernel tests again inside wasm32-wasip2
+//!   with simd128 (testing the SIMD kernels), then `runtimes`. This is what CI runs.
 //! - `runtimes`: the runtime matrix (every golden case on every engine, bit-identical to native).
 //! - `demo`: `dist`, then classify a sample photo with `dist/classify.wasm` in wasmtime.
 //! - `fetch-models`: find or download the files in `models.json` (used by `dist`).
@@ -19,7 +20,7 @@ use std::process::{Command, ExitCode};
 
 mod quantize;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -270,7 +271,41 @@ fn test(args: &[OsString]) -> Result<()> {
     let mut command = cargo();
     command.current_dir(&layout.workspace_root).args(["test", "--release", "--workspace"]).args(args);
     run(command).context("tests failed")?;
+    simd_kernel_tests(&layout)?;
     runtimes(&layout, 1)
+}
+
+/// The kernel tests again, compiled for wasm32-wasip2 with `simd128` and run by `run-wasi`
+/// (wasmtime-wasi): there the per-precision entry points are the `simd128` micro-kernels, which the
+/// native build does not compile, so this is where they are proptested bit for bit against the
+/// scalar loops. The workspace is preopened at its own path for `golden/kernel_cases.txt`.
+fn simd_kernel_tests(layout: &Layout) -> Result<()> {
+    let mut build = cargo();
+    build.current_dir(&layout.workspace_root).args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "host-tests",
+        "--bin",
+        "run-wasi",
+    ]);
+    run(build).context("building run-wasi")?;
+    let runner = layout.target_dir.join("release").join("run-wasi");
+    let root = layout.workspace_root.display().to_string();
+    ensure!(
+        !root.contains(char::is_whitespace),
+        "the workspace path {root} has whitespace, which a cargo runner cannot take"
+    );
+    let mut command = cargo();
+    command
+        .current_dir(&layout.workspace_root)
+        .env("CARGO_TARGET_WASM32_WASIP2_RUNNER", format!("{} --dir {root}::{root}", runner.display()))
+        .env("CARGO_ENCODED_RUSTFLAGS", SIMD.rustflags.join("\x1f"))
+        .args(["test", "--release", "-p", GUEST_PACKAGE, "--lib", "--target", "wasm32-wasip2", "--target-dir"])
+        .arg(layout.target_dir.join(SIMD.target_subdir.unwrap_or("simd")))
+        .args(["--", "kernels::"]);
+    run(command).context("kernel tests in wasm32-wasip2 with simd128")
 }
 
 fn runtimes(layout: &Layout, pulley_cases: u32) -> Result<()> {

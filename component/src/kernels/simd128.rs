@@ -201,7 +201,8 @@ pub fn pointwise_int8(
     let stride = in_c.next_multiple_of(LANES);
     let mut wide = vec![0i16; generic::PIXELS * stride];
     let io = i16x8_splat(p.input_offset as i16);
-    let fo = i16x8_splat(p.filter_offset as i16);
+    // The weights widened once per call to i16 with the filter offset added, in the same packed order.
+    let weights: Vec<i16> = packed.iter().map(|&w| (i32::from(w) + p.filter_offset) as i16).collect();
     generic::pointwise_groups(g, input, output, |rows, out| {
         for (row, wide) in rows.iter().zip(wide.chunks_exact_mut(stride)) {
             let full = in_c / LANES * LANES;
@@ -219,41 +220,41 @@ pub fn pointwise_int8(
         }
         let np = out.len() / out_c;
         for block in 0..out_c.div_ceil(LANES) {
-            let ws = &packed[block * in_c * LANES..][..in_c * LANES];
-            let mut v = [[i32x4_splat(0); LANES / 4]; generic::PIXELS];
-            for (j, w) in ws[..pairs * 2 * LANES].chunks_exact(2 * LANES).enumerate() {
-                // SAFETY: `w` is 2 * LANES = 32 bytes; each load reads 16 (unaligned loads are allowed).
-                let (lo, hi) = unsafe { (v128_load(w.as_ptr().cast()), v128_load(w.as_ptr().add(16).cast())) };
-                let wv = [
-                    i16x8_add(i16x8_extend_low_i8x16(lo), fo),
-                    i16x8_add(i16x8_extend_high_i8x16(lo), fo),
-                    i16x8_add(i16x8_extend_low_i8x16(hi), fo),
-                    i16x8_add(i16x8_extend_high_i8x16(hi), fo),
-                ];
-                for (px, vp) in v.iter_mut().enumerate() {
-                    // SAFETY: channels 2j and 2j + 1 of pixel `px`'s widened row (4 bytes inside `wide`).
-                    let xp = unsafe { v128_load32_splat(wide.as_ptr().add(px * stride + 2 * j).cast()) };
-                    for k in 0..LANES / 4 {
-                        vp[k] = i32x4_add(vp[k], i32x4_dot_i16x8(xp, wv[k]));
+            let ws = &weights[block * in_c * LANES..][..in_c * LANES];
+            // Two pixels at a time: 8 accumulators, 2 splats and a weight vector stay in registers.
+            for (half, out) in out.chunks_mut(2 * out_c).enumerate().take(np.div_ceil(2)) {
+                let x = [wide[2 * half * stride..].as_ptr(), wide[(2 * half + 1) * stride..].as_ptr()];
+                let mut v = [[i32x4_splat(0); LANES / 4]; 2];
+                for (j, w) in ws[..pairs * 2 * LANES].chunks_exact(2 * LANES).enumerate() {
+                    // SAFETY: channels 2j and 2j + 1 of each widened row (4 bytes inside `wide`); `w` is
+                    // 2 * LANES = 32 i16, read as four vectors.
+                    unsafe {
+                        let xp = [v128_load32_splat(x[0].add(2 * j).cast()), v128_load32_splat(x[1].add(2 * j).cast())];
+                        for k in 0..LANES / 4 {
+                            let wk = v128_load(w.as_ptr().add(8 * k).cast());
+                            v[0][k] = i32x4_add(v[0][k], i32x4_dot_i16x8(xp[0], wk));
+                            v[1][k] = i32x4_add(v[1][k], i32x4_dot_i16x8(xp[1], wk));
+                        }
                     }
                 }
-            }
-            if in_c % 2 == 1 {
-                // SAFETY: the unpaired channel's LANES = 16 weights.
-                let w = unsafe { v128_load(ws.as_ptr().add(pairs * 2 * LANES).cast()) };
-                let (wl, wh) = (i16x8_add(i16x8_extend_low_i8x16(w), fo), i16x8_add(i16x8_extend_high_i8x16(w), fo));
-                for (px, vp) in v.iter_mut().enumerate() {
-                    let x = i16x8_splat(wide[px * stride + in_c - 1]);
-                    vp[0] = i32x4_add(vp[0], i32x4_extmul_low_i16x8(x, wl));
-                    vp[1] = i32x4_add(vp[1], i32x4_extmul_high_i16x8(x, wl));
-                    vp[2] = i32x4_add(vp[2], i32x4_extmul_low_i16x8(x, wh));
-                    vp[3] = i32x4_add(vp[3], i32x4_extmul_high_i16x8(x, wh));
+                if in_c % 2 == 1 {
+                    let w = &ws[pairs * 2 * LANES..][..LANES];
+                    // SAFETY: the unpaired channel's LANES = 16 weights, two vectors.
+                    let (wl, wh) = unsafe { (v128_load(w.as_ptr().cast()), v128_load(w.as_ptr().add(8).cast())) };
+                    for (px, vp) in v.iter_mut().enumerate() {
+                        // SAFETY: the last channel of the widened row.
+                        let x = i16x8_splat(unsafe { *x[px].add(in_c - 1) });
+                        vp[0] = i32x4_add(vp[0], i32x4_extmul_low_i16x8(x, wl));
+                        vp[1] = i32x4_add(vp[1], i32x4_extmul_high_i16x8(x, wl));
+                        vp[2] = i32x4_add(vp[2], i32x4_extmul_low_i16x8(x, wh));
+                        vp[3] = i32x4_add(vp[3], i32x4_extmul_high_i16x8(x, wh));
+                    }
                 }
-            }
-            let oc0 = block * LANES;
-            let lanes = LANES.min(out_c - oc0);
-            for (vp, out) in v.iter().zip(out.chunks_exact_mut(out_c)).take(np) {
-                store_i8(&mut out[oc0..][..lanes], rq.apply16(vp, block));
+                let oc0 = block * LANES;
+                let lanes = LANES.min(out_c - oc0);
+                for (vp, out) in v.iter().zip(out.chunks_exact_mut(out_c)) {
+                    store_i8(&mut out[oc0..][..lanes], rq.apply16(vp, block));
+                }
             }
         }
     });
