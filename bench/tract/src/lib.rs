@@ -52,7 +52,16 @@ fn load_onnx(model: &[u8], input_shape: &[usize]) -> TractResult<TypedModel> {
     // Exports usually leave the batch symbolic: pin the whole shape, keep the file's element type.
     let declared = inference.input_fact(0)?.clone();
     let dt = declared.datum_type.concretize().unwrap_or(DatumType::F32);
-    inference.set_input_fact(0, InferenceFact::dt_shape(dt, input_shape))?;
+    let mut shape = input_shape.to_vec();
+    // Channels-first export of an NHWC model: dimension 1 is the channel count, the last is not.
+    if shape.len() == 4 && declared.shape.dims().count() == 4 {
+        let channels = shape[3];
+        let dim = |i: usize| declared.shape.dim(i).and_then(|d| d.concretize()).and_then(|d| d.to_usize().ok());
+        if dim(1) == Some(channels) && dim(3) != Some(channels) {
+            shape = vec![shape[0], channels, shape[1], shape[2]];
+        }
+    }
+    inference.set_input_fact(0, InferenceFact::dt_shape(dt, shape))?;
     inference.into_typed()
 }
 
@@ -90,6 +99,7 @@ impl Guest for Component {
             input_fact: format!("{input:?}"),
             output_fact: format!("{output:?}"),
             input_dtype: dtype_name(input_dt)?.to_owned(),
+            input_shape: shape.iter().map(|&d| d as u32).collect(),
         };
         let plan = typed
             .into_optimized()
