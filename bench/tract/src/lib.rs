@@ -47,6 +47,7 @@ fn load_tflite(model: &[u8]) -> TractResult<TypedModel> {
 #[cfg(feature = "onnx")]
 fn load_onnx(model: &[u8], input_shape: &[usize]) -> TractResult<TypedModel> {
     use tract_onnx::prelude::{Framework as _, InferenceFact, InferenceModelExt as _};
+    use tract_onnx::tract_hir::infer::Factoid as _;
     let mut reader = model;
     let mut inference = tract_onnx::onnx().model_for_read(&mut reader)?;
     // Exports usually leave the batch symbolic: pin the whole shape, keep the file's element type.
