@@ -80,13 +80,18 @@ impl Guest for Component {
         let input_shape: Vec<usize> = input_shape.iter().map(|&d| d as usize).collect();
         let typed = match format.as_str() {
             "tflite" => load_tflite(&model).map_err(|e| format!("tract-tflite refused the model: {}", err(e)))?,
-            "onnx" => load_onnx(&model, &input_shape).map_err(|e| format!("tract-onnx refused the model: {}", err(e)))?,
+            "onnx" => {
+                load_onnx(&model, &input_shape).map_err(|e| format!("tract-onnx refused the model: {}", err(e)))?
+            }
             other => return Err(format!("unknown model format {other:?} (expected tflite or onnx)")),
         };
         drop(model);
         if typed.inputs.len() != 1 || typed.outputs.is_empty() {
-            return Err(format!("expected one input and at least one output, the model has {} and {}",
-                typed.inputs.len(), typed.outputs.len()));
+            return Err(format!(
+                "expected one input and at least one output, the model has {} and {}",
+                typed.inputs.len(),
+                typed.outputs.len()
+            ));
         }
         let input = typed.input_fact(0).map_err(err)?.clone();
         let output = typed.output_fact(0).map_err(err)?.clone();
@@ -127,7 +132,8 @@ impl Guest for Component {
             // SAFETY: from_raw_dt checks that `data` holds exactly shape x size_of(dt) bytes, and every
             // bit pattern is a valid value of the plain numeric types `dtype_name` accepts.
             let tensor = unsafe { Tensor::from_raw_dt(loaded.input_dt, &shape, &input.data) }.map_err(err)?;
-            let outputs = loaded.plan.run(tvec!(tensor.into_tvalue())).map_err(|e| format!("tract run failed: {}", err(e)))?;
+            let outputs =
+                loaded.plan.run(tvec!(tensor.into_tvalue())).map_err(|e| format!("tract run failed: {}", err(e)))?;
             let out = outputs.first().ok_or("the model produced no output")?;
             let dtype = dtype_name(out.datum_type())?.to_owned();
             let shape = out.shape().iter().map(|&d| d as u32).collect();

@@ -239,17 +239,24 @@ fn argmax(out: &Tensor) -> Result<usize> {
         "float32" => out.data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64).collect(),
         other => bail!("output dtype {other:?}"),
     };
+    ensure!(!values.is_empty(), "empty output");
     let mut best = 0;
     for (i, &v) in values.iter().enumerate() {
         if v > values[best] {
             best = i;
         }
     }
-    ensure!(!values.is_empty(), "empty output");
     Ok(best)
 }
 
-fn measure(runner: &Runner, format: &str, bytes: &[u8], golden: &Golden, model: &GoldenModel, runs: usize) -> Result<Measured> {
+fn measure(
+    runner: &Runner,
+    format: &str,
+    bytes: &[u8],
+    golden: &Golden,
+    model: &GoldenModel,
+    runs: usize,
+) -> Result<Measured> {
     let case = model.photo_cases().next().context("the model has no photo case")?;
     let npy = case.input(golden).with_context(|| format!("reading the golden input {}", case.input))?;
     let golden_shape: Vec<u32> = npy.shape.iter().map(|&d| d as u32).collect();
@@ -349,7 +356,9 @@ fn parse_args() -> Result<Args> {
             "--component" => component = Some(PathBuf::from(value()?)),
             "--runs" => runs = value()?.parse().context("--runs takes a positive integer")?,
             "--onnx-dir" => onnx_dir = Some(PathBuf::from(value()?)),
-            other => bail!("unknown argument {other:?} (usage: bench-tract --component PATH --runs N [--onnx-dir DIR])"),
+            other => {
+                bail!("unknown argument {other:?} (usage: bench-tract --component PATH --runs N [--onnx-dir DIR])")
+            }
         }
     }
     ensure!(runs > 0, "--runs must be at least 1");
@@ -369,9 +378,8 @@ fn main() -> Result<()> {
     let onnx_runtime = format!("tract-onnx {TRACT_VERSION} (wasmtime cranelift)");
     for model in golden.models() {
         let precision = format!("{:?}", model.input.dtype.default_precision()).to_lowercase();
-        let result = model
-            .model_bytes()
-            .and_then(|bytes| measure(&runner, "tflite", &bytes, &golden, model, args.runs));
+        let result =
+            model.model_bytes().and_then(|bytes| measure(&runner, "tflite", &bytes, &golden, model, args.runs));
         report(&tflite_runtime, model, &precision, args.runs, result);
         if let Some(dir) = &args.onnx_dir {
             for (suffix, precision) in [("fp32", "fp32".to_owned()), ("qdq", precision.clone())] {
