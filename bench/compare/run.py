@@ -53,8 +53,14 @@ def log(*a) -> None:
     print("[compare]", *a, file=sys.stderr, flush=True)
 
 
+KEYS = ["runtime", "model", "precision", "load_ms", "median_ms", "runs", "peak_mem_bytes", "top1_matches", "error"]
+
+
 def emit(line: dict) -> None:
-    print(json.dumps(line), flush=True)
+    """One result line: the common keys first, in the documented order, then the extras."""
+    ordered = {k: line.get(k) for k in KEYS}
+    ordered.update((k, v) for k, v in line.items() if k not in ordered)
+    print(json.dumps(ordered), flush=True)
 
 
 # ---------------------------------------------------------------- venv
@@ -475,30 +481,30 @@ def run_web(jobs: list[dict], errors: list[dict], runs: int, work: Path) -> None
         if proc.returncode != 0:
             fail_all(f"npm ci failed (exit {proc.returncode})")
             return
-    jobs_path = work / "ort-web-jobs.json"
-    jobs_path.write_text(json.dumps(jobs, indent=1))
-    log(f"onnxruntime-web: {len(jobs)} models")
-    # --no-liftoff: V8 compiles the ORT wasm with TurboFan up front instead of tiering up while we time.
-    proc = subprocess.Popen([node, "--no-liftoff", str(ORT_WEB / "bench.mjs"), str(jobs_path), str(runs)],
-                            cwd=ORT_WEB, stdout=subprocess.PIPE, text=True)
-    seen = set()
-    for line in proc.stdout:
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            log("node: " + line)
-            continue
-        seen.add((obj.get("model"), obj.get("onnx")))
-        emit(obj)
-    rc = proc.wait()
-    for j in jobs:
-        if (j["model"], Path(j["onnx"]).name) not in seen:
-            emit({"runtime": label, "model": j["model"], "precision": j["precision"], "load_ms": None,
+    log(f"onnxruntime-web: {len(jobs)} exports, one node process each (so each peak memory is one model's)")
+    for i, job in enumerate(jobs):
+        jobs_path = work / "inputs" / f"ort-web-job-{i}.json"
+        jobs_path.write_text(json.dumps([job], indent=1))
+        log(f"{job['model']}: onnxruntime-web on {Path(job['onnx']).name}")
+        # --no-liftoff: V8 compiles the ORT wasm with TurboFan up front (timed apart as runtime_init_ms)
+        # instead of tiering up from its baseline compiler while we time.
+        proc = subprocess.run([node, "--no-liftoff", str(ORT_WEB / "bench.mjs"), str(jobs_path), str(runs)],
+                              cwd=ORT_WEB, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines = []
+        for line in proc.stdout.splitlines():
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                if line.strip():
+                    log("node: " + line)
+        for obj in lines:
+            emit(obj)
+        if not lines:
+            tail = [l for l in proc.stderr.splitlines() if l.strip()][-1:] or [f"exit {proc.returncode}"]
+            emit({"runtime": label, "model": job["model"], "precision": job["precision"], "load_ms": None,
                   "median_ms": None, "runs": runs, "peak_mem_bytes": None, "top1_matches": None,
-                  "error": f"node bench.mjs exited {rc} before this model", "onnx": Path(j["onnx"]).name})
+                  "error": f"node bench.mjs exited {proc.returncode}: {tail[0][:400]}",
+                  "onnx": Path(job["onnx"]).name})
 
 
 if __name__ == "__main__":

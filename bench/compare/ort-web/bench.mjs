@@ -6,7 +6,8 @@
 // expect_top1}. For each job this prints one JSON line (the format run.py prints for every runtime).
 // Peak memory is the size of the wasm linear memory after the runs: linear memory only grows, so its
 // final size is its high-water mark (it counts what the ORT allocator reserved, not what it still holds).
-// All sessions share one wasm instance, so each job's figure is the peak over it and every job before it.
+// All sessions of one process share one wasm instance: run.py starts one node process per model, so the
+// figure is that model's (plus the runtime's own baseline).
 
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -136,8 +137,9 @@ for (const job of jobs) {
     line.median_ms = round(median(times));
     line.peak_mem_bytes = linearMemoryBytes();
     line.note =
-      `peak_mem_bytes: wasm linear memory size after this model's runs (only grows; shared by all sessions of ` +
-      `this process); top-1 ${top1}; runtime binary ${path.basename(wasmFile)}; SIMD validated`;
+      `peak_mem_bytes: wasm linear memory size after this model's warm-up and runs (linear memory only ` +
+      `grows, so this is its peak; it spans every session of this node process: run.py starts one per ` +
+      `model); top-1 ${top1}; runtime binary ${path.basename(wasmFile)}, SIMD validated`;
     await session.release();
   } catch (e) {
     line.load_ms = null;
