@@ -452,9 +452,16 @@ def web_job(model: dict, variant: str, prec: str, onnx_path: Path, work: Path) -
     bin_path.parent.mkdir(parents=True, exist_ok=True)
     feed.astype(feed.dtype.newbyteorder("<")).tofile(bin_path)
     ref = fp32 if variant == "fp32" else y
+    ref_path = work / "inputs" / f"{onnx_path.stem}.reference.f64.bin"
+    ref.astype("<f8").tofile(ref_path)
+    out = model["output"]
     return {"model": model["id"], "precision": prec, "onnx": str(onnx_path),
             "input": {"name": inp.name, "dtype": str(feed.dtype), "shape": list(feed.shape), "bin": str(bin_path)},
-            "expect_top1": int(np.argmax(ref))}
+            "expect_top1": int(np.argmax(ref)),
+            # to dequantize an integer output, and what to compare it with (as the native ORT row does)
+            "output": {"scale": out["scale"], "zero_point": out["zero_point"], "reference_bin": str(ref_path),
+                       "reference": "TFLite fp32 reference of the dequantized network" if variant == "fp32"
+                       else "TFLite BUILTIN_REF output"}}
 
 
 def run_web(jobs: list[dict], errors: list[dict], runs: int, work: Path) -> None:

@@ -128,6 +128,19 @@ for (const job of jobs) {
     const first = await session.run(feeds); // warm-up
     const top1 = argmax(first[outName].data);
     line.top1_matches = job.expect_top1 == null ? null : top1 === job.expect_top1;
+    if (job.output && job.output.reference_bin) {
+      const rb = readFileSync(job.output.reference_bin);
+      const ref = new Float64Array(rb.buffer.slice(rb.byteOffset, rb.byteOffset + rb.byteLength));
+      const got = first[outName].data;
+      const { scale, zero_point: zp } = job.output;
+      const integer = !(got instanceof Float32Array || got instanceof Float64Array);
+      let diff = 0;
+      for (let i = 0; i < ref.length; i++) {
+        const v = integer && scale != null ? scale * (Number(got[i]) - zp) : Number(got[i]);
+        diff = Math.max(diff, Math.abs(v - ref[i]));
+      }
+      line.max_abs_diff = got.length === ref.length ? diff : null;
+    }
     const times = [];
     for (let i = 0; i < runs; i++) {
       const t = performance.now();
@@ -139,7 +152,8 @@ for (const job of jobs) {
     line.note =
       `peak_mem_bytes: wasm linear memory size after this model's warm-up and runs (linear memory only ` +
       `grows, so this is its peak; it spans every session of this node process: run.py starts one per ` +
-      `model); top-1 ${top1}; runtime binary ${path.basename(wasmFile)}, SIMD validated`;
+      `model); top-1 ${top1}; runtime binary ${path.basename(wasmFile)}, SIMD validated` +
+      (job.output && job.output.reference ? `; max_abs_diff vs ${job.output.reference}` : '');
     await session.release();
   } catch (e) {
     line.load_ms = null;
