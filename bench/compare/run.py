@@ -465,13 +465,17 @@ def web_job(model: dict, variant: str, prec: str, onnx_path: Path, work: Path) -
 
 
 def run_web(jobs: list[dict], errors: list[dict], runs: int, work: Path) -> None:
-    label = "onnxruntime-web wasm simd 1 thread (node)"
+    try:
+        pinned = json.loads((ORT_WEB / "package.json").read_text())["dependencies"]["onnxruntime-web"]
+    except (OSError, KeyError, ValueError):
+        pinned = "?"
+    label = f"onnxruntime-web {pinned} wasm simd 1 thread (node)"
 
     def fail_all(msg: str) -> None:
         for j in jobs + errors:
             emit({"runtime": label, "model": j["model"], "precision": j["precision"], "load_ms": None,
                   "median_ms": None, "runs": runs, "peak_mem_bytes": None, "top1_matches": None,
-                  "error": j.get("error", msg)})
+                  "error": j.get("error", msg), "onnx": Path(j["onnx"]).name})
 
     for e in errors:
         emit({"runtime": label, "model": e["model"], "precision": e["precision"], "load_ms": None,
