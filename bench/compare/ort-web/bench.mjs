@@ -9,7 +9,7 @@
 // All sessions of one process share one wasm instance: run.py starts one node process per model, so the
 // figure is that model's (plus the runtime's own baseline).
 
-import { readFileSync } from 'node:fs';
+import fs, { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -78,6 +78,33 @@ function linearMemoryBytes() {
 }
 
 const round = (x) => Math.round(x * 1000) / 1000;
+
+// Which kernels ORT Web really ran: one extra profiled run in a separate session, after the timed ones.
+// ORT Web prints its profile (one JSON event per node, with "op_name") on stdout at endProfiling();
+// it is captured so it does not mix with our JSON lines.
+async function kernelsRun(bytes, feeds) {
+  const s = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], enableProfiling: true });
+  await s.run(feeds);
+  const captured = [];
+  // ORT's emscripten glue prints with fs.writeSync(1, ...) on the `fs` module object (Node, threaded build).
+  const writeSync = fs.writeSync;
+  fs.writeSync = (fd, data, ...rest) => {
+    if (fd === 1) {
+      captured.push(String(data));
+      return typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    }
+    return writeSync.call(fs, fd, data, ...rest);
+  };
+  try {
+    await s.endProfiling();
+  } finally {
+    fs.writeSync = writeSync;
+  }
+  await s.release();
+  const counts = {};
+  for (const m of captured.join('').matchAll(/"op_name"\s*:\s*"([^"]+)"/g)) counts[m[1]] = (counts[m[1]] ?? 0) + 1;
+  return counts;
+}
 
 // The first session initializes the runtime (fetches and compiles the ORT wasm). Time that once, apart, so
 // the first model's load_ms is a model load like the others.
@@ -155,6 +182,22 @@ for (const job of jobs) {
       `model); top-1 ${top1}; runtime binary ${path.basename(wasmFile)}, SIMD validated` +
       (job.output && job.output.reference ? `; max_abs_diff vs ${job.output.reference}` : '');
     await session.release();
+    try {
+      const kernels = await kernelsRun(bytes, feeds);
+      const names = Object.keys(kernels).sort();
+      if (names.length > 0) {
+        line.note += `; ORT Web kernels (profiled run): ${names.map((k) => `${k} ${kernels[k]}`).join(', ')}`;
+        const integer = names.some((k) => k.startsWith('QLinear') || k.endsWith('Integer'));
+        if (line.precision !== 'fp32' && !integer) {
+          line.precision = 'fp32';
+          line.note += '; no integer kernels: this QDQ graph ran in float between Q/DQ';
+        }
+      } else {
+        line.note += '; ORT Web kernels: the profile printed no node events';
+      }
+    } catch (e) {
+      line.note += `; ORT Web kernels: profiling failed (${String(e && e.message ? e.message : e).slice(0, 200)})`;
+    }
   } catch (e) {
     line.load_ms = null;
     line.median_ms = null;
