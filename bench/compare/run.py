@@ -423,6 +423,11 @@ def main() -> None:
                 if variant == "qdq" and not any(k in ops for k in ("QLinear", "Integer")):
                     vprec = "fp32"
                     r["note"] += "; no integer kernels: ORT computes this QDQ graph in float between Q/DQ"
+                elif variant == "qdq":
+                    floats = sum(int(n) for k, n in (e.rsplit(" ", 1) for e in ops.split(", ") if e)
+                                 if k in ("Conv", "FusedConv", "NhwcFusedConv", "Gemm", "MatMul"))
+                    if floats:
+                        r["note"] += f"; mixed: {floats} Conv/Gemm stay float between DequantizeLinear/QuantizeLinear"
             emit({"runtime": label, **base, "precision": vprec, "load_ms": None, "median_ms": None,
                   "top1_matches": None, "error": None, "onnx": onnx_path.name, **r})
             # ORT Web gets the export even when native ORT refused it: its own error is reported then.

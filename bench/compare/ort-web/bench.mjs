@@ -191,6 +191,9 @@ for (const job of jobs) {
         if (line.precision !== 'fp32' && !integer) {
           line.precision = 'fp32';
           line.note += '; no integer kernels: this QDQ graph ran in float between Q/DQ';
+        } else if (line.precision !== 'fp32') {
+          const floats = ['Conv', 'FusedConv', 'NhwcFusedConv', 'Gemm', 'MatMul'].reduce((a, k) => a + (kernels[k] ?? 0), 0);
+          if (floats > 0) line.note += `; mixed: ${floats} Conv/Gemm ran in float between DequantizeLinear/QuantizeLinear`;
         }
       } else {
         line.note += '; ORT Web kernels: the profile printed no node events';
