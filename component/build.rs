@@ -19,7 +19,7 @@ fn main() {
         }
     };
     let code = format!(
-        "#[repr(C, align(8))]\nstruct Aligned<B: ?Sized>(B);\n\
+        "#[repr(C, align(8))]\n#[allow(dead_code)] // unused in builds without an embedded model\nstruct Aligned<B: ?Sized>(B);\n\
          /// The prepared model, if this build has one.\npub static MODEL: Option<&[u8]> = {};\n\
          /// Its labels, one per line.\npub static LABELS: Option<&[u8]> = {};\n",
         file("EDGE_CLASSIFY_EMBEDDED"),

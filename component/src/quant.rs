@@ -184,11 +184,18 @@ pub fn multiply_by_quantized_multiplier(x: i32, quantized_multiplier: i32, shift
 /// truncated to 32 bits like the C++ cast.
 #[inline]
 pub fn multiply_by_quantized_multiplier_i64(x: i64, quantized_multiplier: i32, shift: i32) -> i32 {
-    let reduced_multiplier: i64 =
-        if quantized_multiplier < 0x7FFF_0000 { i64::from((quantized_multiplier + (1 << 15)) >> 16) } else { 0x7FFF };
-    let total_shift = (15 - shift).clamp(1, 62);
+    let (reduced_multiplier, total_shift) = reduced_multiplier_i64(quantized_multiplier, shift);
     let round = 1i64 << (total_shift - 1);
     (x.wrapping_mul(reduced_multiplier).wrapping_add(round) >> total_shift) as i32
+}
+
+/// The 16-bit reduced multiplier and the total right shift (in `[1, 62]`) of
+/// [`multiply_by_quantized_multiplier_i64`], for kernels that compute them once per channel.
+#[inline]
+pub fn reduced_multiplier_i64(quantized_multiplier: i32, shift: i32) -> (i64, u32) {
+    let reduced_multiplier: i64 =
+        if quantized_multiplier < 0x7FFF_0000 { i64::from((quantized_multiplier + (1 << 15)) >> 16) } else { 0x7FFF };
+    (reduced_multiplier, (15 - shift).clamp(1, 62) as u32)
 }
 
 /// `MultiplyByQuantizedMultiplierSmallerThanOneExp(x, m, left_shift)` (`left_shift <= 0`).

@@ -13,6 +13,17 @@ pub enum Precision {
     Int8,
 }
 
+impl Precision {
+    /// The WIT name: `fp32`, `int16`, `int8`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Int16 => "int16",
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
 /// `types.element-type`
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ElementType {

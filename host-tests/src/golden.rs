@@ -10,7 +10,7 @@ use anyhow::{ensure, Context, Result};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::api::{ElementType, LoadOptions, Precision};
+use crate::api::{ElementType, LoadOptions, ModelInfo, Precision, Tensor, TensorData};
 use crate::npy::Npy;
 use crate::paths;
 
@@ -147,6 +147,36 @@ pub enum CaseKind {
 }
 
 impl GoldenModel {
+    /// The golden input tensor, converted to the executing input's element type when a model runs at
+    /// another precision than its own (through real values: `scale * (q - zero_point)`).
+    pub fn input_for(&self, info: &ModelInfo, golden: Tensor) -> Result<Tensor> {
+        if golden.data.element_type() == info.input.element {
+            return Ok(golden);
+        }
+        let real: Vec<f32> = match &golden.data {
+            TensorData::Float32(v) => v.clone(),
+            data => {
+                let scale = self.input.scale.context("quantized golden input without a scale")?;
+                let zp = self.input.zero_point.unwrap_or(0);
+                data.to_i32().context("integer data")?.into_iter().map(|q| scale * (q - zp) as f32).collect()
+            }
+        };
+        let quantize = |lo: i32, hi: i32| -> Result<Vec<i32>> {
+            let q = info.input.quantization.context("quantized executing input without quantization")?;
+            Ok(real
+                .iter()
+                .map(|&r| ((r / q.scale).round() as i32).saturating_add(q.zero_point).clamp(lo, hi))
+                .collect())
+        };
+        let data = match info.input.element {
+            ElementType::Float32 => TensorData::Float32(real.clone()),
+            ElementType::Uint8 => TensorData::Uint8(quantize(0, 255)?.into_iter().map(|q| q as u8).collect()),
+            ElementType::Int8 => TensorData::Int8(quantize(-128, 127)?.into_iter().map(|q| q as i8).collect()),
+            ElementType::Int16 => TensorData::Int16(quantize(-32768, 32767)?.into_iter().map(|q| q as i16).collect()),
+        };
+        Ok(Tensor { shape: golden.shape, data })
+    }
+
     pub fn is_integer(&self) -> bool {
         self.input.dtype != Dtype::Float32
     }

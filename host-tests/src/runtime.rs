@@ -41,4 +41,9 @@ pub trait Model: Send {
 
     /// `model.infer`: run on a raw input tensor, return the raw output tensor.
     fn infer(&mut self, input: &Tensor) -> Call<Tensor>;
+
+    /// The largest linear memory this model's instance has had, where the engine can tell.
+    fn peak_memory_bytes(&mut self) -> Option<u64> {
+        None
+    }
 }

@@ -61,7 +61,40 @@ pub struct Import {
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    limits: PeakLimits,
+}
+
+/// [`StoreLimits`] that also remember the largest linear memory the instance asked for: the
+/// benchmark's peak-memory column (linear memory never shrinks).
+struct PeakLimits {
     limits: StoreLimits,
+    peak: usize,
+}
+
+impl wasmtime::ResourceLimiter for PeakLimits {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.peak = self.peak.max(desired);
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
 }
 
 impl WasiView for HostState {
@@ -210,7 +243,7 @@ impl WasmtimeRuntime {
                 .inherit_stderr()
                 .build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT_BYTES).build(),
+            limits: PeakLimits { limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT_BYTES).build(), peak: 0 },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
@@ -289,6 +322,10 @@ impl WasmtimeModel {
 }
 
 impl Model for WasmtimeModel {
+    fn peak_memory_bytes(&mut self) -> Option<u64> {
+        Some(self.store.data().limits.peak as u64)
+    }
+
     fn info(&mut self) -> Result<api::ModelInfo> {
         let handle = self.handle();
         let info = self

@@ -7,10 +7,12 @@
 //! - `test`: `dist`, then the whole workspace's tests, the kernel tests again inside wasm32-wasip2
 //!   with simd128 (testing the SIMD kernels), then `runtimes`. This is what CI runs.
 //! - `runtimes`: the runtime matrix (every golden case on every engine, bit-identical to native).
+//! - `bench`: ours next to tract, TFLite, ONNX Runtime and ONNX Runtime Web (see `bench.rs`).
 //! - `demo`: `dist`, then classify a sample photo with `dist/classify.wasm` in wasmtime.
 //! - `fetch-models`: find or download the files in `models.json` (used by `dist`).
 
 mod apps;
+mod bench;
 mod compose;
 mod fetch;
 
@@ -54,12 +56,16 @@ enum Cmd {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         pulley_cases: u32,
     },
-    /// Run `dist`, then print median load and inference times of every golden model, natively
-    /// and in wasmtime (Cranelift), from one process.
+    /// Run `dist`, then median load and inference times of every golden model at every precision,
+    /// ours (natively and in wasmtime) next to tract in the same wasmtime and, with Python 3,
+    /// TFLite, ONNX Runtime and ONNX Runtime Web: one table (also in target/bench/report.txt).
     Bench {
         /// Timed inferences per model and runtime (after one warm-up).
         #[arg(long, default_value_t = 5)]
         runs: u32,
+        /// Only ours (and the apps): no tract build, no Python / Node baselines.
+        #[arg(long)]
+        ours_only: bool,
     },
     /// Quantize a TFLite model (natively): `quantize --target int8 --calibrate <dir> in.tflite out.tflite`.
     Quantize(quantize::QuantizeArgs),
@@ -82,7 +88,7 @@ fn main() -> ExitCode {
         // Forward what followed `test` verbatim: clap drops a `--`, which `cargo test` needs to
         // tell its own options from the test binaries' (`cargo xtask test -- --nocapture`).
         Cmd::Test { args: _ } => test(&raw_args_after("test")),
-        Cmd::Bench { runs } => bench(runs),
+        Cmd::Bench { runs, ours_only } => bench(runs, !ours_only),
         Cmd::Runtimes { pulley_cases } => dist().and_then(|_| runtimes(&layout()?, pulley_cases)),
         Cmd::Quantize(args) => quantize::run(args),
     };
@@ -320,14 +326,9 @@ fn runtimes(layout: &Layout, pulley_cases: u32) -> Result<()> {
     run(command).context("runtime matrix")
 }
 
-fn bench(runs: u32) -> Result<()> {
+fn bench(runs: u32, compare: bool) -> Result<()> {
     let layout = layout()?;
     dist()?;
-    let mut command = cargo();
-    command
-        .current_dir(&layout.workspace_root)
-        .args(["run", "--quiet", "--release", "-p", "host-tests", "--bin", "bench", "--", "--runs"])
-        .arg(runs.to_string());
-    run(command).context("running the benchmark")?;
+    bench::bench(&layout, runs, compare)?;
     apps::bench(&layout, runs)
 }

@@ -303,9 +303,39 @@ pub fn conv_packed_int8(
 /// `dot_i16x8_s` lane adds at most 2 · 2^15 · 2^7 = 2^23, so 128 of them stay below 2^30.
 const INT16_FLUSH_PAIRS: usize = 128;
 
-/// int16 (16x8) 1x1 CONV_2D: the same dot product on raw int16 activations (zero point 0) and
-/// sign-extended int8 weights, summed exactly in 32 bits for up to [`INT16_FLUSH_PAIRS`] channel pairs
-/// and then into TFLite's 64-bit accumulator.
+/// The 16x8 output stage of [`MacStage::finish`] with each channel's bias, reduced multiplier and
+/// shift looked up once per call instead of per output (simd128 has no per-lane 64-bit shift, so this
+/// one stays scalar).
+struct Int16Stage {
+    channels: Vec<(i64, i64, u32)>,
+    min: i32,
+    max: i32,
+}
+
+impl Int16Stage {
+    fn new(p: &super::int16::ConvParams, bias: Option<&[i64]>, out_c: usize) -> Self {
+        let channels = (0..out_c)
+            .map(|ch| {
+                let m = generic::per_channel(&p.multipliers, ch);
+                let (rm, shift) = crate::quant::reduced_multiplier_i64(m.multiplier, m.shift);
+                (bias.map_or(0, |b| b[ch]), rm, shift)
+            })
+            .collect();
+        Self { channels, min: p.act_min, max: p.act_max }
+    }
+
+    #[inline(always)]
+    fn finish(&self, acc: i64, ch: usize) -> i16 {
+        let (bias, rm, shift) = self.channels[ch];
+        let x = acc.wrapping_add(bias).wrapping_mul(rm).wrapping_add(1 << (shift - 1));
+        ((x >> shift) as i32).clamp(self.min, self.max) as i16
+    }
+}
+
+/// int16 (16x8) 1x1 CONV_2D: the same dot product on raw int16 activations (zero point 0, so a
+/// channel pair is one 32-bit splat load straight from the input row) and the weights sign-extended
+/// once per call, two pixels at a time, summed exactly in 32 bits for up to [`INT16_FLUSH_PAIRS`]
+/// channel pairs and then into TFLite's 64-bit accumulator.
 pub fn pointwise_int16(
     p: &super::int16::ConvParams,
     g: &ConvGeom,
@@ -314,59 +344,65 @@ pub fn pointwise_int16(
     bias: Option<&[i64]>,
     output: &mut [i16],
 ) {
-    let in_c = g.in_c;
+    let (in_c, out_c) = (g.in_c, g.out_c);
     let pairs = in_c / 2;
-    generic::pointwise_blocks(
-        g,
-        input,
-        packed.len(),
-        output,
-        |rows, block, acc: &mut [[i64; LANES]; generic::PIXELS]| {
-            let ws = &packed[block * in_c * LANES..][..in_c * LANES];
-            *acc = [[0; LANES]; generic::PIXELS];
-            for (chunk, ws) in ws[..pairs * 2 * LANES].chunks(INT16_FLUSH_PAIRS * 2 * LANES).enumerate() {
-                let j0 = chunk * INT16_FLUSH_PAIRS;
-                let mut v = [[i32x4_splat(0); LANES / 4]; generic::PIXELS];
-                for (j, w) in ws.chunks_exact(2 * LANES).enumerate() {
-                    // SAFETY: `w` is 2 * LANES = 32 bytes; each load reads 16 (unaligned loads are allowed).
-                    let (lo, hi) = unsafe { (v128_load(w.as_ptr().cast()), v128_load(w.as_ptr().add(16).cast())) };
-                    let wv = [
-                        i16x8_extend_low_i8x16(lo),
-                        i16x8_extend_high_i8x16(lo),
-                        i16x8_extend_low_i8x16(hi),
-                        i16x8_extend_high_i8x16(hi),
-                    ];
-                    for (vp, row) in v.iter_mut().zip(rows) {
-                        let (x0, x1) = (row[2 * (j0 + j)], row[2 * (j0 + j) + 1]);
-                        let xp = i32x4_splat(i32::from(x0 as u16) | (i32::from(x1) << 16));
-                        for k in 0..LANES / 4 {
-                            vp[k] = i32x4_add(vp[k], i32x4_dot_i16x8(xp, wv[k]));
+    let weights: Vec<i16> = packed.iter().map(|&w| i16::from(w)).collect();
+    let stage = Int16Stage::new(p, bias, out_c);
+    generic::pointwise_groups(g, input, output, |rows, out| {
+        let np = out.len() / out_c;
+        for block in 0..out_c.div_ceil(LANES) {
+            let ws = &weights[block * in_c * LANES..][..in_c * LANES];
+            for (half, out) in out.chunks_mut(2 * out_c).enumerate().take(np.div_ceil(2)) {
+                let x = [rows[2 * half], rows[2 * half + 1]];
+                let mut acc = [[0i64; LANES]; 2];
+                for (chunk, ws) in ws[..pairs * 2 * LANES].chunks(INT16_FLUSH_PAIRS * 2 * LANES).enumerate() {
+                    let j0 = chunk * INT16_FLUSH_PAIRS;
+                    let mut v = [[i32x4_splat(0); LANES / 4]; 2];
+                    for (j, w) in ws.chunks_exact(2 * LANES).enumerate() {
+                        let c = 2 * (j0 + j);
+                        // SAFETY: channels c and c + 1 of each row (4 bytes); `w` is 2 * LANES = 32 i16,
+                        // read as four vectors.
+                        unsafe {
+                            let xp = [
+                                v128_load32_splat(x[0][c..].as_ptr().cast()),
+                                v128_load32_splat(x[1][c..].as_ptr().cast()),
+                            ];
+                            for k in 0..LANES / 4 {
+                                let wk = v128_load(w.as_ptr().add(8 * k).cast());
+                                v[0][k] = i32x4_add(v[0][k], i32x4_dot_i16x8(xp[0], wk));
+                                v[1][k] = i32x4_add(v[1][k], i32x4_dot_i16x8(xp[1], wk));
+                            }
+                        }
+                    }
+                    for (a, vp) in acc.iter_mut().zip(&v) {
+                        let mut sums = [0i32; LANES];
+                        for (k, lanes) in sums.chunks_exact_mut(4).enumerate() {
+                            // SAFETY: `lanes` is 4 i32 = 16 bytes.
+                            unsafe { v128_store(lanes.as_mut_ptr().cast(), vp[k]) };
+                        }
+                        for (a, s) in a.iter_mut().zip(sums) {
+                            *a = a.wrapping_add(i64::from(s));
                         }
                     }
                 }
-                for (a, vp) in acc.iter_mut().zip(&v) {
-                    let mut sums = [0i32; LANES];
-                    for (k, lanes) in sums.chunks_exact_mut(4).enumerate() {
-                        // SAFETY: `lanes` is 4 i32 = 16 bytes.
-                        unsafe { v128_store(lanes.as_mut_ptr().cast(), vp[k]) };
+                if in_c % 2 == 1 {
+                    let w = &packed[block * in_c * LANES + pairs * 2 * LANES..][..LANES];
+                    for (a, row) in acc.iter_mut().zip(x) {
+                        for i in 0..LANES {
+                            a[i] = p.mac(a[i], row[in_c - 1], w[i]);
+                        }
                     }
-                    for (a, s) in a.iter_mut().zip(sums) {
-                        *a = a.wrapping_add(i64::from(s));
+                }
+                let oc0 = block * LANES;
+                let lanes = LANES.min(out_c - oc0);
+                for (a, out) in acc.iter().zip(out.chunks_exact_mut(out_c)) {
+                    for (i, o) in out[oc0..][..lanes].iter_mut().enumerate() {
+                        *o = stage.finish(a[i], oc0 + i);
                     }
                 }
             }
-            if in_c % 2 == 1 {
-                let w = &ws[pairs * 2 * LANES..][..LANES];
-                for (a, row) in acc.iter_mut().zip(rows) {
-                    let x = row[in_c - 1];
-                    for i in 0..LANES {
-                        a[i] = p.mac(a[i], x, w[i]);
-                    }
-                }
-            }
-        },
-        |acc, oc| p.finish(acc, bias.map(|b| b[oc]), oc),
-    );
+        }
+    });
 }
 
 /// int8 DEPTHWISE_CONV_2D (multiplier 1): per tap, 16 channels of `(x − zp_x) · (w − zp_w)` with
@@ -419,6 +455,7 @@ pub fn depthwise_int16(
     bias: Option<&[i64]>,
     output: &mut [i16],
 ) {
+    let stage = Int16Stage::new(p, bias, g.out_c);
     generic::depthwise_blocks(
         g,
         output,
@@ -449,7 +486,7 @@ pub fn depthwise_int16(
                 *a = i64::from(s);
             }
         },
-        |acc, oc| p.finish(acc, bias.map(|b| b[oc]), oc),
+        |acc, oc| stage.finish(acc, oc),
     );
 }
 
@@ -527,6 +564,30 @@ mod tests {
             add_int8(&p.rescale, &a, &b, &mut fast);
             p.rescale.add_all(&a, &b, &mut slow);
             prop_assert_eq!(fast, slow);
+        }
+
+        #[test]
+        fn int16_stage_equals_finish(
+            multipliers in proptest::collection::vec(
+                ((1i32 << 30)..=i32::MAX, -40..=10i32).prop_map(|(multiplier, shift)| QuantizedMultiplier { multiplier, shift }),
+                1..=20,
+            ),
+            acc in proptest::collection::vec(prop_oneof![-(1i64 << 20)..=(1i64 << 20), any::<i64>()], 20),
+            bias in proptest::collection::vec(any::<i64>(), 20),
+            with_bias in any::<bool>(),
+            range in (-32768..=32767i32, -32768..=32767i32),
+        ) {
+            let out_c = multipliers.len();
+            let p = crate::kernels::int16::ConvParams {
+                multipliers,
+                act_min: range.0.min(range.1),
+                act_max: range.0.max(range.1),
+            };
+            let bias = with_bias.then_some(&bias[..out_c]);
+            let stage = Int16Stage::new(&p, bias, out_c);
+            for ch in 0..out_c {
+                prop_assert_eq!(stage.finish(acc[ch], ch), p.finish(acc[ch], bias.map(|b| b[ch]), ch), "channel {}", ch);
+            }
         }
     }
 }

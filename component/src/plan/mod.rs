@@ -366,8 +366,21 @@ fn op_step<P: Prec>(
                 depth_multiplier: if depthwise { oc / ic } else { 1 },
             };
             let p = P::prepare_conv(&ctx)?;
-            let filter = P::weights(&g.tensors[node.input(1)])?.into();
+            let filter = P::weights(&g.tensors[node.input(1)])?;
             let bias = node.optional_input(2).map(|b| P::bias(&g.tensors[b]).map(Weights::from)).transpose()?;
+            if depthwise && ic == 1 && generic::is_packable(&ConvGeom { depth_multiplier: 1, ..geom }) {
+                // One input channel: a DEPTHWISE_CONV_2D is a CONV_2D with in_c = 1 (the same products,
+                // added in the same filter row, column order), so it takes the packed CONV_2D kernels
+                // instead of the scalar depth-multiplier loop (VWW's first layer has multiplier 8).
+                // The filter [1, kh, kw, oc] becomes [oc, kh, kw, 1].
+                let taps = kh * kw;
+                let conv: Vec<P::Weight> =
+                    (0..oc).flat_map(|o| (0..taps).map(move |t| (o, t))).map(|(o, t)| filter[t * oc + o]).collect();
+                let geom = ConvGeom { depth_multiplier: 1, ..geom };
+                let packed = generic::pack_conv(&conv, oc, P::Weight::default()).into();
+                return Ok(OpStep::ConvPacked { p, g: geom, packed, bias, x, y });
+            }
+            let filter: Weights<P::Weight> = filter.into();
             if depthwise {
                 OpStep::Depthwise { p, g: geom, filter, bias, x, y }
             } else if generic::is_pointwise(&geom) {

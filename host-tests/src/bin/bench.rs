@@ -1,35 +1,45 @@
-//! `cargo xtask bench`: median latency of every golden model, natively and in wasmtime (Cranelift) for
-//! both component builds (scalar `classifier.wasm`, `classifier-simd.wasm`), measured in this one
-//! process so the ratios compare like with like.
+//! `cargo xtask bench`: median latency of every golden model at every precision the native build
+//! loads it at, natively and in wasmtime (Cranelift) for both component builds (scalar
+//! `classifier.wasm`, `classifier-simd.wasm`), measured in this one process so the ratios compare
+//! like with like.
 //!
-//! Load = `model.load` of the TFLite bytes (parse, validate, pre-pack, plan). Infer = `model.infer`
-//! on the model's first golden photo input, after one warm-up run.
+//! Load = `model.load` of the TFLite bytes (instantiate, parse, validate, pre-pack, plan). Infer =
+//! `model.infer` on the model's first golden photo input, after one warm-up run. Peak memory = the
+//! largest linear memory the SIMD instance grew to.
+//!
+//! `--runs N`, `--model SUBSTRING` (repeatable), `--simd-only` (skip the native and scalar columns,
+//! for profiling), `--json FILE` (one JSON object per SIMD and native measurement, the format the
+//! comparison runners in `bench/` write, for `cargo xtask bench`'s combined table).
+
+use std::io::Write;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use host_tests::golden::Golden;
 use host_tests::native_rt::NativeRuntime;
 use host_tests::wasmtime_rt::WasmtimeRuntime;
-use host_tests::{paths, LoadOptions, Runtime};
-use std::time::{Duration, Instant};
+use host_tests::{paths, LoadOptions, Precision, Runtime, Tensor};
+use serde_json::json;
 
 fn median(mut v: Vec<Duration>) -> f64 {
     v.sort();
     v[v.len() / 2].as_secs_f64() * 1e3
 }
 
-/// Median load and infer times in ms.
-fn measure(
-    rt: &dyn Runtime,
-    tflite: &[u8],
-    input: &host_tests::Tensor,
-    loads: usize,
-    runs: usize,
-) -> Result<(f64, f64)> {
-    let mut load_times = Vec::with_capacity(loads);
+struct Measured {
+    load_ms: f64,
+    infer_ms: f64,
+    peak_memory: Option<u64>,
+}
+
+/// Median load and infer times.
+fn measure(rt: &dyn Runtime, tflite: &[u8], options: &LoadOptions, input: &Tensor, runs: usize) -> Result<Measured> {
+    const LOADS: usize = 3;
+    let mut load_times = Vec::with_capacity(LOADS);
     let mut model = None;
-    for _ in 0..loads {
+    for _ in 0..LOADS {
         let t = Instant::now();
-        let m = rt.load(tflite, &LoadOptions::default())?.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let m = rt.load(tflite, options)?.map_err(|e| anyhow::anyhow!("{e}"))?;
         load_times.push(t.elapsed());
         model = Some(m);
     }
@@ -41,17 +51,21 @@ fn measure(
         model.infer(input)?.map_err(|e| anyhow::anyhow!("{e}"))?;
         infer_times.push(t.elapsed());
     }
-    Ok((median(load_times), median(infer_times)))
+    Ok(Measured { load_ms: median(load_times), infer_ms: median(infer_times), peak_memory: model.peak_memory_bytes() })
+}
+
+fn args_after(flag: &str) -> Vec<String> {
+    std::env::args().collect::<Vec<_>>().windows(2).filter(|w| w[0] == flag).map(|w| w[1].clone()).collect()
 }
 
 fn main() -> Result<()> {
-    let runs: usize =
-        std::env::args().skip_while(|a| a != "--runs").nth(1).map(|r| r.parse()).transpose()?.unwrap_or(5);
-    // `--model SUBSTRING` (repeatable) keeps only the models whose id contains one of them.
-    let filters: Vec<String> =
-        std::env::args().collect::<Vec<_>>().windows(2).filter(|w| w[0] == "--model").map(|w| w[1].clone()).collect();
-    // `--simd-only` skips the native and scalar columns (for profiling the SIMD build alone).
+    let runs: usize = args_after("--runs").first().map(|r| r.parse()).transpose()?.unwrap_or(5);
+    let filters = args_after("--model");
     let simd_only = std::env::args().any(|a| a == "--simd-only");
+    let mut json_out = match args_after("--json").first() {
+        Some(path) => Some(std::fs::File::create(path).with_context(|| format!("creating {path}"))?),
+        None => None,
+    };
     let golden = Golden::load()?;
     let component = paths::component_path()?;
     let simd_component = component.with_file_name("classifier-simd.wasm");
@@ -64,7 +78,7 @@ fn main() -> Result<()> {
         simd_component.display()
     );
     println!(
-        "{:<36} {:>6} {:>8} | {:>11} {:>11} | {:>11} {:>11} | {:>11} {:>11} | {:>11} {:>11}",
+        "{:<36} {:>6} {:>7} | {:>11} {:>11} | {:>11} {:>11} | {:>11} {:>11} {:>9} | {:>11} {:>11}",
         "model",
         "prec",
         "MMACs",
@@ -74,6 +88,7 @@ fn main() -> Result<()> {
         "scalar inf",
         "simd load",
         "simd inf",
+        "simd mem",
         "simd/scalar",
         "simd/native"
     );
@@ -83,33 +98,63 @@ fn main() -> Result<()> {
         }
         let tflite = model.model_bytes()?;
         let case = model.photo_cases().next().context("a photo case")?;
-        let input = case.input(&golden)?.to_tensor()?;
-        let mut m = native.load(&tflite, &LoadOptions::default())?.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let info = m.info()?;
-        let (nl, ni, wl, wi) = if simd_only {
-            (f64::NAN, f64::NAN, f64::NAN, f64::NAN)
-        } else {
-            let (nl, ni) =
-                measure(&native, &tflite, &input, 3, runs).with_context(|| format!("native {}", model.id))?;
-            let (wl, wi) =
-                measure(&wasm, &tflite, &input, 3, runs).with_context(|| format!("wasmtime {}", model.id))?;
-            (nl, ni, wl, wi)
-        };
-        let (sl, si) = measure(&simd, &tflite, &input, 3, runs).with_context(|| format!("simd {}", model.id))?;
-        println!(
-            "{:<36} {:>6} {:>8.1} | {:>8.2} ms {:>8.2} ms | {:>8.2} ms {:>8.2} ms | {:>8.2} ms {:>8.2} ms | {:>11.2} {:>11.2}",
-            model.id,
-            format!("{:?}", info.precision).to_lowercase(),
-            info.macs as f64 / 1e6,
-            nl,
-            ni,
-            wl,
-            wi,
-            sl,
-            si,
-            si / wi,
-            si / ni
-        );
+        for precision in [Precision::Int8, Precision::Int16, Precision::Fp32] {
+            let options = LoadOptions { precision: Some(precision), ..model.load_options(false)? };
+            let mut m = match native.load(&tflite, &options)? {
+                Ok(m) => m,
+                Err(e) => {
+                    println!("{:<36} {:>6} not loadable at this precision: {e}", model.id, precision.name());
+                    continue;
+                }
+            };
+            let info = m.info()?;
+            let input = model.input_for(&info, case.input(&golden)?.to_tensor()?)?;
+            let what = || format!("{} at {}", model.id, precision.name());
+            let s = measure(&simd, &tflite, &options, &input, runs).with_context(|| format!("simd {}", what()))?;
+            let (n, w) = if simd_only {
+                (None, None)
+            } else {
+                let n =
+                    measure(&native, &tflite, &options, &input, runs).with_context(|| format!("native {}", what()))?;
+                let w =
+                    measure(&wasm, &tflite, &options, &input, runs).with_context(|| format!("scalar {}", what()))?;
+                (Some(n), Some(w))
+            };
+            let ms = |m: &Option<Measured>, f: fn(&Measured) -> f64| m.as_ref().map_or(f64::NAN, f);
+            println!(
+                "{:<36} {:>6} {:>7.1} | {:>8.2} ms {:>8.2} ms | {:>8.2} ms {:>8.2} ms | {:>8.2} ms {:>8.2} ms {:>6.1} MB | {:>11.2} {:>11.2}",
+                model.id,
+                precision.name(),
+                info.macs as f64 / 1e6,
+                ms(&n, |m| m.load_ms),
+                ms(&n, |m| m.infer_ms),
+                ms(&w, |m| m.load_ms),
+                ms(&w, |m| m.infer_ms),
+                s.load_ms,
+                s.infer_ms,
+                s.peak_memory.unwrap_or(0) as f64 / 1e6,
+                s.infer_ms / ms(&w, |m| m.infer_ms),
+                s.infer_ms / ms(&n, |m| m.infer_ms),
+            );
+            if let Some(out) = json_out.as_mut() {
+                let line = |runtime: &str, m: &Measured| {
+                    json!({
+                        "runtime": runtime,
+                        "model": model.id,
+                        "precision": precision.name(),
+                        "load_ms": m.load_ms,
+                        "median_ms": m.infer_ms,
+                        "runs": runs,
+                        "peak_mem_bytes": m.peak_memory,
+                        "error": null,
+                    })
+                };
+                writeln!(out, "{}", line("edge-classify simd128 (wasmtime cranelift)", &s))?;
+                if let Some(n) = &n {
+                    writeln!(out, "{}", line("edge-classify (native)", n))?;
+                }
+            }
+        }
     }
     Ok(())
 }

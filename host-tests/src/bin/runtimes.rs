@@ -24,7 +24,7 @@ use host_tests::golden::{Golden, GoldenModel};
 use host_tests::jco_rt::{self, JcoRuntime};
 use host_tests::native_rt::NativeRuntime;
 use host_tests::wasmtime_rt::{Compiler, WasmtimeRuntime};
-use host_tests::{paths, ElementType, LoadOptions, Model, ModelInfo, Precision, Runtime, Tensor, TensorData};
+use host_tests::{paths, LoadOptions, Model, ModelInfo, Precision, Runtime, Tensor, TensorData};
 use sha2::{Digest, Sha256};
 
 struct Args {
@@ -144,7 +144,7 @@ fn main() -> Result<()> {
                     "{:<24} {:<36} {:<6} {:>6} {:<16} {:>10.2}  {}",
                     rt.name(),
                     model.id,
-                    precision_name(precision),
+                    precision.name(),
                     cell.digests.len(),
                     short(&all.finalize()),
                     median(cell.infer_ms.clone()),
@@ -177,12 +177,7 @@ fn precisions(model: &GoldenModel, tflite: &[u8]) -> Result<Vec<Precision>> {
         match NativeRuntime.load(tflite, &options)? {
             Ok(_) => out.push(precision),
             Err(e) if precision != own => {
-                println!(
-                    "{:<24} {:<36} {:<6} not loadable at this precision: {e}",
-                    "-",
-                    model.id,
-                    precision_name(precision)
-                )
+                println!("{:<24} {:<36} {:<6} not loadable at this precision: {e}", "-", model.id, precision.name())
             }
             Err(e) => bail!("{} does not load at its own precision: {e}", model.id),
         }
@@ -217,7 +212,7 @@ fn run_cell(
     let mut cell = Cell { digests: Vec::new(), infer_ms: Vec::new() };
     let mut classified = std::collections::HashSet::new();
     for case in model.cases.iter().take(cases) {
-        let input = input_for(model, &info, case.input(golden)?.to_tensor()?)?;
+        let input = model.input_for(&info, case.input(golden)?.to_tensor()?)?;
         let mut h = Sha256::new();
         let t = Instant::now();
         let out = m.infer(&input)?.map_err(|e| anyhow::anyhow!("infer {}: {e}", case.image))?;
@@ -244,33 +239,6 @@ fn classify_all(m: &mut dyn Model, info: &ModelInfo, image: &[u8]) -> Result<Vec
     m.classify(image, info.classes)?.map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// The golden input tensor, converted to the executing input's element type when a model runs at
-/// another precision than its own (through real values: `scale * (q - zero_point)`).
-fn input_for(model: &GoldenModel, info: &ModelInfo, golden: Tensor) -> Result<Tensor> {
-    if golden.data.element_type() == info.input.element {
-        return Ok(golden);
-    }
-    let real: Vec<f32> = match &golden.data {
-        TensorData::Float32(v) => v.clone(),
-        data => {
-            let scale = model.input.scale.context("quantized golden input without a scale")?;
-            let zp = model.input.zero_point.unwrap_or(0);
-            data.to_i32().context("integer data")?.into_iter().map(|q| scale * (q - zp) as f32).collect()
-        }
-    };
-    let quantize = |lo: i32, hi: i32| -> Result<Vec<i32>> {
-        let q = info.input.quantization.context("quantized executing input without quantization")?;
-        Ok(real.iter().map(|&r| ((r / q.scale).round() as i32).saturating_add(q.zero_point).clamp(lo, hi)).collect())
-    };
-    let data = match info.input.element {
-        ElementType::Float32 => TensorData::Float32(real.clone()),
-        ElementType::Uint8 => TensorData::Uint8(quantize(0, 255)?.into_iter().map(|q| q as u8).collect()),
-        ElementType::Int8 => TensorData::Int8(quantize(-128, 127)?.into_iter().map(|q| q as i8).collect()),
-        ElementType::Int16 => TensorData::Int16(quantize(-32768, 32767)?.into_iter().map(|q| q as i16).collect()),
-    };
-    Ok(Tensor { shape: golden.shape, data })
-}
-
 fn digest_tensor(h: &mut Sha256, t: &Tensor) {
     h.update(format!("{:?}{:?}", t.data.element_type(), t.shape).as_bytes());
     match &t.data {
@@ -278,14 +246,6 @@ fn digest_tensor(h: &mut Sha256, t: &Tensor) {
         TensorData::Uint8(v) => h.update(v),
         TensorData::Int8(v) => v.iter().for_each(|x| h.update(x.to_le_bytes())),
         TensorData::Int16(v) => v.iter().for_each(|x| h.update(x.to_le_bytes())),
-    }
-}
-
-fn precision_name(p: Precision) -> &'static str {
-    match p {
-        Precision::Fp32 => "fp32",
-        Precision::Int16 => "int16",
-        Precision::Int8 => "int8",
     }
 }
 
