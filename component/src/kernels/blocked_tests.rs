@@ -165,13 +165,14 @@ fn case<A: std::fmt::Debug + Clone, W: std::fmt::Debug + Clone, B: std::fmt::Deb
 /// make NaNs inside a sum) and both zeros (`0.0 + -0.0` and the clamp's `-0.0 < 0.0`).
 fn f32_or_special(r: core::ops::Range<f32>) -> impl Strategy<Value = f32> + Clone {
     prop_oneof![
-        120 => r,
+        // Rare enough that most outputs of a case stay finite.
+        2000 => r,
         1 => Just(f32::NAN),
         1 => Just(f32::from_bits(0xffc0_1234)),
         1 => Just(f32::INFINITY),
         1 => Just(f32::NEG_INFINITY),
-        3 => Just(-0.0f32),
-        3 => Just(0.0f32),
+        20 => Just(-0.0f32),
+        20 => Just(0.0f32),
     ]
 }
 
