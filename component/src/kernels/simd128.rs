@@ -618,7 +618,8 @@ pub fn depthwise_fp32(
             let (xs, ws) = (&input[xo + c0..][..LANES], &filter[wo + c0..][..LANES]);
             for (k, v) in v.iter_mut().enumerate() {
                 // SAFETY: both slices are LANES = 16 f32, four vectors each.
-                let (x, w) = unsafe { (v128_load(xs.as_ptr().add(4 * k).cast()), v128_load(ws.as_ptr().add(4 * k).cast())) };
+                let (x, w) =
+                    unsafe { (v128_load(xs.as_ptr().add(4 * k).cast()), v128_load(ws.as_ptr().add(4 * k).cast())) };
                 *v = mac_f32(*v, x, w);
             }
         }
