@@ -160,17 +160,36 @@ fn case<A: std::fmt::Debug + Clone, W: std::fmt::Debug + Clone, B: std::fmt::Deb
     })
 }
 
+/// Mostly values from `r`, sometimes the ones where float kernels can differ without changing a
+/// finite sum: NaNs (two payloads), infinities (`inf · 0` and `inf − inf`
+/// make NaNs inside a sum) and both zeros (`0.0 + -0.0` and the clamp's `-0.0 < 0.0`).
+fn f32_or_special(r: core::ops::Range<f32>) -> impl Strategy<Value = f32> + Clone {
+    prop_oneof![
+        // Rare enough that most outputs of a case stay finite.
+        2000 => r,
+        1 => Just(f32::NAN),
+        1 => Just(f32::from_bits(0xffc0_1234)),
+        1 => Just(f32::INFINITY),
+        1 => Just(f32::NEG_INFINITY),
+        20 => Just(-0.0f32),
+        20 => Just(0.0f32),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
     #[test]
     fn fp32_blocked_equals_reference(
-        (kind, g, x, w, b) in case(-4.0f32..4.0, -1.0f32..1.0, -2.0f32..2.0),
+        (kind, g, x, w, b) in case(f32_or_special(-4.0..4.0), f32_or_special(-1.0..1.0), f32_or_special(-2.0..2.0)),
         act in activation(),
     ) {
         let p = fp32::ConvParams::prepare(act);
         let (fast, slow) = both(&p, &g, kind, &x, &w, &b, 0.0, 0.0);
-        prop_assert_eq!(fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), slow.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        // Bits, except a NaN's sign and payload: neither LLVM nor wasm (`nondeterministic NaN`
+        // propagation) fixes those, so even the native build's two scalar paths may disagree on them.
+        let bits = |v: &[f32]| v.iter().map(|v| if v.is_nan() { f32::NAN.to_bits() } else { v.to_bits() }).collect::<Vec<_>>();
+        prop_assert_eq!(bits(&fast), bits(&slow));
     }
 
     #[test]

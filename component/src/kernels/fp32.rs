@@ -70,6 +70,9 @@ pub fn conv2d_packed(
     bias: Option<&[f32]>,
     output: &mut [f32],
 ) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    super::simd128::conv_packed_fp32(p, g, input, packed, bias, output);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     generic::conv2d_packed(p, g, input, packed, bias, output)
 }
 
@@ -82,6 +85,9 @@ pub fn pointwise_conv2d(
     bias: Option<&[f32]>,
     output: &mut [f32],
 ) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    super::simd128::pointwise_fp32(p, g, input, packed, bias, output);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     generic::pointwise_conv2d(p, g, input, packed, bias, output)
 }
 
@@ -93,6 +99,10 @@ pub fn depthwise_conv2d(
     bias: Option<&[f32]>,
     output: &mut [f32],
 ) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if generic::is_channel_blocked(g) {
+        return super::simd128::depthwise_fp32(p, g, input, filter, bias, output);
+    }
     generic::depthwise_conv2d(p, g, input, filter, bias, output)
 }
 

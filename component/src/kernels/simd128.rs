@@ -1,14 +1,15 @@
 //! wasm `simd128` micro-kernels, compiled only into the SIMD build (`dist/classifier-simd.wasm`).
 //!
 //! Each one computes exactly what the portable kernel it replaces computes (integer sums are exact in
-//! any order and wrap the same way), so the scalar build, the native build and this one give the same
+//! any order and wrap the same way; float ones add each output's products in the portable kernel's
+//! order, each product and sum rounded on its own), so the scalar build, the native build and this one give the same
 //! bits; the runtime matrix checks that on every golden case.
 
 use core::arch::wasm32::*;
 
 use super::generic::{self, MacStage, LANES};
 use super::int8::ConvParams;
-use super::ConvGeom;
+use super::{fp32, ConvGeom};
 
 /// The int8 output stage (bias, TFLite's per-channel `MultiplyByQuantizedMultiplier`, output offset,
 /// clamp) for four channels per instruction, with the same result as [`MacStage::finish`] for every
@@ -488,6 +489,179 @@ pub fn depthwise_int16(
         },
         |acc, oc| stage.finish(acc, oc),
     );
+}
+
+/// The fp32 output stage of [`MacStage::finish`] for [`fp32::ConvParams`], four channels at a time:
+/// `acc + bias` (`+ 0.0` without a bias, which turns a `-0.0` sum into `+0.0` exactly like the scalar
+/// code), then `pmax`/`pmin`, whose `a < b ? b : a` / `b < a ? b : a` are the scalar clamp's comparisons
+/// (a NaN stays NaN, `-0.0` is not raised to a `0.0` bound), unlike the NaN-propagating `f32x4.min/max`.
+struct F32Stage {
+    bias: Vec<v128>,
+    lo: v128,
+    hi: v128,
+}
+
+impl F32Stage {
+    fn new(p: &fp32::ConvParams, bias: Option<&[f32]>, out_c: usize) -> Self {
+        // The padding lanes of the last block get 0.0; their results are never stored.
+        let mut b = vec![0f32; out_c.div_ceil(LANES) * LANES];
+        if let Some(bias) = bias {
+            b[..out_c].copy_from_slice(&bias[..out_c]);
+        }
+        Self {
+            bias: b.chunks_exact(4).map(|c| f32x4(c[0], c[1], c[2], c[3])).collect(),
+            lo: f32x4_splat(p.act_min),
+            hi: f32x4_splat(p.act_max),
+        }
+    }
+
+    /// Finishes the LANES accumulators of `block` into `out` (its first `out.len()` channels).
+    #[inline(always)]
+    fn store16(&self, out: &mut [f32], v: &[v128; 4], block: usize) {
+        let r: [v128; 4] = core::array::from_fn(|k| {
+            f32x4_pmin(f32x4_pmax(f32x4_add(v[k], self.bias[4 * block + k]), self.lo), self.hi)
+        });
+        let mut lanes = [0f32; LANES];
+        let dst = match <&mut [f32; LANES]>::try_from(&mut *out) {
+            Ok(out) => out,
+            Err(_) => &mut lanes,
+        };
+        for (k, r) in r.into_iter().enumerate() {
+            // SAFETY: `dst` is LANES = 16 f32, four vectors.
+            unsafe { v128_store(dst.as_mut_ptr().add(4 * k).cast(), r) };
+        }
+        let n = out.len();
+        if n < LANES {
+            out.copy_from_slice(&lanes[..n]);
+        }
+    }
+}
+
+/// `acc + x · w` on four lanes: the product rounded, then the sum rounded (no fusing), operands in the
+/// scalar code's order so even NaN payloads come out the same.
+#[inline(always)]
+fn mac_f32(acc: v128, x: v128, w: v128) -> v128 {
+    f32x4_add(acc, f32x4_mul(x, w))
+}
+
+/// fp32 1x1 CONV_2D. The pair-interleaved packing of [`generic::pack_pointwise`] suits a widening dot
+/// product, not float lanes (each output must add channel `2j` before `2j + 1`), so the weights are
+/// first de-interleaved into `[block][in channel][LANES]`: one pass over the filter per call, against
+/// one pass per pixel in the product. Then two pixels by 16 output channels at a time: 8 accumulators,
+/// 2 input splats and a weight vector, few enough for Cranelift to keep them all in registers. Each
+/// output adds its input channels in ascending order from `0.0`, as [`generic::pointwise_conv2d`] does.
+pub fn pointwise_fp32(
+    p: &fp32::ConvParams,
+    g: &ConvGeom,
+    input: &[f32],
+    packed: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+) {
+    let (in_c, out_c) = (g.in_c, g.out_c);
+    let stage = F32Stage::new(p, bias, out_c);
+    let pairs = in_c / 2;
+    let mut weights = vec![0f32; packed.len()];
+    for (src, dst) in packed.chunks_exact(in_c * LANES).zip(weights.chunks_exact_mut(in_c * LANES)) {
+        for (s, d) in src[..pairs * 2 * LANES].chunks_exact(2 * LANES).zip(dst.chunks_exact_mut(2 * LANES)) {
+            let (even, odd) = d.split_at_mut(LANES);
+            for i in 0..LANES {
+                even[i] = s[2 * i];
+                odd[i] = s[2 * i + 1];
+            }
+        }
+        let tail = pairs * 2 * LANES;
+        dst[tail..].copy_from_slice(&src[tail..]);
+    }
+    generic::pointwise_groups(g, input, output, |rows, out| {
+        for block in 0..out_c.div_ceil(LANES) {
+            let ws = &weights[block * in_c * LANES..][..in_c * LANES];
+            let oc0 = block * LANES;
+            let lanes = LANES.min(out_c - oc0);
+            for (half, out) in out.chunks_mut(2 * out_c).enumerate() {
+                let x = [rows[2 * half].as_ptr(), rows[2 * half + 1].as_ptr()];
+                let mut v = [[f32x4_splat(0.0); LANES / 4]; 2];
+                for (ic, w) in ws.chunks_exact(LANES).enumerate() {
+                    // SAFETY: `ic < in_c`, the length of each row; `w` is LANES = 16 f32, four vectors.
+                    unsafe {
+                        let xs = [v128_load32_splat(x[0].add(ic).cast()), v128_load32_splat(x[1].add(ic).cast())];
+                        for k in 0..LANES / 4 {
+                            let wk = v128_load(w.as_ptr().add(4 * k).cast());
+                            v[0][k] = mac_f32(v[0][k], xs[0], wk);
+                            v[1][k] = mac_f32(v[1][k], xs[1], wk);
+                        }
+                    }
+                }
+                for (vp, out) in v.iter().zip(out.chunks_exact_mut(out_c)) {
+                    stage.store16(&mut out[oc0..][..lanes], vp, block);
+                }
+            }
+        }
+    });
+}
+
+/// fp32 CONV_2D on a filter packed by [`generic::pack_conv`] (the 3x3 stem): per tap and input
+/// channel, one input splat times 16 weights, in [`generic::conv2d_packed`]'s order.
+pub fn conv_packed_fp32(
+    p: &fp32::ConvParams,
+    g: &ConvGeom,
+    input: &[f32],
+    packed: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+) {
+    let (in_c, out_c) = (g.in_c, g.out_c);
+    let stage = F32Stage::new(p, bias, out_c);
+    let k = g.k_h * g.k_w * in_c;
+    generic::packed_walk(g, output, |taps, out| {
+        for (block, ws) in packed.chunks_exact(k * LANES).enumerate() {
+            let mut v = [f32x4_splat(0.0); 4];
+            for &(xo, wo) in taps {
+                for (&x, w) in input[xo..][..in_c].iter().zip(ws[wo * LANES..][..in_c * LANES].chunks_exact(LANES)) {
+                    let x = f32x4_splat(x);
+                    for (kk, v) in v.iter_mut().enumerate() {
+                        // SAFETY: `w` is LANES = 16 f32, four vectors.
+                        *v = mac_f32(*v, x, unsafe { v128_load(w.as_ptr().add(4 * kk).cast()) });
+                    }
+                }
+            }
+            let oc0 = block * LANES;
+            stage.store16(&mut out[oc0..][..LANES.min(out_c - oc0)], &v, block);
+        }
+    });
+}
+
+/// fp32 DEPTHWISE_CONV_2D (multiplier 1): per tap, 16 channels of `x · w` added to four accumulators,
+/// taps in TFLite's order; a last partial block takes the scalar [`generic::depthwise_block`].
+pub fn depthwise_fp32(
+    p: &fp32::ConvParams,
+    g: &ConvGeom,
+    input: &[f32],
+    filter: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+) {
+    let stage = F32Stage::new(p, bias, g.out_c);
+    generic::depthwise_walk(g, output, |taps, c0, out| {
+        if out.len() < LANES {
+            let acc = generic::depthwise_block(p, input, filter, taps, c0, out.len());
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = p.finish(acc[i], bias.map(|b| b[c0 + i]), c0 + i);
+            }
+            return;
+        }
+        let mut v = [f32x4_splat(0.0); 4];
+        for &(xo, wo) in taps {
+            let (xs, ws) = (&input[xo + c0..][..LANES], &filter[wo + c0..][..LANES]);
+            for (k, v) in v.iter_mut().enumerate() {
+                // SAFETY: both slices are LANES = 16 f32, four vectors each.
+                let (x, w) =
+                    unsafe { (v128_load(xs.as_ptr().add(4 * k).cast()), v128_load(ws.as_ptr().add(4 * k).cast())) };
+                *v = mac_f32(*v, x, w);
+            }
+        }
+        stage.store16(out, &v, c0 / LANES);
+    });
 }
 
 #[cfg(test)]
