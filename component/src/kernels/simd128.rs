@@ -180,6 +180,31 @@ pub fn add_int8(p: &generic::AddRescale, input1: &[i8], input2: &[i8], output: &
     p.add_all(&input1[full..], &input2[full..], &mut output[full..]);
 }
 
+/// `dst[i] = src[i] + offset` in 16 bits (exact: int8 values and zero-point offsets are within ±255).
+fn widen_into(src: &[i8], offset: i32, dst: &mut [i16]) {
+    debug_assert_eq!(src.len(), dst.len());
+    let o = i16x8_splat(offset as i16);
+    let full = src.len() / LANES * LANES;
+    for (x, w) in src[..full].chunks_exact(LANES).zip(dst.chunks_exact_mut(LANES)) {
+        // SAFETY: `x` is 16 bytes, `w` 16 i16 = 32 bytes.
+        unsafe {
+            let v = v128_load(x.as_ptr().cast());
+            v128_store(w.as_mut_ptr().cast(), i16x8_add(i16x8_extend_low_i8x16(v), o));
+            v128_store(w.as_mut_ptr().add(8).cast(), i16x8_add(i16x8_extend_high_i8x16(v), o));
+        }
+    }
+    for (w, &x) in dst[full..].iter_mut().zip(&src[full..]) {
+        *w = (i32::from(x) + offset) as i16;
+    }
+}
+
+/// [`widen_into`] a new vector.
+fn widen(src: &[i8], offset: i32) -> Vec<i16> {
+    let mut dst = vec![0; src.len()];
+    widen_into(src, offset, &mut dst);
+    dst
+}
+
 /// int8 1x1 CONV_2D on the pair-interleaved packing of [`generic::pack_pointwise`]. Per group of
 /// [`generic::PIXELS`] pixels the input rows are widened once to 16 bits with the input offset added;
 /// then, per pair of input channels, `i32x4.dot_i16x8_s` multiplies the pair (one 32-bit splat load) by
@@ -201,23 +226,11 @@ pub fn pointwise_int8(
     // One widened row per pixel, 16-bit, rounded up to whole vectors.
     let stride = in_c.next_multiple_of(LANES);
     let mut wide = vec![0i16; generic::PIXELS * stride];
-    let io = i16x8_splat(p.input_offset as i16);
     // The weights widened once per call to i16 with the filter offset added, in the same packed order.
-    let weights: Vec<i16> = packed.iter().map(|&w| (i32::from(w) + p.filter_offset) as i16).collect();
+    let weights = widen(packed, p.filter_offset);
     generic::pointwise_groups(g, input, output, |rows, out| {
         for (row, wide) in rows.iter().zip(wide.chunks_exact_mut(stride)) {
-            let full = in_c / LANES * LANES;
-            for (x, w) in row[..full].chunks_exact(LANES).zip(wide.chunks_exact_mut(LANES)) {
-                // SAFETY: `x` is 16 bytes, `w` 16 i16 = 32 bytes.
-                unsafe {
-                    let v = v128_load(x.as_ptr().cast());
-                    v128_store(w.as_mut_ptr().cast(), i16x8_add(i16x8_extend_low_i8x16(v), io));
-                    v128_store(w.as_mut_ptr().add(8).cast(), i16x8_add(i16x8_extend_high_i8x16(v), io));
-                }
-            }
-            for (w, &x) in wide[full..in_c].iter_mut().zip(&row[full..]) {
-                *w = (i32::from(x) + p.input_offset) as i16;
-            }
+            widen_into(row, p.input_offset, &mut wide[..in_c]);
         }
         let np = out.len() / out_c;
         for block in 0..out_c.div_ceil(LANES) {
@@ -407,8 +420,8 @@ pub fn pointwise_int16(
 }
 
 /// int8 DEPTHWISE_CONV_2D (multiplier 1): per tap, 16 channels of `(x − zp_x) · (w − zp_w)` with
-/// `i32x4.extmul_*_i16x8_s` (both factors within ±255), in four 32-bit accumulators, then the output
-/// stage in SIMD ([`Requant`]).
+/// `i32x4.extmul_*_i16x8_s` (both factors within ±255, widened once per call), in four 32-bit
+/// accumulators, then the output stage in SIMD ([`Requant`]).
 pub fn depthwise_int8(
     p: &ConvParams,
     g: &ConvGeom,
@@ -420,8 +433,9 @@ pub fn depthwise_int8(
     let Some(rq) = Requant::new(p, bias, g.out_c) else {
         return generic::depthwise_conv2d_channels(p, g, input, filter, bias, output);
     };
-    let io = i16x8_splat(p.input_offset as i16);
-    let fo = i16x8_splat(p.filter_offset as i16);
+    // Input and filter widened once per call to i16 with their offsets added: each input value is
+    // read by up to k_h · k_w taps, so this takes the extends and adds out of the tap loop.
+    let (xw, fw) = (widen(input, p.input_offset), widen(filter, p.filter_offset));
     generic::depthwise_walk(g, output, |taps, c0, out| {
         if out.len() < LANES {
             let acc = generic::depthwise_block(p, input, filter, taps, c0, out.len());
@@ -432,11 +446,16 @@ pub fn depthwise_int8(
         }
         let mut v = [i32x4_splat(0); 4];
         for &(xo, wo) in taps {
-            let (xs, ws) = (&input[xo + c0..][..LANES], &filter[wo + c0..][..LANES]);
-            // SAFETY: both slices are LANES = 16 bytes.
-            let (x, w) = unsafe { (v128_load(xs.as_ptr().cast()), v128_load(ws.as_ptr().cast())) };
-            let (xl, xh) = (i16x8_add(i16x8_extend_low_i8x16(x), io), i16x8_add(i16x8_extend_high_i8x16(x), io));
-            let (wl, wh) = (i16x8_add(i16x8_extend_low_i8x16(w), fo), i16x8_add(i16x8_extend_high_i8x16(w), fo));
+            let (xs, ws) = (&xw[xo + c0..][..LANES], &fw[wo + c0..][..LANES]);
+            // SAFETY: both slices are LANES = 16 i16, two vectors each.
+            let (xl, xh, wl, wh) = unsafe {
+                (
+                    v128_load(xs.as_ptr().cast()),
+                    v128_load(xs.as_ptr().add(8).cast()),
+                    v128_load(ws.as_ptr().cast()),
+                    v128_load(ws.as_ptr().add(8).cast()),
+                )
+            };
             v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(xl, wl));
             v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(xl, wl));
             v[2] = i32x4_add(v[2], i32x4_extmul_low_i16x8(xh, wh));

@@ -7,7 +7,7 @@
 //! `model.infer` on the model's first golden photo input, after one warm-up run. Peak memory = the
 //! largest linear memory the SIMD instance grew to.
 //!
-//! `--runs N`, `--model SUBSTRING` (repeatable), `--simd-only` (skip the native and scalar columns,
+//! `--runs N`, `--model SUBSTRING` and `--precision int8|int16|fp32` (both repeatable), `--simd-only` (skip the native and scalar columns,
 //! for profiling), `--json FILE` (one JSON object per SIMD and native measurement, the format the
 //! comparison runners in `bench/` write, for `cargo xtask bench`'s combined table).
 
@@ -61,6 +61,7 @@ fn args_after(flag: &str) -> Vec<String> {
 fn main() -> Result<()> {
     let runs: usize = args_after("--runs").first().map(|r| r.parse()).transpose()?.unwrap_or(5);
     let filters = args_after("--model");
+    let precisions = args_after("--precision");
     let simd_only = std::env::args().any(|a| a == "--simd-only");
     let mut json_out = match args_after("--json").first() {
         Some(path) => Some(std::fs::File::create(path).with_context(|| format!("creating {path}"))?),
@@ -99,6 +100,9 @@ fn main() -> Result<()> {
         let tflite = model.model_bytes()?;
         let case = model.photo_cases().next().context("a photo case")?;
         for precision in [Precision::Int8, Precision::Int16, Precision::Fp32] {
+            if !precisions.is_empty() && !precisions.iter().any(|p| p == precision.name()) {
+                continue;
+            }
             let options = LoadOptions { precision: Some(precision), ..model.load_options(false)? };
             let mut m = match native.load(&tflite, &options)? {
                 Ok(m) => m,
