@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use host_tests::golden::{Dtype, Golden, GoldenModel};
+use host_tests::wasmtime_rt::{Compiler, WasmtimeRuntime};
 use host_tests::TensorData;
 use serde_json::json;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, OptLevel, ResourceLimiter, Store, Strategy};
+use wasmtime::{Engine, ResourceLimiter, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -103,14 +104,8 @@ struct Runner {
 
 impl Runner {
     fn new(component_path: &Path) -> Result<Runner> {
-        // As wasmtime_rt::WasmtimeRuntime::config(Cranelift): component model, SIMD128, no relaxed SIMD.
-        let mut config = Config::new();
-        config
-            .wasm_component_model(true)
-            .wasm_simd(true)
-            .wasm_relaxed_simd(false)
-            .strategy(Strategy::Cranelift)
-            .cranelift_opt_level(OptLevel::Speed);
+        // The very configuration our own bench runs the classifier with.
+        let config = WasmtimeRuntime::config(Compiler::Cranelift)?;
         let engine = Engine::new(&config).anyhow().context("creating the wasmtime cranelift engine")?;
         let bytes = std::fs::read(component_path)
             .with_context(|| format!("reading the component {}", component_path.display()))?;
