@@ -2,8 +2,10 @@
 //!
 //! Each one computes exactly what the portable kernel it replaces computes (integer sums are exact in
 //! any order and wrap the same way; float ones add each output's products in the portable kernel's
-//! order, each product and sum rounded on its own), so the scalar build, the native build and this one give the same
-//! bits; the runtime matrix checks that on every golden case.
+//! order, each product and sum rounded on its own), so the scalar build, the native build and this one
+//! give the same bits. `cargo xtask test` runs the kernel proptests inside wasm32-wasip2 with simd128,
+//! where the per-precision entry points are these kernels, and the runtime matrix checks every golden
+//! case end to end.
 
 use core::arch::wasm32::*;
 
