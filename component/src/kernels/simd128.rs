@@ -153,7 +153,7 @@ pub fn add_int8(p: &generic::AddRescale, input1: &[i8], input2: &[i8], output: &
     let shift = p.left_shift as u32;
     let (o1, o2) = (i32x4_splat(p.input1_offset), i32x4_splat(p.input2_offset));
     let (oo, lo, hi) = (i32x4_splat(p.output_offset), i32x4_splat(p.act_min), i32x4_splat(p.act_max));
-    let widen = |v: v128| {
+    let to_i32x4s = |v: v128| {
         let (l, h) = (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v));
         [i32x4_extend_low_i16x8(l), i32x4_extend_high_i16x8(l), i32x4_extend_low_i16x8(h), i32x4_extend_high_i16x8(h)]
     };
@@ -162,7 +162,7 @@ pub fn add_int8(p: &generic::AddRescale, input1: &[i8], input2: &[i8], output: &
         input1[..full].chunks_exact(LANES).zip(input2[..full].chunks_exact(LANES)).zip(output.chunks_exact_mut(LANES))
     {
         // SAFETY: each chunk is LANES = 16 bytes.
-        let (a, b) = unsafe { (widen(v128_load(a.as_ptr().cast())), widen(v128_load(b.as_ptr().cast()))) };
+        let (a, b) = unsafe { (to_i32x4s(v128_load(a.as_ptr().cast())), to_i32x4s(v128_load(b.as_ptr().cast()))) };
         let r: [v128; 4] = core::array::from_fn(|k| {
             let x1 =
                 multiply_by_quantized_multiplier(i32x4_shl(i32x4_add(a[k], o1), shift), m1[0], m1[1], m1[2], m1[3]);
