@@ -218,6 +218,23 @@ pub fn depthwise_block<S: MacStage>(
     acc
 }
 
+/// One block of [`depthwise_conv2d_channels`] written out: [`depthwise_block`] then the scalar
+/// output stage, for channels `c0..c0 + out.len()`. SIMD kernels use it for a last, partial block.
+pub fn depthwise_block_into<S: MacStage>(
+    s: &S,
+    input: &[S::Act],
+    filter: &[S::Weight],
+    bias: Option<&[S::Bias]>,
+    taps: &[(usize, usize)],
+    c0: usize,
+    out: &mut [S::Act],
+) {
+    let acc = depthwise_block(s, input, filter, taps, c0, out.len());
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = s.finish(acc[i], bias.map(|b| b[c0 + i]), c0 + i);
+    }
+}
+
 /// [`depthwise_walk`] with the output stage split out: `block` fills the accumulators of a block,
 /// then `finish(acc, channel)` writes each output.
 pub fn depthwise_blocks<A: Copy, Acc: Copy + Default>(

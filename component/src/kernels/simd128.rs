@@ -440,11 +440,7 @@ pub fn depthwise_int8(
     let (xw, fw) = (widen(input, p.input_offset), widen(filter, p.filter_offset));
     generic::depthwise_walk(g, output, |taps, c0, out| {
         if out.len() < LANES {
-            let acc = generic::depthwise_block(p, input, filter, taps, c0, out.len());
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = p.finish(acc[i], bias.map(|b| b[c0 + i]), c0 + i);
-            }
-            return;
+            return generic::depthwise_block_into(p, input, filter, bias, taps, c0, out);
         }
         let mut v = [i32x4_splat(0); 4];
         for &(xo, wo) in taps {
@@ -665,11 +661,7 @@ pub fn depthwise_fp32(
     let stage = F32Stage::new(p, bias, g.out_c);
     generic::depthwise_walk(g, output, |taps, c0, out| {
         if out.len() < LANES {
-            let acc = generic::depthwise_block(p, input, filter, taps, c0, out.len());
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = p.finish(acc[i], bias.map(|b| b[c0 + i]), c0 + i);
-            }
-            return;
+            return generic::depthwise_block_into(p, input, filter, bias, taps, c0, out);
         }
         let mut v = [f32x4_splat(0.0); 4];
         for &(xo, wo) in taps {
