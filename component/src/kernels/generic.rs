@@ -292,9 +292,14 @@ pub fn is_packable(g: &ConvGeom) -> bool {
 pub fn pack_conv<W: Copy>(filter: &[W], out_c: usize, pad: W) -> Vec<W> {
     let k = filter.len() / out_c.max(1);
     let mut packed = vec![pad; out_c.div_ceil(LANES) * k * LANES];
-    for oc in 0..out_c {
-        for j in 0..k {
-            packed[((oc / LANES) * k + j) * LANES + oc % LANES] = filter[oc * k + j];
+    if k == 0 {
+        return packed;
+    }
+    for (block, rows) in packed.chunks_exact_mut(k * LANES).zip(filter[..out_c * k].chunks(k * LANES)) {
+        for (lane, row) in rows.chunks_exact(k).enumerate() {
+            for (dst, &w) in block.chunks_exact_mut(LANES).zip(row) {
+                dst[lane] = w;
+            }
         }
     }
     packed
@@ -390,11 +395,23 @@ pub fn is_pointwise(g: &ConvGeom) -> bool {
 /// when `in_c` is odd. Pairs are what a widening dot product (`i32x4.dot_i16x8_s`) consumes. The last
 /// block is padded with `pad` (its outputs are computed and dropped).
 pub fn pack_pointwise<W: Copy>(filter: &[W], in_c: usize, out_c: usize, pad: W) -> Vec<W> {
-    let blocks = out_c.div_ceil(LANES);
-    let mut packed = vec![pad; blocks * in_c * LANES];
-    for oc in 0..out_c {
-        for ic in 0..in_c {
-            packed[packed_index(in_c, oc, ic)] = filter[oc * in_c + ic];
+    // Row by row (a load spends most of its time here): each filter row is read in order and
+    // scattered over its block, which stays in cache; no per-weight index arithmetic.
+    let mut packed = vec![pad; out_c.div_ceil(LANES) * in_c * LANES];
+    if in_c == 0 {
+        return packed;
+    }
+    let pairs = in_c / 2;
+    for (block, rows) in packed.chunks_exact_mut(in_c * LANES).zip(filter[..out_c * in_c].chunks(in_c * LANES)) {
+        let (paired, last) = block.split_at_mut(pairs * 2 * LANES);
+        for (lane, row) in rows.chunks_exact(in_c).enumerate() {
+            for (dst, src) in paired.chunks_exact_mut(2 * LANES).zip(row.chunks_exact(2)) {
+                dst[lane * 2] = src[0];
+                dst[lane * 2 + 1] = src[1];
+            }
+            if in_c % 2 == 1 {
+                last[lane] = row[in_c - 1];
+            }
         }
     }
     packed

@@ -380,17 +380,16 @@ fn op_step<P: Prec>(
                 let packed = generic::pack_conv(&conv, oc, P::Weight::default()).into();
                 return Ok(OpStep::ConvPacked { p, g: geom, packed, bias, x, y });
             }
-            let filter: Weights<P::Weight> = filter.into();
             if depthwise {
-                OpStep::Depthwise { p, g: geom, filter, bias, x, y }
+                OpStep::Depthwise { p, g: geom, filter: filter.to_vec().into(), bias, x, y }
             } else if generic::is_pointwise(&geom) {
-                let packed = generic::pack_pointwise(&filter, geom.in_c, geom.out_c, P::Weight::default()).into();
+                let packed = generic::pack_pointwise(filter, geom.in_c, geom.out_c, P::Weight::default()).into();
                 OpStep::Pointwise { p, g: geom, packed, bias, x, y }
             } else if generic::is_packable(&geom) {
-                let packed = generic::pack_conv(&filter, geom.out_c, P::Weight::default()).into();
+                let packed = generic::pack_conv(filter, geom.out_c, P::Weight::default()).into();
                 OpStep::ConvPacked { p, g: geom, packed, bias, x, y }
             } else {
-                OpStep::Conv { p, g: geom, filter, bias, x, y }
+                OpStep::Conv { p, g: geom, filter: filter.to_vec().into(), bias, x, y }
             }
         }
         Op::FullyConnected { .. } => {
@@ -398,7 +397,7 @@ fn op_step<P: Prec>(
             let (out_depth, in_depth) = (w.shape[0], w.shape[1]);
             let geom = FcGeom { batch: g.tensors[node.input(0)].numel() / in_depth, in_depth, out_depth };
             let p = P::prepare_fc(&ctx)?;
-            let weights = P::weights(w)?.into();
+            let weights = P::weights(w)?.to_vec().into();
             let bias = node.optional_input(2).map(|b| P::bias(&g.tensors[b]).map(Weights::from)).transpose()?;
             OpStep::FullyConnected { p, g: geom, weights, bias, x, y }
         }

@@ -98,7 +98,8 @@ pub trait Prec: Debug + Clone + Sized {
     fn prepare_add(c: &Ctx) -> Result<Self::Add>;
     fn prepare_softmax(c: &Ctx) -> Result<Self::Softmax>;
     fn prepare_pad(c: &Ctx) -> Result<Self::Pad>;
-    fn weights(t: &Tensor) -> Result<Vec<Self::Weight>>;
+    /// Borrowed: most filters are repacked, so copying them first would only cost a load time.
+    fn weights(t: &Tensor) -> Result<&[Self::Weight]>;
     fn bias(t: &Tensor) -> Result<Vec<Self::Bias>>;
 
     fn conv2d(
@@ -220,9 +221,9 @@ macro_rules! run_fns {
 }
 
 /// Constant data of `t` as `T`, or an error naming what was found.
-fn consts<T: Clone>(t: &Tensor, pick: impl Fn(&ConstData) -> Option<&Vec<T>>) -> Result<Vec<T>> {
+fn consts<T>(t: &Tensor, pick: impl Fn(&ConstData) -> Option<&Vec<T>>) -> Result<&[T]> {
     match t.data.as_ref().and_then(&pick) {
-        Some(v) => Ok(v.clone()),
+        Some(v) => Ok(v),
         None => bail!(UnsupportedModel, "constant {} has element type {:?}", t.name, t.dtype),
     }
 }
@@ -264,11 +265,11 @@ impl Prec for F32 {
         let (before, after) = c.pad_amounts();
         Ok(kernels::PadParams::<f32>::prepare(before, after))
     }
-    fn weights(t: &Tensor) -> Result<Vec<f32>> {
+    fn weights(t: &Tensor) -> Result<&[f32]> {
         consts(t, |d| if let ConstData::F32(v) = d { Some(v) } else { None })
     }
     fn bias(t: &Tensor) -> Result<Vec<f32>> {
-        Self::weights(t)
+        Self::weights(t).map(<[f32]>::to_vec)
     }
     run_fns!(fp32);
 }
@@ -324,11 +325,11 @@ impl Prec for I8 {
         let (before, after) = c.pad_amounts();
         Ok(int8::PadParams::prepare(before, after, c.output().zero_point))
     }
-    fn weights(t: &Tensor) -> Result<Vec<i8>> {
+    fn weights(t: &Tensor) -> Result<&[i8]> {
         consts(t, |d| if let ConstData::I8(v) = d { Some(v) } else { None })
     }
     fn bias(t: &Tensor) -> Result<Vec<i32>> {
-        consts(t, |d| if let ConstData::I32(v) = d { Some(v) } else { None })
+        consts(t, |d| if let ConstData::I32(v) = d { Some(v) } else { None }).map(<[i32]>::to_vec)
     }
     run_fns!(int8);
 }
@@ -372,11 +373,11 @@ impl Prec for I16 {
         let (before, after) = c.pad_amounts();
         Ok(int16::PadParams::prepare(before, after, c.output().zero_point))
     }
-    fn weights(t: &Tensor) -> Result<Vec<i8>> {
+    fn weights(t: &Tensor) -> Result<&[i8]> {
         consts(t, |d| if let ConstData::I8(v) = d { Some(v) } else { None })
     }
     fn bias(t: &Tensor) -> Result<Vec<i64>> {
-        consts(t, |d| if let ConstData::I64(v) = d { Some(v) } else { None })
+        consts(t, |d| if let ConstData::I64(v) = d { Some(v) } else { None }).map(<[i64]>::to_vec)
     }
     run_fns!(int16);
 }
