@@ -110,7 +110,7 @@ impl Guest for Component {
 
 impl GuestModel for ModelResource {
     fn load(tflite: Vec<u8>, options_: t::LoadOptions) -> Result<wit::Model, t::Error> {
-        let model = Model::load(&tflite, &options(options_))?;
+        let model = Model::load_owned(tflite, &options(options_))?;
         Ok(wit::Model::new(ModelResource(RefCell::new(model))))
     }
 

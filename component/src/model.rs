@@ -97,6 +97,8 @@ pub struct Prediction {
 }
 
 /// A loaded, planned model with its own activation arenas: inference allocates nothing but its result.
+/// The arenas are allocated by the first inference, not by `load`: an instance that only describes
+/// its model (the HTTP app's `GET /`) never touches their pages.
 #[derive(Clone)]
 pub struct Model {
     info: ModelInfo,
@@ -152,10 +154,23 @@ impl core::fmt::Debug for Model {
 impl Model {
     /// Parses, validates and plans a TFLite model.
     pub fn load(tflite: &[u8], options: &LoadOptions) -> Result<Model> {
-        let graph = graph::lower(tflite)?;
+        Self::from_graph(graph::lower(tflite)?, options)
+    }
+
+    /// As [`Model::load`], but frees the file as soon as it is parsed: the packed weights and the
+    /// arenas then reuse its memory instead of touching fresh pages, which on a new instance are
+    /// a large part of a load's time.
+    pub fn load_owned(tflite: Vec<u8>, options: &LoadOptions) -> Result<Model> {
+        let graph = graph::lower(&tflite)?;
+        drop(tflite);
+        Self::from_graph(graph, options)
+    }
+
+    fn from_graph(graph: Graph, options: &LoadOptions) -> Result<Model> {
         let graph = match options.precision {
-            Some(p) => graph::convert::convert(&graph, p)?,
-            None => graph,
+            // At its own precision there is nothing to convert, and a copy of the weights is not free.
+            Some(p) if p != graph.precision() => graph::convert::convert(&graph, p)?,
+            _ => graph,
         };
         let own = graph.precision();
         let mean = options.mean.unwrap_or(DEFAULT_MEAN);
@@ -172,9 +187,9 @@ impl Model {
             Some(text) => Some(parse_labels(text, info.classes)?),
             None => None,
         };
-        let arenas = plan.arenas();
         let logits = logits_place(&graph, &plan);
-        Ok(Model { info, plan, arenas, labels, mean, std, softmax_output: graph.ends_in_softmax(), logits })
+        let softmax_output = graph.ends_in_softmax();
+        Ok(Model { info, plan, arenas: Arenas::default(), labels, mean, std, softmax_output, logits })
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -186,6 +201,16 @@ impl Model {
         self.fill_input(input)?;
         self.plan.run(&mut self.arenas);
         Ok(Tensor { shape: self.info.output.shape.clone(), data: self.read_output() })
+    }
+
+    /// The arenas, allocated on first use. Every run starts by filling the input through here.
+    fn arenas(&mut self) -> &mut Arenas {
+        let p = &self.plan;
+        let a = &self.arenas;
+        if (a.f32.len(), a.i8.len(), a.i16.len()) != (p.arena_f32, p.arena_i8, p.arena_i16) {
+            self.arenas = p.arenas();
+        }
+        &mut self.arenas
     }
 
     fn fill_input(&mut self, input: &Tensor) -> Result<()> {
@@ -206,7 +231,7 @@ impl Model {
             bail!(InvalidInput, "input has {} elements, shape {:?} needs {numel}", input.data.len(), input.shape);
         }
         let slot = self.plan.input.slot;
-        let a = &mut self.arenas;
+        let a = self.arenas();
         match &input.data {
             TensorData::Float32(v) => a.f32[slot.offset..][..numel].copy_from_slice(v),
             TensorData::Int8(v) => a.i8[slot.offset..][..numel].copy_from_slice(v),
@@ -290,13 +315,13 @@ impl Model {
     fn fill_input_from_pixels(&mut self, pixels: &[u8]) {
         let (mean, std) = (self.mean, self.std);
         let slot = self.plan.input.slot;
-        let q = self.info.input.quantization;
-        let a = &mut self.arenas;
+        let (q, element) = (self.info.input.quantization, self.info.input.element);
+        let a = self.arenas();
         let quant = |p: u8, lo: i32, hi: i32, shift: i32| {
             let q = q.expect("quantized inputs carry parameters");
             image::quantize(image::normalize(p, mean, std), q.scale, q.zero_point, lo, hi) - shift
         };
-        match self.info.input.element {
+        match element {
             ElementType::Float32 => {
                 for (d, &p) in a.f32[slot.range()].iter_mut().zip(pixels) {
                     *d = image::normalize(p, mean, std);
@@ -407,9 +432,8 @@ impl Model {
             Some(text) => Some(parse_labels(text, info.classes)?),
             None => None,
         };
-        let arenas = plan.arenas();
         // Where the logits live is found on the graph, which a prepared model no longer has.
-        Ok(Model { info, plan, arenas, labels, mean, std, softmax_output, logits: None })
+        Ok(Model { info, plan, arenas: Arenas::default(), labels, mean, std, softmax_output, logits: None })
     }
 }
 
