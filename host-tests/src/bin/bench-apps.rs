@@ -7,6 +7,8 @@
 //!   per request, as `wasmtime serve`), wall-clock from the client: `GET /` (instantiate, get
 //!   the embedded model, describe it) and `POST /classify` of a photo, with the guest's own
 //!   `inference_ms` for the part that is classification.
+//!
+//! `--runs N`; `--only embedded|load|http` measures one part (for profiling one path with perf).
 
 use std::time::{Duration, Instant};
 
@@ -25,13 +27,16 @@ fn median_ms(mut v: Vec<Duration>) -> f64 {
     v[v.len() / 2].as_secs_f64() * 1e3
 }
 
+/// Median of `runs` calls after one warm-up. What `f` returns is dropped after the clock stops:
+/// tearing down the previous instance is not part of getting the next one ready.
 fn time<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
     f()?; // warm-up
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        f()?;
+        let out = f()?;
         times.push(t.elapsed());
+        drop(out);
     }
     Ok(median_ms(times))
 }
@@ -39,22 +44,62 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<f64> {
 fn main() -> Result<()> {
     let runs: usize =
         std::env::args().skip_while(|a| a != "--runs").nth(1).map(|r| r.parse()).transpose()?.unwrap_or(5);
+    let only = std::env::args().skip_while(|a| a != "--only").nth(1);
+    let part = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    if let Some(o) = only.as_deref() {
+        ensure!(["embedded", "load", "http"].contains(&o), "--only takes embedded, load or http, not {o}");
+    }
+    if part("embedded") || part("load") {
+        ready(runs, part("embedded"), part("load"))?;
+    }
+    if part("http") {
+        http(runs)?;
+    }
+    Ok(())
+}
+
+fn ready(runs: usize, embedded: bool, load: bool) -> Result<()> {
     let golden = Golden::load()?;
     let model = golden.model(EMBEDDED_MODEL_ID)?;
     let tflite = model.model_bytes()?;
     let options = model.load_options(true)?;
 
     let classifier = WasmtimeRuntime::cranelift(&paths::component_path()?, None)?;
-    let embedded =
-        time(runs, || classifier.embedded(&LoadOptions::default())?.map_err(|e| anyhow::anyhow!("embedded: {e}")))?;
-    let loaded = time(runs, || classifier.load(&tflite, &options)?.map_err(|e| anyhow::anyhow!("load: {e}")))?;
     println!();
     println!(
         "instantiate-to-ready, {EMBEDDED_MODEL_ID} in dist/classifier.wasm (median of {runs}, wasmtime Cranelift):"
     );
-    println!("  embedded()          {embedded:>9.2} ms");
-    println!("  model.load(tflite)  {loaded:>9.2} ms   ({:.1}x the embedded model)", loaded / embedded);
+    let embedded = if embedded {
+        let ms =
+            time(runs, || classifier.embedded(&LoadOptions::default())?.map_err(|e| anyhow::anyhow!("embedded: {e}")))?;
+        println!("  {:<26}{ms:>9.2} ms", "embedded()");
+        // The activation arenas are allocated by the first inference: show what that adds.
+        let mut warm = classifier.embedded(&LoadOptions::default())?.map_err(|e| anyhow::anyhow!("embedded: {e}"))?;
+        let case = model.photo_cases().next().context("a photo case")?;
+        let input = model.input_for(&warm.info()?, case.input(&golden)?.to_tensor()?)?;
+        let first = time(runs, || {
+            let mut m = classifier.embedded(&LoadOptions::default())?.map_err(|e| anyhow::anyhow!("embedded: {e}"))?;
+            m.infer(&input)?.map_err(|e| anyhow::anyhow!("infer: {e}"))?;
+            Ok(m)
+        })?;
+        let infer = time(runs, || warm.infer(&input)?.map_err(|e| anyhow::anyhow!("infer: {e}")))?;
+        println!(
+            "  {:<26}{first:>9.2} ms   (a later infer: {infer:.2} ms; the first also touches the activation arenas)",
+            "embedded() + first infer"
+        );
+        Some(ms)
+    } else {
+        None
+    };
+    if load {
+        let ms = time(runs, || classifier.load(&tflite, &options)?.map_err(|e| anyhow::anyhow!("load: {e}")))?;
+        let ratio = embedded.map(|e| format!("   ({:.1}x the embedded model)", ms / e)).unwrap_or_default();
+        println!("  {:<26}{ms:>9.2} ms{ratio}", "model.load(tflite)");
+    }
+    Ok(())
+}
 
+fn http(runs: usize) -> Result<()> {
     let http = paths::workspace_root().join("dist").join("classify-http.wasm");
     let server = HttpServer::start(&engine()?, &http, None)?;
     let photo = std::fs::read(paths::images_dir().join(PHOTO)).with_context(|| format!("reading {PHOTO}"))?;

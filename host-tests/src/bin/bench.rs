@@ -7,7 +7,7 @@
 //! `model.infer` on the model's first golden photo input, after one warm-up run. Peak memory = the
 //! largest linear memory the SIMD instance grew to.
 //!
-//! `--runs N`, `--model SUBSTRING` and `--precision int8|int16|fp32` (both repeatable), `--simd-only` (skip the native and scalar columns,
+//! `--runs N`, `--loads N` (default 3), `--model SUBSTRING` and `--precision int8|int16|fp32` (both repeatable), `--simd-only` (skip the native and scalar columns,
 //! for profiling), `--json FILE` (one JSON object per SIMD and native measurement, the format the
 //! comparison runners in `bench/` write, for `cargo xtask bench`'s combined table).
 
@@ -33,11 +33,17 @@ struct Measured {
 }
 
 /// Median load and infer times.
-fn measure(rt: &dyn Runtime, tflite: &[u8], options: &LoadOptions, input: &Tensor, runs: usize) -> Result<Measured> {
-    const LOADS: usize = 3;
-    let mut load_times = Vec::with_capacity(LOADS);
+fn measure(
+    rt: &dyn Runtime,
+    tflite: &[u8],
+    options: &LoadOptions,
+    input: &Tensor,
+    loads: usize,
+    runs: usize,
+) -> Result<Measured> {
+    let mut load_times = Vec::with_capacity(loads);
     let mut model = None;
-    for _ in 0..LOADS {
+    for _ in 0..loads.max(1) {
         let t = Instant::now();
         let m = rt.load(tflite, options)?.map_err(|e| anyhow::anyhow!("{e}"))?;
         load_times.push(t.elapsed());
@@ -60,6 +66,7 @@ fn args_after(flag: &str) -> Vec<String> {
 
 fn main() -> Result<()> {
     let runs: usize = args_after("--runs").first().map(|r| r.parse()).transpose()?.unwrap_or(5);
+    let loads: usize = args_after("--loads").first().map(|r| r.parse()).transpose()?.unwrap_or(3);
     let filters = args_after("--model");
     let precisions = args_after("--precision");
     let simd_only = std::env::args().any(|a| a == "--simd-only");
@@ -74,7 +81,7 @@ fn main() -> Result<()> {
     let simd = WasmtimeRuntime::cranelift(&simd_component, None)?;
     let native = NativeRuntime;
     println!(
-        "edge-classify bench: median of {runs} runs (1 warm-up), 3 loads; 1 thread; {} and {}",
+        "edge-classify bench: median of {runs} runs (1 warm-up), {loads} loads; 1 thread; {} and {}",
         component.display(),
         simd_component.display()
     );
@@ -114,14 +121,14 @@ fn main() -> Result<()> {
             let info = m.info()?;
             let input = model.input_for(&info, case.input(&golden)?.to_tensor()?)?;
             let what = || format!("{} at {}", model.id, precision.name());
-            let s = measure(&simd, &tflite, &options, &input, runs).with_context(|| format!("simd {}", what()))?;
+            let s = measure(&simd, &tflite, &options, &input, loads, runs).with_context(|| format!("simd {}", what()))?;
             let (n, w) = if simd_only {
                 (None, None)
             } else {
                 let n =
-                    measure(&native, &tflite, &options, &input, runs).with_context(|| format!("native {}", what()))?;
+                    measure(&native, &tflite, &options, &input, loads, runs).with_context(|| format!("native {}", what()))?;
                 let w =
-                    measure(&wasm, &tflite, &options, &input, runs).with_context(|| format!("scalar {}", what()))?;
+                    measure(&wasm, &tflite, &options, &input, loads, runs).with_context(|| format!("scalar {}", what()))?;
                 (Some(n), Some(w))
             };
             let ms = |m: &Option<Measured>, f: fn(&Measured) -> f64| m.as_ref().map_or(f64::NAN, f);
