@@ -265,10 +265,11 @@ pub fn depthwise_walk<A: Copy>(
     debug_assert_eq!(output.len(), g.output_len());
     let ConvGeom { in_c: c, out_h, out_w, .. } = *g;
     let mut taps = [(0usize, 0usize); MAX_BLOCKED_TAPS];
+    let window = Window::new(g);
     for b in 0..g.batch {
         for oy in 0..out_h {
             for ox in 0..out_w {
-                let n_taps = gather_taps(g, b, oy, ox, &mut taps);
+                let n_taps = window.taps(g, b, oy, ox, &mut taps);
                 let out_base = ((b * out_h + oy) * out_w + ox) * c;
                 let mut c0 = 0;
                 while c0 < c {
@@ -348,13 +349,56 @@ pub fn packed_walk<A>(g: &ConvGeom, output: &mut [A], mut pixel: impl FnMut(&[(u
     debug_assert_eq!(output.len(), g.output_len());
     let ConvGeom { out_h, out_w, out_c, .. } = *g;
     let mut taps = [(0usize, 0usize); MAX_BLOCKED_TAPS];
+    let window = Window::new(g);
     for b in 0..g.batch {
         for oy in 0..out_h {
             for ox in 0..out_w {
-                let n_taps = gather_taps(g, b, oy, ox, &mut taps);
+                let n_taps = window.taps(g, b, oy, ox, &mut taps);
                 let out_base = ((b * out_h + oy) * out_w + ox) * out_c;
                 pixel(&taps[..n_taps], &mut output[out_base..][..out_c]);
             }
+        }
+    }
+}
+
+/// The taps of a filter window that lies wholly inside the input, relative to its first one: most
+/// output pixels are such, and they then need no bounds checks or index arithmetic per tap.
+struct Window {
+    relative: [(usize, usize); MAX_BLOCKED_TAPS],
+    n: usize,
+}
+
+impl Window {
+    fn new(g: &ConvGeom) -> Self {
+        let mut relative = [(0, 0); MAX_BLOCKED_TAPS];
+        let mut n = 0;
+        for fy in 0..g.k_h {
+            for fx in 0..g.k_w {
+                relative[n] = ((fy * g.dilation_h * g.in_w + fx * g.dilation_w) * g.in_c, (fy * g.k_w + fx) * g.in_c);
+                n += 1;
+            }
+        }
+        Window { relative, n }
+    }
+
+    /// [`gather_taps`], the same taps in the same order.
+    #[inline(always)]
+    fn taps(&self, g: &ConvGeom, b: usize, oy: usize, ox: usize, taps: &mut [(usize, usize); MAX_BLOCKED_TAPS]) -> usize {
+        let inside = |o: usize, stride: usize, pad: usize, k: usize, dilation: usize, size: usize| {
+            (o * stride).checked_sub(pad).filter(|&i| i + k.saturating_sub(1) * dilation < size)
+        };
+        match (
+            inside(oy, g.stride_h, g.pad_top, g.k_h, g.dilation_h, g.in_h),
+            inside(ox, g.stride_w, g.pad_left, g.k_w, g.dilation_w, g.in_w),
+        ) {
+            (Some(iy), Some(ix)) => {
+                let base = ((b * g.in_h + iy) * g.in_w + ix) * g.in_c;
+                for (t, &(x, w)) in taps.iter_mut().zip(&self.relative[..self.n]) {
+                    *t = (base + x, w);
+                }
+                self.n
+            }
+            _ => gather_taps(g, b, oy, ox, taps),
         }
     }
 }
