@@ -104,22 +104,20 @@ fn store_i8(out: &mut [i8], v: v128) {
 /// and `half = mask >> 1`; exact for every `x`.
 #[inline(always)]
 fn multiply_by_quantized_multiplier(x: v128, mult: v128, pmul: v128, mask: v128, half: v128) -> v128 {
-    // SaturatingRoundingDoublingHighMul: round(x · m / 2^31), halves away from zero, computed on the
-    // magnitude: (|ab| + 2^30 − [ab < 0]) >> 31 with the sign put back. |x · m| < 2^62, and the
-    // result fits 32 bits (the INT_MIN · INT_MIN case cannot occur: m >= 0).
-    let srdhm = |ab: v128| {
-        let neg = i64x2_shr(ab, 63);
-        let magnitude = i64x2_sub(v128_xor(ab, neg), neg);
-        let r = i64x2_shr(i64x2_add(i64x2_add(magnitude, i64x2_splat(1 << 30)), neg), 31);
-        i64x2_sub(v128_xor(r, neg), neg)
-    };
+    // SaturatingRoundingDoublingHighMul: TFLite's (ab + nudge) / 2^31, truncating, with nudge 2^30 for
+    // ab >= 0 and 1 − 2^30 below, equals floor((ab + 2^30) / 2^31) for every ab (for ab < 0, truncation
+    // is floor((ab + nudge + 2^31 − 1) / 2^31)). |x · m| < 2^62 (m >= 0, so no INT_MIN · INT_MIN), and
+    // the result fits 32 bits: bits 31..62 of the sum, which a logical shift (one x86 instruction;
+    // 64-bit arithmetic shifts are emulated) puts in the low half of each lane as well.
+    let srdhm = |ab: v128| u64x2_shr(i64x2_add(ab, i64x2_splat(1 << 30)), 31);
     let y =
         i32x4_shuffle::<0, 2, 4, 6>(srdhm(i64x2_extmul_low_i32x4(x, mult)), srdhm(i64x2_extmul_high_i32x4(x, mult)));
-    // RoundingDivideByPOT: floor(y / 2^e) = (y · 2^(30 − e)) >> 30 (simd128 has no per-lane shift),
-    // plus one when the remainder is past half (past half + 1 for negative y).
+    // RoundingDivideByPOT: floor(y / 2^e) = (y · 2^(30 − e)) >> 30 (simd128 has no per-lane shift; the
+    // low 32 bits are the same for a logical shift), plus one when the remainder is past half (past
+    // half + 1 for negative y).
     let floor = i32x4_shuffle::<0, 2, 4, 6>(
-        i64x2_shr(i64x2_extmul_low_i32x4(y, pmul), 30),
-        i64x2_shr(i64x2_extmul_high_i32x4(y, pmul), 30),
+        u64x2_shr(i64x2_extmul_low_i32x4(y, pmul), 30),
+        u64x2_shr(i64x2_extmul_high_i32x4(y, pmul), 30),
     );
     let threshold = i32x4_sub(half, i32x4_shr(y, 31));
     i32x4_sub(floor, i32x4_gt(v128_and(y, mask), threshold))
@@ -204,6 +202,14 @@ fn widen_into(src: &[i8], offset: i32, dst: &mut [i16]) {
 fn widen(src: &[i8], offset: i32) -> Vec<i16> {
     let mut dst = vec![0; src.len()];
     widen_into(src, offset, &mut dst);
+    dst
+}
+
+/// [`widen`] with [`LANES`] zeros after the end, so that a block of LANES channels starting at any
+/// element can be loaded whole.
+fn widen_padded(src: &[i8], offset: i32) -> Vec<i16> {
+    let mut dst = vec![0; src.len() + LANES];
+    widen_into(src, offset, &mut dst[..src.len()]);
     dst
 }
 
@@ -436,12 +442,11 @@ pub fn depthwise_int8(
         return generic::depthwise_conv2d_channels(p, g, input, filter, bias, output);
     };
     // Input and filter widened once per call to i16 with their offsets added: each input value is
-    // read by up to k_h · k_w taps, so this takes the extends and adds out of the tap loop.
-    let (xw, fw) = (widen(input, p.input_offset), widen(filter, p.filter_offset));
+    // read by up to k_h · k_w taps, so this takes the extends and adds out of the tap loop. Padded,
+    // so that a last block of fewer than 16 channels (all of them in VWW's 8-channel layers) runs
+    // here too: its extra lanes read the next pixel's channels or the padding and are not stored.
+    let (xw, fw) = (widen_padded(input, p.input_offset), widen_padded(filter, p.filter_offset));
     generic::depthwise_walk(g, output, |taps, c0, out| {
-        if out.len() < LANES {
-            return generic::depthwise_block_into(p, input, filter, bias, taps, c0, out);
-        }
         let mut v = [i32x4_splat(0); 4];
         for &(xo, wo) in taps {
             let (xs, ws) = (&xw[xo + c0..][..LANES], &fw[wo + c0..][..LANES]);
@@ -686,10 +691,13 @@ mod tests {
 
     /// Any multiplier [`crate::quant::quantize_multiplier`] can produce (significand in [2^30, 2^31)
     /// or 0) with shifts from a large left shift down to the deepest right shift [`Requant`] takes.
+    /// Significands with 28 trailing zero bits make `x · m` land exactly halfway between multiples of
+    /// 2^31 for many `x`, the ties of `SaturatingRoundingDoublingHighMul`'s rounding.
     fn multiplier() -> impl Strategy<Value = QuantizedMultiplier> {
         prop_oneof![
             ((1i32 << 30)..=i32::MAX, -30..=8i32)
                 .prop_map(|(multiplier, shift)| QuantizedMultiplier { multiplier, shift }),
+            (4i32..8, -30..=8i32).prop_map(|(k, shift)| QuantizedMultiplier { multiplier: k << 28, shift }),
             Just(QuantizedMultiplier { multiplier: 0, shift: 0 }),
         ]
     }
