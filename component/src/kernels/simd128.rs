@@ -73,6 +73,14 @@ impl Requant {
         i32x4_min(i32x4_max(i32x4_add(rounded, self.offset), self.min), self.max)
     }
 
+    /// The first 8 accumulators of channel block `block` to 8 int8 outputs (in both halves).
+    #[inline(always)]
+    fn apply8(&self, v: &[v128; 2], block: usize) -> v128 {
+        let g = block * 4;
+        let low = i16x8_narrow_i32x4(self.apply4(v[0], g), self.apply4(v[1], g + 1));
+        i8x16_narrow_i16x8(low, low)
+    }
+
     /// The 16 accumulators of channel block `block` to 16 int8 outputs.
     #[inline(always)]
     fn apply16(&self, v: &[v128; 4], block: usize) -> v128 {
@@ -283,7 +291,8 @@ pub fn pointwise_int8(
 }
 
 /// int8 CONV_2D on a filter packed by [`generic::pack_conv`] (the 3x3 stem of MobileNetV2): per tap
-/// and input channel, one offset input splat times 16 offset weights with `i32x4.extmul_*_i16x8_s`,
+/// and input channel, one offset input splat times 16 offset weights (widened once per call) with
+/// `i32x4.extmul_*_i16x8_s` (8 when there are at most 8 output channels),
 /// then the output stage in SIMD ([`Requant`]).
 pub fn conv_packed_int8(
     p: &ConvParams,
@@ -298,17 +307,30 @@ pub fn conv_packed_int8(
     };
     let (in_c, out_c) = (g.in_c, g.out_c);
     let k = g.k_h * g.k_w * in_c;
-    let fo = i16x8_splat(p.filter_offset as i16);
+    // The filter widened once per call (it is small: the stem's is 3x3x3 by 32 channels).
+    let weights = widen(packed, p.filter_offset);
     generic::packed_walk(g, output, |taps, out| {
-        for (block, ws) in packed.chunks_exact(k * LANES).enumerate() {
+        if out_c <= 8 {
+            // Half a block (VWW's first layer has 8 output channels).
+            let mut v = [i32x4_splat(0); 2];
+            for &(xo, wo) in taps {
+                for (&x, w) in input[xo..][..in_c].iter().zip(weights[wo * LANES..][..in_c * LANES].chunks_exact(LANES)) {
+                    let x = i16x8_splat((i32::from(x) + p.input_offset) as i16);
+                    // SAFETY: `w` is LANES = 16 i16; the first 8 are read.
+                    let w = unsafe { v128_load(w.as_ptr().cast()) };
+                    v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(x, w));
+                    v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(x, w));
+                }
+            }
+            return store_i8(out, rq.apply8(&v, 0));
+        }
+        for (block, ws) in weights.chunks_exact(k * LANES).enumerate() {
             let mut v = [i32x4_splat(0); 4];
             for &(xo, wo) in taps {
                 for (&x, w) in input[xo..][..in_c].iter().zip(ws[wo * LANES..][..in_c * LANES].chunks_exact(LANES)) {
                     let x = i16x8_splat((i32::from(x) + p.input_offset) as i16);
-                    // SAFETY: `w` is LANES = 16 bytes.
-                    let w = unsafe { v128_load(w.as_ptr().cast()) };
-                    let (wl, wh) =
-                        (i16x8_add(i16x8_extend_low_i8x16(w), fo), i16x8_add(i16x8_extend_high_i8x16(w), fo));
+                    // SAFETY: `w` is LANES = 16 i16, two vectors.
+                    let (wl, wh) = unsafe { (v128_load(w.as_ptr().cast()), v128_load(w.as_ptr().add(8).cast())) };
                     v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(x, wl));
                     v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(x, wl));
                     v[2] = i32x4_add(v[2], i32x4_extmul_low_i16x8(x, wh));
@@ -447,6 +469,18 @@ pub fn depthwise_int8(
     // here too: its extra lanes read the next pixel's channels or the padding and are not stored.
     let (xw, fw) = (widen_padded(input, p.input_offset), widen_padded(filter, p.filter_offset));
     generic::depthwise_walk(g, output, |taps, c0, out| {
+        if out.len() <= 8 {
+            // Half a block (VWW's first layers have 8 channels): half the products and output stage.
+            let mut v = [i32x4_splat(0); 2];
+            for &(xo, wo) in taps {
+                let (xs, ws) = (&xw[xo + c0..][..8], &fw[wo + c0..][..8]);
+                // SAFETY: both slices are 8 i16, one vector each.
+                let (x, w) = unsafe { (v128_load(xs.as_ptr().cast()), v128_load(ws.as_ptr().cast())) };
+                v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(x, w));
+                v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(x, w));
+            }
+            return store_i8(out, rq.apply8(&v, c0 / LANES));
+        }
         let mut v = [i32x4_splat(0); 4];
         for &(xo, wo) in taps {
             let (xs, ws) = (&xw[xo + c0..][..LANES], &fw[wo + c0..][..LANES]);
