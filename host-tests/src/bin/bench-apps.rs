@@ -1,6 +1,7 @@
 //! `cargo xtask bench`, second table: what the apps pay per instance.
 //!
-//! - ready: a fresh instance of `dist/classifier.wasm` until it holds a model that can infer:
+//! - ready: a fresh instance of `dist/classifier-simd.wasm` (what the apps are composed with) until it
+//!   holds a model that can infer:
 //!   `embedded()` (the model baked in at build time) versus `model.load` of the same TFLite
 //!   bytes and labels. Both include instantiation, as every `wasmtime serve` request does.
 //! - request: `dist/classify-http.wasm` behind the same HTTP listener the tests use (one instance
@@ -64,10 +65,11 @@ fn ready(runs: usize, embedded: bool, load: bool) -> Result<()> {
     let tflite = model.model_bytes()?;
     let options = model.load_options(true)?;
 
-    let classifier = WasmtimeRuntime::cranelift(&paths::component_path()?, None)?;
+    let simd = paths::component_path()?.with_file_name("classifier-simd.wasm");
+    let classifier = WasmtimeRuntime::cranelift(&simd, None)?;
     println!();
     println!(
-        "instantiate-to-ready, {EMBEDDED_MODEL_ID} in dist/classifier.wasm (median of {runs}, wasmtime Cranelift):"
+        "instantiate-to-ready, {EMBEDDED_MODEL_ID} in dist/classifier-simd.wasm (median of {runs}, wasmtime Cranelift):"
     );
     let embedded = if embedded {
         let ms =
