@@ -74,6 +74,9 @@ pub fn conv2d_packed(
     bias: Option<&[i64]>,
     output: &mut [i16],
 ) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    super::simd128::conv_packed_int16(p, g, input, packed, bias, output);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     generic::conv2d_packed(p, g, input, packed, bias, output)
 }
 
@@ -263,6 +266,9 @@ impl AddParams {
 pub fn add(p: &AddParams, input1: &[i16], input2: &[i16], output: &mut [i16]) {
     debug_assert!(input1.len() == output.len() && input2.len() == output.len());
     match &p.kind {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        AddKind::General(rescale) => super::simd128::add_rescale(rescale, input1, input2, output),
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         AddKind::General(rescale) => rescale.add_all(input1, input2, output),
         &AddKind::PowerOfTwo { input1_shift, input2_shift, act_min, act_max } => {
             let (ready, shifted, right_shift) =

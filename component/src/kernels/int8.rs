@@ -289,7 +289,7 @@ impl AddParams {
 
 pub fn add(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    super::simd128::add_int8(&p.rescale, input1, input2, output);
+    super::simd128::add_rescale(&p.rescale, input1, input2, output);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     p.rescale.add_all(input1, input2, output)
 }

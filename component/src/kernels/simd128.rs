@@ -142,10 +142,57 @@ fn uniform_multiplier(m: crate::quant::QuantizedMultiplier) -> Option<[v128; 4]>
     Some([i32x4_splat(m.multiplier), i32x4_splat(1 << (30 - right)), i32x4_splat(mask), i32x4_splat(mask >> 1)])
 }
 
-/// int8 ADD of two same-shape tensors (TFLite's general rescaling path, `AddRescale`), 16 elements at
-/// a time: offsets, the left shift, both input multipliers, the sum, the output multiplier and the
-/// clamp all in 32-bit lanes, exactly as [`generic::AddRescale::add`] does per element.
-pub fn add_int8(p: &generic::AddRescale, input1: &[i8], input2: &[i8], output: &mut [i8]) {
+/// 16 quantized values as four `i32x4`, and back: what lets one ADD kernel serve int8 and int16.
+pub trait Lanes16: generic::QInt {
+    /// Reads `src[..16]`.
+    fn load16(src: &[Self]) -> [v128; 4];
+    /// Writes `dst[..16]`; every lane must already be within the type's range.
+    fn store16(dst: &mut [Self], v: [v128; 4]);
+}
+
+impl Lanes16 for i8 {
+    #[inline(always)]
+    fn load16(src: &[i8]) -> [v128; 4] {
+        let src: &[i8; 16] = src[..16].try_into().expect("16 values");
+        // SAFETY: `src` is 16 bytes.
+        let v = unsafe { v128_load(src.as_ptr().cast()) };
+        let (l, h) = (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v));
+        [i32x4_extend_low_i16x8(l), i32x4_extend_high_i16x8(l), i32x4_extend_low_i16x8(h), i32x4_extend_high_i16x8(h)]
+    }
+    #[inline(always)]
+    fn store16(dst: &mut [i8], v: [v128; 4]) {
+        let dst: &mut [i8; 16] = (&mut dst[..16]).try_into().expect("16 values");
+        // SAFETY: `dst` is 16 bytes; the lanes are in range, so the saturating narrows are exact.
+        unsafe {
+            v128_store(dst.as_mut_ptr().cast(), i8x16_narrow_i16x8(i16x8_narrow_i32x4(v[0], v[1]), i16x8_narrow_i32x4(v[2], v[3])))
+        };
+    }
+}
+
+impl Lanes16 for i16 {
+    #[inline(always)]
+    fn load16(src: &[i16]) -> [v128; 4] {
+        let src: &[i16; 16] = src[..16].try_into().expect("16 values");
+        // SAFETY: `src` is 32 bytes, two vectors.
+        let (l, h) = unsafe { (v128_load(src.as_ptr().cast()), v128_load(src.as_ptr().add(8).cast())) };
+        [i32x4_extend_low_i16x8(l), i32x4_extend_high_i16x8(l), i32x4_extend_low_i16x8(h), i32x4_extend_high_i16x8(h)]
+    }
+    #[inline(always)]
+    fn store16(dst: &mut [i16], v: [v128; 4]) {
+        let dst: &mut [i16; 16] = (&mut dst[..16]).try_into().expect("16 values");
+        // SAFETY: `dst` is 32 bytes; the lanes are in range, so the saturating narrows are exact.
+        unsafe {
+            v128_store(dst.as_mut_ptr().cast(), i16x8_narrow_i32x4(v[0], v[1]));
+            v128_store(dst.as_mut_ptr().add(8).cast(), i16x8_narrow_i32x4(v[2], v[3]));
+        }
+    }
+}
+
+/// Quantized ADD of two same-shape tensors on TFLite's general rescaling path ([`generic::AddRescale`]:
+/// int8, and int16 when its scales are not powers of two), 16 elements at a time: offsets, the left
+/// shift, both input multipliers, the sum, the output multiplier and the clamp all in 32-bit lanes,
+/// exactly as [`generic::AddRescale::add`] does per element.
+pub fn add_rescale<T: Lanes16>(p: &generic::AddRescale, input1: &[T], input2: &[T], output: &mut [T]) {
     let (Some(m1), Some(m2), Some(mo)) = (
         uniform_multiplier(p.input1_multiplier),
         uniform_multiplier(p.input2_multiplier),
@@ -159,31 +206,20 @@ pub fn add_int8(p: &generic::AddRescale, input1: &[i8], input2: &[i8], output: &
     let shift = p.left_shift as u32;
     let (o1, o2) = (i32x4_splat(p.input1_offset), i32x4_splat(p.input2_offset));
     let (oo, lo, hi) = (i32x4_splat(p.output_offset), i32x4_splat(p.act_min), i32x4_splat(p.act_max));
-    let to_i32x4s = |v: v128| {
-        let (l, h) = (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v));
-        [i32x4_extend_low_i16x8(l), i32x4_extend_high_i16x8(l), i32x4_extend_low_i16x8(h), i32x4_extend_high_i16x8(h)]
-    };
     let full = output.len() / LANES * LANES;
     for ((a, b), o) in
         input1[..full].chunks_exact(LANES).zip(input2[..full].chunks_exact(LANES)).zip(output.chunks_exact_mut(LANES))
     {
-        // SAFETY: each chunk is LANES = 16 bytes.
-        let (a, b) = unsafe { (to_i32x4s(v128_load(a.as_ptr().cast())), to_i32x4s(v128_load(b.as_ptr().cast()))) };
-        let r: [v128; 4] = core::array::from_fn(|k| {
-            let x1 =
-                multiply_by_quantized_multiplier(i32x4_shl(i32x4_add(a[k], o1), shift), m1[0], m1[1], m1[2], m1[3]);
-            let x2 =
-                multiply_by_quantized_multiplier(i32x4_shl(i32x4_add(b[k], o2), shift), m2[0], m2[1], m2[2], m2[3]);
-            let sum = multiply_by_quantized_multiplier(i32x4_add(x1, x2), mo[0], mo[1], mo[2], mo[3]);
-            i32x4_min(i32x4_max(i32x4_add(sum, oo), lo), hi)
-        });
-        // SAFETY: `o` is 16 bytes; the lanes are clamped to the int8 range, so the narrows are exact.
-        unsafe {
-            v128_store(
-                o.as_mut_ptr().cast(),
-                i8x16_narrow_i16x8(i16x8_narrow_i32x4(r[0], r[1]), i16x8_narrow_i32x4(r[2], r[3])),
-            )
-        };
+        let (a, b) = (T::load16(a), T::load16(b));
+        T::store16(
+            o,
+            core::array::from_fn(|k| {
+                let x1 = multiply_by_quantized_multiplier(i32x4_shl(i32x4_add(a[k], o1), shift), m1[0], m1[1], m1[2], m1[3]);
+                let x2 = multiply_by_quantized_multiplier(i32x4_shl(i32x4_add(b[k], o2), shift), m2[0], m2[1], m2[2], m2[3]);
+                let sum = multiply_by_quantized_multiplier(i32x4_add(x1, x2), mo[0], mo[1], mo[2], mo[3]);
+                i32x4_min(i32x4_max(i32x4_add(sum, oo), lo), hi)
+            }),
+        );
     }
     p.add_all(&input1[full..], &input2[full..], &mut output[full..]);
 }
@@ -374,6 +410,52 @@ impl Int16Stage {
         let x = acc.wrapping_add(bias).wrapping_mul(rm).wrapping_add(1 << (shift - 1));
         ((x >> shift) as i32).clamp(self.min, self.max) as i16
     }
+}
+
+/// int16 (16x8) CONV_2D on a filter packed by [`generic::pack_conv`] (the 3x3 stem): per tap and input
+/// channel, one input splat times 16 weights (sign-extended once per call) with
+/// `i32x4.extmul_*_i16x8_s`. Each product is within 2^22, so up to `2 · INT16_FLUSH_PAIRS` of them sum
+/// exactly in 32 bits; longer filters take the scalar kernel. Then TFLite's 64-bit output stage.
+pub fn conv_packed_int16(
+    p: &super::int16::ConvParams,
+    g: &ConvGeom,
+    input: &[i16],
+    packed: &[i8],
+    bias: Option<&[i64]>,
+    output: &mut [i16],
+) {
+    let (in_c, out_c) = (g.in_c, g.out_c);
+    let k = g.k_h * g.k_w * in_c;
+    if k > 2 * INT16_FLUSH_PAIRS {
+        return generic::conv2d_packed(p, g, input, packed, bias, output);
+    }
+    let weights: Vec<i16> = packed.iter().map(|&w| i16::from(w)).collect();
+    let stage = Int16Stage::new(p, bias, out_c);
+    generic::packed_walk(g, output, |taps, out| {
+        for (block, ws) in weights.chunks_exact(k * LANES).enumerate() {
+            let mut v = [i32x4_splat(0); 4];
+            for &(xo, wo) in taps {
+                for (&x, w) in input[xo..][..in_c].iter().zip(ws[wo * LANES..][..in_c * LANES].chunks_exact(LANES)) {
+                    let x = i16x8_splat(x);
+                    // SAFETY: `w` is LANES = 16 i16, two vectors.
+                    let (wl, wh) = unsafe { (v128_load(w.as_ptr().cast()), v128_load(w.as_ptr().add(8).cast())) };
+                    v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(x, wl));
+                    v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(x, wl));
+                    v[2] = i32x4_add(v[2], i32x4_extmul_low_i16x8(x, wh));
+                    v[3] = i32x4_add(v[3], i32x4_extmul_high_i16x8(x, wh));
+                }
+            }
+            let mut sums = [0i32; LANES];
+            for (k, lanes) in sums.chunks_exact_mut(4).enumerate() {
+                // SAFETY: `lanes` is 4 i32 = 16 bytes.
+                unsafe { v128_store(lanes.as_mut_ptr().cast(), v[k]) };
+            }
+            let oc0 = block * LANES;
+            for (i, o) in out[oc0..][..LANES.min(out_c - oc0)].iter_mut().enumerate() {
+                *o = stage.finish(i64::from(sums[i]), oc0 + i);
+            }
+        }
+    });
 }
 
 /// int16 (16x8) 1x1 CONV_2D: the same dot product on raw int16 activations (zero point 0, so a
@@ -790,8 +872,25 @@ mod tests {
             let p = crate::kernels::int8::AddParams::prepare(TensorQuant::new(s1, z1), TensorQuant::new(s2, z2), TensorQuant::new(so, zo), act);
             let mut fast = vec![0i8; a.len()];
             let mut slow = vec![0i8; a.len()];
-            add_int8(&p.rescale, &a, &b, &mut fast);
+            add_rescale(&p.rescale, &a, &b, &mut fast);
             p.rescale.add_all(&a, &b, &mut slow);
+            prop_assert_eq!(fast, slow);
+        }
+
+        #[test]
+        fn simd_add_int16_equals_scalar(
+            (a, b) in (0..70usize).prop_flat_map(|n| (proptest::collection::vec(any::<i16>(), n), proptest::collection::vec(any::<i16>(), n))),
+            (s1, s2, so) in (crate::kernels::testutil::scale(), crate::kernels::testutil::scale(), crate::kernels::testutil::scale()),
+            act in crate::kernels::testutil::activation(),
+        ) {
+            use crate::kernels::int16::{AddKind, AddParams};
+            use crate::kernels::TensorQuant;
+            let p = AddParams::prepare(TensorQuant::new(s1, 0), TensorQuant::new(s2, 0), TensorQuant::new(so, 0), act, false).expect("the general path");
+            let AddKind::General(rescale) = &p.kind else { unreachable!("pot_scale_int16 = false") };
+            let mut fast = vec![0i16; a.len()];
+            let mut slow = vec![0i16; a.len()];
+            add_rescale(rescale, &a, &b, &mut fast);
+            rescale.add_all(&a, &b, &mut slow);
             prop_assert_eq!(fast, slow);
         }
 
