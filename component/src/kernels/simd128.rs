@@ -224,6 +224,34 @@ pub fn add_rescale<T: Lanes16>(p: &generic::AddRescale, input1: &[T], input2: &[
     p.add_all(&input1[full..], &input2[full..], &mut output[full..]);
 }
 
+/// `v += x · w` over 16 channels in 32-bit lanes, `x` and `w` each as two i16x8 (channels 0–7, 8–15):
+/// the accumulate step of every 16-lane integer kernel here.
+#[inline(always)]
+fn mac16(v: &mut [v128; 4], x: [v128; 2], w: [v128; 2]) {
+    v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(x[0], w[0]));
+    v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(x[0], w[0]));
+    v[2] = i32x4_add(v[2], i32x4_extmul_low_i16x8(x[1], w[1]));
+    v[3] = i32x4_add(v[3], i32x4_extmul_high_i16x8(x[1], w[1]));
+}
+
+/// [`mac16`] for a half block of 8 channels.
+#[inline(always)]
+fn mac8(v: &mut [v128; 2], x: v128, w: v128) {
+    v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(x, w));
+    v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(x, w));
+}
+
+/// The 16 lanes of four i32x4 accumulators, widened to TFLite's 64-bit int16 accumulator.
+#[inline(always)]
+fn lanes_i64(v: &[v128; 4]) -> [i64; LANES] {
+    let mut sums = [0i32; LANES];
+    for (k, lanes) in sums.chunks_exact_mut(4).enumerate() {
+        // SAFETY: `lanes` is 4 i32 = 16 bytes.
+        unsafe { v128_store(lanes.as_mut_ptr().cast(), v[k]) };
+    }
+    sums.map(i64::from)
+}
+
 /// `dst[i] = src[i] + offset` in 16 bits (exact: int8 values and zero-point offsets are within ±255).
 fn widen_into(src: &[i8], offset: i32, dst: &mut [i16]) {
     debug_assert_eq!(src.len(), dst.len());
@@ -310,10 +338,7 @@ pub fn pointwise_int8(
                     for (px, vp) in v.iter_mut().enumerate() {
                         // SAFETY: the last channel of the widened row.
                         let x = i16x8_splat(unsafe { *x[px].add(in_c - 1) });
-                        vp[0] = i32x4_add(vp[0], i32x4_extmul_low_i16x8(x, wl));
-                        vp[1] = i32x4_add(vp[1], i32x4_extmul_high_i16x8(x, wl));
-                        vp[2] = i32x4_add(vp[2], i32x4_extmul_low_i16x8(x, wh));
-                        vp[3] = i32x4_add(vp[3], i32x4_extmul_high_i16x8(x, wh));
+                        mac16(vp, [x, x], [wl, wh]);
                     }
                 }
                 let oc0 = block * LANES;
@@ -354,8 +379,7 @@ pub fn conv_packed_int8(
                     let x = i16x8_splat((i32::from(x) + p.input_offset) as i16);
                     // SAFETY: `w` is LANES = 16 i16; the first 8 are read.
                     let w = unsafe { v128_load(w.as_ptr().cast()) };
-                    v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(x, w));
-                    v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(x, w));
+                    mac8(&mut v, x, w);
                 }
             }
             return store_i8(out, rq.apply8(&v, 0));
@@ -367,10 +391,7 @@ pub fn conv_packed_int8(
                     let x = i16x8_splat((i32::from(x) + p.input_offset) as i16);
                     // SAFETY: `w` is LANES = 16 i16, two vectors.
                     let (wl, wh) = unsafe { (v128_load(w.as_ptr().cast()), v128_load(w.as_ptr().add(8).cast())) };
-                    v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(x, wl));
-                    v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(x, wl));
-                    v[2] = i32x4_add(v[2], i32x4_extmul_low_i16x8(x, wh));
-                    v[3] = i32x4_add(v[3], i32x4_extmul_high_i16x8(x, wh));
+                    mac16(&mut v, [x, x], [wl, wh]);
                 }
             }
             let oc0 = block * LANES;
@@ -439,20 +460,13 @@ pub fn conv_packed_int16(
                     let x = i16x8_splat(x);
                     // SAFETY: `w` is LANES = 16 i16, two vectors.
                     let (wl, wh) = unsafe { (v128_load(w.as_ptr().cast()), v128_load(w.as_ptr().add(8).cast())) };
-                    v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(x, wl));
-                    v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(x, wl));
-                    v[2] = i32x4_add(v[2], i32x4_extmul_low_i16x8(x, wh));
-                    v[3] = i32x4_add(v[3], i32x4_extmul_high_i16x8(x, wh));
+                    mac16(&mut v, [x, x], [wl, wh]);
                 }
             }
-            let mut sums = [0i32; LANES];
-            for (k, lanes) in sums.chunks_exact_mut(4).enumerate() {
-                // SAFETY: `lanes` is 4 i32 = 16 bytes.
-                unsafe { v128_store(lanes.as_mut_ptr().cast(), v[k]) };
-            }
+            let sums = lanes_i64(&v);
             let oc0 = block * LANES;
             for (i, o) in out[oc0..][..LANES.min(out_c - oc0)].iter_mut().enumerate() {
-                *o = stage.finish(i64::from(sums[i]), oc0 + i);
+                *o = stage.finish(sums[i], oc0 + i);
             }
         }
     });
@@ -501,13 +515,8 @@ pub fn pointwise_int16(
                         }
                     }
                     for (a, vp) in acc.iter_mut().zip(&v) {
-                        let mut sums = [0i32; LANES];
-                        for (k, lanes) in sums.chunks_exact_mut(4).enumerate() {
-                            // SAFETY: `lanes` is 4 i32 = 16 bytes.
-                            unsafe { v128_store(lanes.as_mut_ptr().cast(), vp[k]) };
-                        }
-                        for (a, s) in a.iter_mut().zip(sums) {
-                            *a = a.wrapping_add(i64::from(s));
+                        for (a, s) in a.iter_mut().zip(lanes_i64(vp)) {
+                            *a = a.wrapping_add(s);
                         }
                     }
                 }
@@ -558,8 +567,7 @@ pub fn depthwise_int8(
                 let (xs, ws) = (&xw[xo + c0..][..8], &fw[wo + c0..][..8]);
                 // SAFETY: both slices are 8 i16, one vector each.
                 let (x, w) = unsafe { (v128_load(xs.as_ptr().cast()), v128_load(ws.as_ptr().cast())) };
-                v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(x, w));
-                v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(x, w));
+                mac8(&mut v, x, w);
             }
             return store_i8(out, rq.apply8(&v, c0 / LANES));
         }
@@ -575,10 +583,7 @@ pub fn depthwise_int8(
                     v128_load(ws.as_ptr().add(8).cast()),
                 )
             };
-            v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(xl, wl));
-            v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(xl, wl));
-            v[2] = i32x4_add(v[2], i32x4_extmul_low_i16x8(xh, wh));
-            v[3] = i32x4_add(v[3], i32x4_extmul_high_i16x8(xh, wh));
+            mac16(&mut v, [xl, xh], [wl, wh]);
         }
         store_i8(out, rq.apply16(&v, c0 / LANES));
     });
@@ -611,19 +616,9 @@ pub fn depthwise_int16(
                     (v128_load(xs.as_ptr().cast()), v128_load(xs.as_ptr().add(8).cast()), v128_load(ws.as_ptr().cast()))
                 };
                 let (wl, wh) = (i16x8_extend_low_i8x16(w), i16x8_extend_high_i8x16(w));
-                v[0] = i32x4_add(v[0], i32x4_extmul_low_i16x8(xl, wl));
-                v[1] = i32x4_add(v[1], i32x4_extmul_high_i16x8(xl, wl));
-                v[2] = i32x4_add(v[2], i32x4_extmul_low_i16x8(xh, wh));
-                v[3] = i32x4_add(v[3], i32x4_extmul_high_i16x8(xh, wh));
+                mac16(&mut v, [xl, xh], [wl, wh]);
             }
-            let mut sums = [0i32; LANES];
-            for (k, lanes) in sums.chunks_exact_mut(4).enumerate() {
-                // SAFETY: `lanes` is 4 i32 = 16 bytes.
-                unsafe { v128_store(lanes.as_mut_ptr().cast(), v[k]) };
-            }
-            for (a, s) in acc.iter_mut().zip(sums) {
-                *a = i64::from(s);
-            }
+            *acc = lanes_i64(&v);
         },
         |acc, oc| stage.finish(acc, oc),
     );
