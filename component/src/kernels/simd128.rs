@@ -252,6 +252,28 @@ fn lanes_i64(v: &[v128; 4]) -> [i64; LANES] {
     sums.map(i64::from)
 }
 
+/// The 16 accumulators of one output pixel and one block of a packed CONV_2D ([`generic::pack_conv`],
+/// filter widened to i16): per tap and input channel, `x` (as `splat` makes it ready) times 16 weights.
+#[inline(always)]
+fn packed_block16<T: Copy>(
+    taps: &[(usize, usize)],
+    input: &[T],
+    ws: &[i16],
+    in_c: usize,
+    splat: impl Fn(T) -> v128,
+) -> [v128; 4] {
+    let mut v = [i32x4_splat(0); 4];
+    for &(xo, wo) in taps {
+        for (&x, w) in input[xo..][..in_c].iter().zip(ws[wo * LANES..][..in_c * LANES].chunks_exact(LANES)) {
+            // SAFETY: `w` is LANES = 16 i16, two vectors.
+            let (wl, wh) = unsafe { (v128_load(w.as_ptr().cast()), v128_load(w.as_ptr().add(8).cast())) };
+            let x = splat(x);
+            mac16(&mut v, [x, x], [wl, wh]);
+        }
+    }
+    v
+}
+
 /// `dst[i] = src[i] + offset` in 16 bits (exact: int8 values and zero-point offsets are within ±255).
 fn widen_into(src: &[i8], offset: i32, dst: &mut [i16]) {
     debug_assert_eq!(src.len(), dst.len());
@@ -385,15 +407,7 @@ pub fn conv_packed_int8(
             return store_i8(out, rq.apply8(&v, 0));
         }
         for (block, ws) in weights.chunks_exact(k * LANES).enumerate() {
-            let mut v = [i32x4_splat(0); 4];
-            for &(xo, wo) in taps {
-                for (&x, w) in input[xo..][..in_c].iter().zip(ws[wo * LANES..][..in_c * LANES].chunks_exact(LANES)) {
-                    let x = i16x8_splat((i32::from(x) + p.input_offset) as i16);
-                    // SAFETY: `w` is LANES = 16 i16, two vectors.
-                    let (wl, wh) = unsafe { (v128_load(w.as_ptr().cast()), v128_load(w.as_ptr().add(8).cast())) };
-                    mac16(&mut v, [x, x], [wl, wh]);
-                }
-            }
+            let v = packed_block16(taps, input, ws, in_c, |x| i16x8_splat((i32::from(x) + p.input_offset) as i16));
             let oc0 = block * LANES;
             store_i8(&mut out[oc0..][..LANES.min(out_c - oc0)], rq.apply16(&v, block));
         }
@@ -450,20 +464,11 @@ pub fn conv_packed_int16(
     if k > 2 * INT16_FLUSH_PAIRS {
         return generic::conv2d_packed(p, g, input, packed, bias, output);
     }
-    let weights: Vec<i16> = packed.iter().map(|&w| i16::from(w)).collect();
+    let weights = widen(packed, 0);
     let stage = Int16Stage::new(p, bias, out_c);
     generic::packed_walk(g, output, |taps, out| {
         for (block, ws) in weights.chunks_exact(k * LANES).enumerate() {
-            let mut v = [i32x4_splat(0); 4];
-            for &(xo, wo) in taps {
-                for (&x, w) in input[xo..][..in_c].iter().zip(ws[wo * LANES..][..in_c * LANES].chunks_exact(LANES)) {
-                    let x = i16x8_splat(x);
-                    // SAFETY: `w` is LANES = 16 i16, two vectors.
-                    let (wl, wh) = unsafe { (v128_load(w.as_ptr().cast()), v128_load(w.as_ptr().add(8).cast())) };
-                    mac16(&mut v, [x, x], [wl, wh]);
-                }
-            }
-            let sums = lanes_i64(&v);
+            let sums = lanes_i64(&packed_block16(taps, input, ws, in_c, |x| i16x8_splat(x)));
             let oc0 = block * LANES;
             for (i, o) in out[oc0..][..LANES.min(out_c - oc0)].iter_mut().enumerate() {
                 *o = stage.finish(sums[i], oc0 + i);
@@ -486,7 +491,7 @@ pub fn pointwise_int16(
 ) {
     let (in_c, out_c) = (g.in_c, g.out_c);
     let pairs = in_c / 2;
-    let weights: Vec<i16> = packed.iter().map(|&w| i16::from(w)).collect();
+    let weights = widen(packed, 0);
     let stage = Int16Stage::new(p, bias, out_c);
     generic::pointwise_groups(g, input, output, |rows, out| {
         let np = out.len() / out_c;
@@ -681,7 +686,8 @@ fn mac_f32(acc: v128, x: v128, w: v128) -> v128 {
 /// product, not float lanes (each output must add channel `2j` before `2j + 1`), so the weights are
 /// first de-interleaved into `[block][in channel][LANES]`: one pass over the filter per call, against
 /// one pass per pixel in the product. Then two pixels by 16 output channels at a time: 8 accumulators,
-/// 2 input splats and a weight vector, few enough for Cranelift to keep them all in registers. Each
+/// 2 input splats and a weight vector. Cranelift still moves 4 of the accumulators through the stack on
+/// every channel; tiles of 8 channels or of one pixel avoid that but measured slower. Each
 /// output adds its input channels in ascending order from `0.0`, as [`generic::pointwise_conv2d`] does.
 pub fn pointwise_fp32(
     p: &fp32::ConvParams,
