@@ -9,6 +9,8 @@
 //! Argument parsing and output formatting are plain Rust, unit-tested natively; only `app`
 //! (reading files, calling the classifier) needs the wasm32 build.
 
+// Used by `app` only, which the native build (its unit tests' host) leaves out.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod args;
 
 #[cfg(target_arch = "wasm32")]

@@ -11,6 +11,8 @@
 //!
 //! Routing and query parsing are plain Rust (`route`), unit-tested natively; `app` needs wasm32.
 
+// Used by `app` only, which the native build (its unit tests' host) leaves out.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod route;
 
 #[cfg(target_arch = "wasm32")]

@@ -383,7 +383,14 @@ impl Window {
 
     /// [`gather_taps`], the same taps in the same order.
     #[inline(always)]
-    fn taps(&self, g: &ConvGeom, b: usize, oy: usize, ox: usize, taps: &mut [(usize, usize); MAX_BLOCKED_TAPS]) -> usize {
+    fn taps(
+        &self,
+        g: &ConvGeom,
+        b: usize,
+        oy: usize,
+        ox: usize,
+        taps: &mut [(usize, usize); MAX_BLOCKED_TAPS],
+    ) -> usize {
         let inside = |o: usize, stride: usize, pad: usize, k: usize, dilation: usize, size: usize| {
             (o * stride).checked_sub(pad).filter(|&i| i + k.saturating_sub(1) * dilation < size)
         };

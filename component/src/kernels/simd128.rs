@@ -164,7 +164,10 @@ impl Lanes16 for i8 {
         let dst: &mut [i8; 16] = (&mut dst[..16]).try_into().expect("16 values");
         // SAFETY: `dst` is 16 bytes; the lanes are in range, so the saturating narrows are exact.
         unsafe {
-            v128_store(dst.as_mut_ptr().cast(), i8x16_narrow_i16x8(i16x8_narrow_i32x4(v[0], v[1]), i16x8_narrow_i32x4(v[2], v[3])))
+            v128_store(
+                dst.as_mut_ptr().cast(),
+                i8x16_narrow_i16x8(i16x8_narrow_i32x4(v[0], v[1]), i16x8_narrow_i32x4(v[2], v[3])),
+            )
         };
     }
 }
@@ -214,8 +217,10 @@ pub fn add_rescale<T: Lanes16>(p: &generic::AddRescale, input1: &[T], input2: &[
         T::store16(
             o,
             core::array::from_fn(|k| {
-                let x1 = multiply_by_quantized_multiplier(i32x4_shl(i32x4_add(a[k], o1), shift), m1[0], m1[1], m1[2], m1[3]);
-                let x2 = multiply_by_quantized_multiplier(i32x4_shl(i32x4_add(b[k], o2), shift), m2[0], m2[1], m2[2], m2[3]);
+                let x1 =
+                    multiply_by_quantized_multiplier(i32x4_shl(i32x4_add(a[k], o1), shift), m1[0], m1[1], m1[2], m1[3]);
+                let x2 =
+                    multiply_by_quantized_multiplier(i32x4_shl(i32x4_add(b[k], o2), shift), m2[0], m2[1], m2[2], m2[3]);
                 let sum = multiply_by_quantized_multiplier(i32x4_add(x1, x2), mo[0], mo[1], mo[2], mo[3]);
                 i32x4_min(i32x4_max(i32x4_add(sum, oo), lo), hi)
             }),
@@ -346,6 +351,8 @@ pub fn pointwise_int8(
                     // 2 * LANES = 32 i16, read as four vectors.
                     unsafe {
                         let xp = [v128_load32_splat(x[0].add(2 * j).cast()), v128_load32_splat(x[1].add(2 * j).cast())];
+                        // `k` picks the k-th vector of both rows' accumulators and of the weights at once.
+                        #[allow(clippy::needless_range_loop)]
                         for k in 0..LANES / 4 {
                             let wk = v128_load(w.as_ptr().add(8 * k).cast());
                             v[0][k] = i32x4_add(v[0][k], i32x4_dot_i16x8(xp[0], wk));
@@ -397,7 +404,8 @@ pub fn conv_packed_int8(
             // Half a block (VWW's first layer has 8 output channels).
             let mut v = [i32x4_splat(0); 2];
             for &(xo, wo) in taps {
-                for (&x, w) in input[xo..][..in_c].iter().zip(weights[wo * LANES..][..in_c * LANES].chunks_exact(LANES)) {
+                for (&x, w) in input[xo..][..in_c].iter().zip(weights[wo * LANES..][..in_c * LANES].chunks_exact(LANES))
+                {
                     let x = i16x8_splat((i32::from(x) + p.input_offset) as i16);
                     // SAFETY: `w` is LANES = 16 i16; the first 8 are read.
                     let w = unsafe { v128_load(w.as_ptr().cast()) };
@@ -512,6 +520,8 @@ pub fn pointwise_int16(
                                 v128_load32_splat(x[0][c..].as_ptr().cast()),
                                 v128_load32_splat(x[1][c..].as_ptr().cast()),
                             ];
+                            // `k` picks the k-th vector of both rows' accumulators and of the weights at once.
+                            #[allow(clippy::needless_range_loop)]
                             for k in 0..LANES / 4 {
                                 let wk = v128_load(w.as_ptr().add(8 * k).cast());
                                 v[0][k] = i32x4_add(v[0][k], i32x4_dot_i16x8(xp[0], wk));
@@ -724,6 +734,8 @@ pub fn pointwise_fp32(
                     // SAFETY: `ic < in_c`, the length of each row; `w` is LANES = 16 f32, four vectors.
                     unsafe {
                         let xs = [v128_load32_splat(x[0].add(ic).cast()), v128_load32_splat(x[1].add(ic).cast())];
+                        // `k` picks the k-th vector of both rows' accumulators and of the weights at once.
+                        #[allow(clippy::needless_range_loop)]
                         for k in 0..LANES / 4 {
                             let wk = v128_load(w.as_ptr().add(4 * k).cast());
                             v[0][k] = mac_f32(v[0][k], xs[0], wk);

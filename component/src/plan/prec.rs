@@ -37,7 +37,7 @@ impl Ctx<'_> {
     fn filter_zero_point(&self) -> i32 {
         self.filter().quant.as_ref().expect("lowering checked quantized weights").zero_points[0]
     }
-    fn from_uint8(&self) -> bool {
+    fn input_from_uint8(&self) -> bool {
         self.g.tensors[self.node.input(0)].from_uint8
     }
     fn activation(&self) -> Activation {
@@ -296,7 +296,7 @@ impl Prec for I8 {
             c.filter_zero_point(),
             c.output(),
             c.activation(),
-            c.from_uint8(),
+            c.input_from_uint8(),
         ))
     }
     fn prepare_fc(c: &Ctx) -> Result<Self::Fc> {
@@ -309,7 +309,7 @@ impl Prec for I8 {
         ))
     }
     fn prepare_avg_pool(c: &Ctx) -> Result<Self::AvgPool> {
-        Ok(int8::AvgPoolParams::prepare(c.output(), c.activation(), c.from_uint8()))
+        Ok(int8::AvgPoolParams::prepare(c.output(), c.activation(), c.input_from_uint8()))
     }
     fn prepare_mean(c: &Ctx) -> Result<Self::Mean> {
         Ok(int8::MeanParams::prepare(c.input(0), c.output()))

@@ -12,6 +12,8 @@
 //! TFLite Micro's person-detection test feeds them; any other image (a PNG, a JPEG, a photo of
 //! another size) goes through the classifier's own decode, gray conversion and resize.
 
+// Used by `app` only, which the native build (its unit tests' host) leaves out.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod frame;
 
 #[cfg(target_arch = "wasm32")]

@@ -121,14 +121,15 @@ fn main() -> Result<()> {
             let info = m.info()?;
             let input = model.input_for(&info, case.input(&golden)?.to_tensor()?)?;
             let what = || format!("{} at {}", model.id, precision.name());
-            let s = measure(&simd, &tflite, &options, &input, loads, runs).with_context(|| format!("simd {}", what()))?;
+            let s =
+                measure(&simd, &tflite, &options, &input, loads, runs).with_context(|| format!("simd {}", what()))?;
             let (n, w) = if simd_only {
                 (None, None)
             } else {
-                let n =
-                    measure(&native, &tflite, &options, &input, loads, runs).with_context(|| format!("native {}", what()))?;
-                let w =
-                    measure(&wasm, &tflite, &options, &input, loads, runs).with_context(|| format!("scalar {}", what()))?;
+                let n = measure(&native, &tflite, &options, &input, loads, runs)
+                    .with_context(|| format!("native {}", what()))?;
+                let w = measure(&wasm, &tflite, &options, &input, loads, runs)
+                    .with_context(|| format!("scalar {}", what()))?;
                 (Some(n), Some(w))
             };
             let ms = |m: &Option<Measured>, f: fn(&Measured) -> f64| m.as_ref().map_or(f64::NAN, f);

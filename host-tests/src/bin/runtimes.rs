@@ -98,8 +98,8 @@ fn main() -> Result<()> {
         println!("component: {} ({})", component.display(), short(&Sha256::digest(std::fs::read(component)?)));
     }
     println!(
-        "{:<24} {:<36} {:<6} {:>6} {:<16} {:>10}  {}",
-        "runtime", "model", "prec", "cases", "digest", "infer ms", "vs native"
+        "{:<24} {:<36} {:<6} {:>6} {:<16} {:>10}  vs native",
+        "runtime", "model", "prec", "cases", "digest", "infer ms"
     );
     for model in golden.models() {
         let tflite = model.model_bytes()?;
