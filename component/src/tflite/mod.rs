@@ -3,6 +3,7 @@
 //! Nothing here interprets the model; `graph` lowers these views into a validated IR. [`write`] goes the
 //! other way, for the quantizer's output.
 
+pub mod metadata;
 pub mod schema;
 pub mod write;
 

@@ -6,9 +6,9 @@
 
 use flatbuffers::{Follow, ForwardsUOffset, Table, VOffsetT, Vector, Verifiable, Verifier};
 
-type VResult = Result<(), flatbuffers::InvalidFlatbuffer>;
+pub(super) type VResult = Result<(), flatbuffers::InvalidFlatbuffer>;
 
-const fn slot(id: VOffsetT) -> VOffsetT {
+pub(super) const fn slot(id: VOffsetT) -> VOffsetT {
     4 + 2 * id
 }
 
@@ -80,6 +80,8 @@ macro_rules! fb_table {
         }
     };
 }
+// `metadata` declares the TFLite Support tables with the same macro.
+pub(super) use fb_table;
 
 fb_table!(Model {
     version @ 0: scalar<u32> = 0,
@@ -87,6 +89,14 @@ fb_table!(Model {
     subgraphs @ 2: tables<SubGraph>,
     description @ 3: string,
     buffers @ 4: tables<Buffer>,
+    // 5 = metadata_buffer (deprecated in favour of `metadata`)
+    metadata @ 6: tables<MetadataEntry>,
+});
+
+// schema.fbs `Metadata`: a named pointer into `Model.buffers`, e.g. "TFLITE_METADATA".
+fb_table!(MetadataEntry {
+    name @ 0: string,
+    buffer @ 1: scalar<u32> = 0,
 });
 
 fb_table!(OperatorCode {
