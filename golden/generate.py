@@ -71,7 +71,12 @@ PREPROCESSING = {
               "when downsampling, 22-bit fixed-point weights), from the full image, no crop, aspect ratio "
               "not kept; two 1-D passes rounded to u8 in between, vertical first iff (H0-H) > 0 and "
               "(H0-H) > 2*(W0-W) for a W0xH0 source (Pillow 13), else horizontal first; same size = copy",
-    "normalize": "real = (pixel - mean) / std in float32: (p.astype(float32) - float32(mean)) / float32(std)",
+    "uint8_input": "models whose input tensor is uint8 take the resized pixels themselves, as TFLite's own "
+                   "examples feed them (label_image, Coral classify.py, TFLite Support's Task Library): no "
+                   "normalization (manifest: pixels 'raw', mean/std null)",
+    "normalize": "float32, int8 and int16 inputs: real = (pixel - mean) / std in float32: "
+                 "(p.astype(float32) - float32(mean)) / float32(std) (manifest: pixels 'normalize'); none of "
+                 "these shared models carries metadata NormalizationOptions, so mean = std = 127.5",
     "float_input": "the tensor is real (float32, NHWC)",
     "quantized_input": "q = round_half_away_from_zero(real / float32(scale)) + zero_point, the division in "
                        "float32, ties (exact .5) rounded away from zero, then clamped to the dtype range",
@@ -115,6 +120,8 @@ def preprocess_photo(path: Path, height: int, width: int, channels: int, dtype, 
         raise SystemExit(f"unsupported channel count {channels}")
     im = im.resize((width, height), Image.BILINEAR)
     pixels = np.asarray(im, dtype=np.uint8).reshape(height, width, channels)
+    if dtype == np.uint8:
+        return np.ascontiguousarray(pixels.reshape(1, height, width, channels))
     real = (pixels.astype(np.float32) - np.float32(MEAN)) / np.float32(STD)
     if dtype == np.float32:
         tensor = real
@@ -260,8 +267,9 @@ def main() -> None:
             "labels": labels_file,
             "input": in_json,
             "output": out_json,
-            "mean": MEAN,
-            "std": STD,
+            "pixels": "raw" if in_dtype == np.uint8 else "normalize",
+            "mean": None if in_dtype == np.uint8 else MEAN,
+            "std": None if in_dtype == np.uint8 else STD,
             "color": "rgb" if channels == 3 else "gray",
             "cases": [],
         }

@@ -11,11 +11,6 @@ use exports::edge::classify::types as t;
 
 struct Component;
 
-/// `MODEL` and `LABELS`, chosen by `build.rs`.
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
-}
-
 /// A WIT `model` resource; `RefCell` because WIT methods take `&self` while inference writes the
 /// model's arenas (a component instance is single-threaded).
 struct ModelResource(RefCell<Model>);
@@ -94,16 +89,10 @@ impl Guest for Component {
     type Model = ModelResource;
 
     fn embedded(options_: t::LoadOptions) -> Result<wit::Model, t::Error> {
-        let Some(bytes) = embedded::MODEL else {
+        let Some(bytes) = crate::embedded::baked() else {
             return Err(t::Error::UnsupportedModel("this build of the component has no embedded model".into()));
         };
-        let mut options = options(options_);
-        if options.labels.is_none() {
-            options.labels = embedded::LABELS.map(|l| String::from_utf8_lossy(l).into_owned());
-        }
-        // Prepared at build time: no parsing or planning here, and the weights stay in the
-        // component's data segment.
-        let model = crate::plan::persist::from_static(bytes, &options)?;
+        let model = crate::embedded::restore(bytes, &options(options_))?;
         Ok(wit::Model::new(ModelResource(RefCell::new(model))))
     }
 }
@@ -119,6 +108,8 @@ impl GuestModel for ModelResource {
         let i = m.info();
         t::ModelInfo {
             name: i.name.clone(),
+            description: i.description.clone(),
+            version: i.version.clone(),
             precision: precision_to(i.precision),
             input: tensor_info(&i.input),
             output: tensor_info(&i.output),

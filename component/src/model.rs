@@ -6,11 +6,8 @@ pub use crate::graph::Precision;
 use crate::graph::{self, DType, Graph};
 use crate::image;
 use crate::plan::{Arenas, Plan};
-
-/// Pixel normalization when the caller gives none: real = (pixel − 127.5) / 127.5, i.e. [−1, 1],
-/// the MobileNet convention, for every model (then quantized with the input's own parameters).
-pub const DEFAULT_MEAN: f32 = 127.5;
-pub const DEFAULT_STD: f32 = 127.5;
+pub use crate::preprocess::{Pixels, DEFAULT_MEAN, DEFAULT_STD};
+use crate::tflite::metadata::Metadata;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoadOptions {
@@ -79,7 +76,11 @@ pub struct TensorInfo {
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelInfo {
+    /// The metadata's model name, else the graph's.
     pub name: String,
+    /// From the model's TFLite metadata, when it carries them.
+    pub description: Option<String>,
+    pub version: Option<String>,
     pub precision: Precision,
     pub input: TensorInfo,
     pub output: TensorInfo,
@@ -96,6 +97,20 @@ pub struct Prediction {
     pub score: f32,
 }
 
+/// Everything `load` derives from a file, none of the caller's options: what a prepared model
+/// persists (`plan::persist`), so an embedded model restores ready to run.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Prepared {
+    pub info: ModelInfo,
+    pub plan: Plan,
+    /// Whether the output already is a probability distribution.
+    pub softmax_output: bool,
+    /// How `classify` feeds pixels (`preprocess`), chosen from the file and its metadata.
+    pub pixels: Pixels,
+    /// The model's own labels (its metadata's label file), if it carries them.
+    pub labels: Option<Vec<String>>,
+}
+
 /// A loaded, planned model with its own activation arenas: inference allocates nothing but its result.
 /// The arenas are allocated by the first inference, not by `load`: an instance that only describes
 /// its model (the HTTP app's `GET /`) never touches their pages.
@@ -105,9 +120,7 @@ pub struct Model {
     plan: Plan,
     arenas: Arenas,
     labels: Option<Vec<String>>,
-    mean: f32,
-    std: f32,
-    /// Whether the output already is a probability distribution.
+    pixels: Pixels,
     softmax_output: bool,
     /// Where the input of the final SOFTMAX is, if there is one.
     logits: Option<Logits>,
@@ -154,42 +167,55 @@ impl core::fmt::Debug for Model {
 impl Model {
     /// Parses, validates and plans a TFLite model.
     pub fn load(tflite: &[u8], options: &LoadOptions) -> Result<Model> {
-        Self::from_graph(graph::lower(tflite)?, options)
+        let metadata = crate::tflite::metadata::read(tflite)?;
+        Self::from_graph(graph::lower(tflite)?, metadata, options)
     }
 
     /// As [`Model::load`], but frees the file as soon as it is parsed: the packed weights and the
     /// arenas then reuse its memory instead of touching fresh pages, which on a new instance are
     /// a large part of a load's time.
     pub fn load_owned(tflite: Vec<u8>, options: &LoadOptions) -> Result<Model> {
+        let metadata = crate::tflite::metadata::read(&tflite)?;
         let graph = graph::lower(&tflite)?;
         drop(tflite);
-        Self::from_graph(graph, options)
+        Self::from_graph(graph, metadata, options)
     }
 
-    fn from_graph(graph: Graph, options: &LoadOptions) -> Result<Model> {
+    fn from_graph(graph: Graph, metadata: Option<Metadata>, options: &LoadOptions) -> Result<Model> {
+        // The pixel rule follows the file's own input, whatever precision it then runs at.
+        let file_input = tensor_info(&graph, graph.input, graph.input_uint8)?;
+        let channels = file_input.shape.last().copied().unwrap_or(1) as usize;
+        let meta = metadata.unwrap_or_default();
+        let norm = meta.normalization.as_ref().map(|n| (&n.mean[..], &n.std[..]));
+        let pixels =
+            Pixels::choose(file_input.element, file_input.quantization, options.mean, options.std, norm, channels)?;
         let graph = match options.precision {
             // At its own precision there is nothing to convert, and a copy of the weights is not free.
             Some(p) if p != graph.precision() => graph::convert::convert(&graph, p)?,
             _ => graph,
         };
         let own = graph.precision();
-        let mean = options.mean.unwrap_or(DEFAULT_MEAN);
-        let std = options.std.unwrap_or(DEFAULT_STD);
-        if !mean.is_finite() {
-            bail!(InvalidInput, "mean {mean} is not a finite number");
-        }
-        if !std.is_finite() || std == 0.0 {
-            bail!(InvalidInput, "std {std} must be finite and non-zero");
-        }
         let plan = Plan::new(&graph)?;
-        let info = model_info(&graph, own)?;
-        let labels = match &options.labels {
-            Some(text) => Some(parse_labels(text, info.classes)?),
-            None => None,
+        let mut info = model_info(&graph, own)?;
+        if let Some(name) = meta.name.filter(|n| !n.is_empty()) {
+            info.name = name;
+        }
+        (info.description, info.version) = (meta.description, meta.version);
+        let labels = match meta.labels {
+            Some(l) if l.len() != info.classes as usize => bail!(
+                MalformedModel,
+                "the model's label file {} has {} labels for {} classes",
+                meta.label_file.as_deref().unwrap_or("?"),
+                l.len(),
+                info.classes
+            ),
+            l => l,
         };
         let logits = logits_place(&graph, &plan);
-        let softmax_output = graph.ends_in_softmax();
-        Ok(Model { info, plan, arenas: Arenas::default(), labels, mean, std, softmax_output, logits })
+        let prepared = Prepared { info, plan, softmax_output: graph.ends_in_softmax(), pixels, labels };
+        let mut model = Model::from_prepared(prepared, options)?;
+        model.logits = logits;
+        Ok(model)
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -305,44 +331,49 @@ impl Model {
             ),
         };
         let pixels = image::decode_resize(image_bytes, w, h, c)?;
-        self.fill_input_from_pixels(&pixels);
+        self.fill_input_from_pixels(&pixels, c as usize);
         self.plan.run(&mut self.arenas);
         let probs = self.probabilities();
         Ok(self.top_k(&probs, top_k))
     }
 
-    /// Writes normalized (and quantized) pixels into the input slot.
-    fn fill_input_from_pixels(&mut self, pixels: &[u8]) {
-        let (mean, std) = (self.mean, self.std);
+    /// Writes the pixels, as `preprocess` rules, into the input slot (HWC, `channels` per pixel).
+    fn fill_input_from_pixels(&mut self, pixels: &[u8], channels: usize) {
         let slot = self.plan.input.slot;
         let (q, element) = (self.info.input.quantization, self.info.input.element);
+        let rule = self.pixels.clone();
         let a = self.arenas();
-        let quant = |p: u8, lo: i32, hi: i32, shift: i32| {
-            let q = q.expect("quantized inputs carry parameters");
-            image::quantize(image::normalize(p, mean, std), q.scale, q.zero_point, lo, hi) - shift
+        let quant = |i: usize, p: u8, lo: i32, hi: i32, shift: i32| {
+            rule.quantized(p, i % channels, q.expect("quantized inputs carry parameters"), lo, hi) - shift
         };
+        let pixels = pixels.iter().copied().enumerate();
         match element {
             ElementType::Float32 => {
-                for (d, &p) in a.f32[slot.range()].iter_mut().zip(pixels) {
-                    *d = image::normalize(p, mean, std);
+                for (d, (i, p)) in a.f32[slot.range()].iter_mut().zip(pixels) {
+                    *d = rule.real(p, i % channels);
                 }
             }
             ElementType::Uint8 => {
-                for (d, &p) in a.i8[slot.range()].iter_mut().zip(pixels) {
-                    *d = quant(p, 0, 255, 128) as i8;
+                for (d, (i, p)) in a.i8[slot.range()].iter_mut().zip(pixels) {
+                    *d = quant(i, p, 0, 255, 128) as i8;
                 }
             }
             ElementType::Int8 => {
-                for (d, &p) in a.i8[slot.range()].iter_mut().zip(pixels) {
-                    *d = quant(p, -128, 127, 0) as i8;
+                for (d, (i, p)) in a.i8[slot.range()].iter_mut().zip(pixels) {
+                    *d = quant(i, p, -128, 127, 0) as i8;
                 }
             }
             ElementType::Int16 => {
-                for (d, &p) in a.i16[slot.range()].iter_mut().zip(pixels) {
-                    *d = quant(p, -32768, 32767, 0) as i16;
+                for (d, (i, p)) in a.i16[slot.range()].iter_mut().zip(pixels) {
+                    *d = quant(i, p, -32768, 32767, 0) as i16;
                 }
             }
         }
+    }
+
+    /// How `classify` feeds pixels to this model.
+    pub fn pixels(&self) -> &Pixels {
+        &self.pixels
     }
 
     fn read_output(&self) -> TensorData {
@@ -397,43 +428,40 @@ impl Model {
     }
 }
 
-/// A prepared model's parts (`plan::persist`): everything `load` derives from the file, none of
-/// the options, so an embedded model can be restored with any labels and normalization.
+/// A prepared model (`plan::persist`): restored with any labels and normalization.
 impl Model {
-    pub(crate) fn prepared_parts(&self) -> (&ModelInfo, &Plan, bool) {
-        (&self.info, &self.plan, self.softmax_output)
+    /// What `load` derived from the file, with the model's own labels and pixel rule (not the
+    /// caller's overrides).
+    pub(crate) fn prepared(&self) -> Prepared {
+        Prepared {
+            info: self.info.clone(),
+            plan: self.plan.clone(),
+            softmax_output: self.softmax_output,
+            pixels: self.pixels.clone(),
+            labels: self.labels.clone(),
+        }
     }
 
-    /// Applies `options` to restored parts as `load` applies them to a freshly planned model.
-    pub(crate) fn from_prepared(
-        info: ModelInfo,
-        plan: Plan,
-        softmax_output: bool,
-        options: &LoadOptions,
-    ) -> Result<Model> {
-        if let Some(p) = options.precision {
-            if p != info.precision {
-                bail!(
-                    UnsupportedModel,
-                    "the embedded model is prepared in {:?}; for {p:?} load its TFLite file",
-                    info.precision
-                );
+    /// Applies `options` to prepared parts as `load` applies them to a freshly planned model: the
+    /// caller's labels and normalization win over the model's own.
+    pub(crate) fn from_prepared(p: Prepared, options: &LoadOptions) -> Result<Model> {
+        if let Some(want) = options.precision {
+            if want != p.info.precision {
+                bail!(UnsupportedModel, "this prepared model runs at {:?}, not {want:?}", p.info.precision);
             }
         }
-        let mean = options.mean.unwrap_or(DEFAULT_MEAN);
-        let std = options.std.unwrap_or(DEFAULT_STD);
-        if !mean.is_finite() {
-            bail!(InvalidInput, "mean {mean} is not a finite number");
-        }
-        if !std.is_finite() || std == 0.0 {
-            bail!(InvalidInput, "std {std} must be finite and non-zero");
-        }
-        let labels = match &options.labels {
-            Some(text) => Some(parse_labels(text, info.classes)?),
-            None => None,
+        let channels = p.info.input.shape.last().copied().unwrap_or(1) as usize;
+        let pixels = match (options.mean, options.std) {
+            (None, None) => p.pixels,
+            (mean, std) => Pixels::choose(ElementType::Float32, None, mean, std, None, channels)?,
         };
+        let labels = match &options.labels {
+            Some(text) => Some(parse_labels(text, p.info.classes)?),
+            None => p.labels,
+        };
+        let Prepared { info, plan, softmax_output, .. } = p;
         // Where the logits live is found on the graph, which a prepared model no longer has.
-        Ok(Model { info, plan, arenas: Arenas::default(), labels, mean, std, softmax_output, logits: None })
+        Ok(Model { info, plan, arenas: Arenas::default(), labels, pixels, softmax_output, logits: None })
     }
 }
 
@@ -487,6 +515,8 @@ fn model_info(g: &Graph, precision: Precision) -> Result<ModelInfo> {
     let classes = output.shape.last().copied().unwrap_or(1);
     Ok(ModelInfo {
         name: g.name.clone(),
+        description: None,
+        version: None,
         precision,
         input,
         output,

@@ -65,6 +65,8 @@ function info(i) {
   });
   return {
     name: i.name,
+    description: i.description ?? null,
+    version: i.version ?? null,
     precision: i.precision,
     input: tensorInfo(i.input),
     output: tensorInfo(i.output),

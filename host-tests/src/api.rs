@@ -112,6 +112,8 @@ pub struct TensorInfo {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelInfo {
     pub name: String,
+    pub description: Option<String>,
+    pub version: Option<String>,
     pub precision: Precision,
     pub input: TensorInfo,
     pub output: TensorInfo,

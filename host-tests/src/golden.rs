@@ -73,6 +73,9 @@ pub struct GoldenModel {
     pub labels: Option<String>,
     pub input: TensorSpec,
     pub output: TensorSpec,
+    /// How the reference fed pixels: `raw` (uint8 inputs: the pixels themselves) or `normalize`
+    /// (`(pixel - mean) / std`, then quantized with the input's parameters).
+    pub pixels: String,
     pub mean: Option<f32>,
     pub std: Option<f32>,
     /// `rgb` or `gray`.
@@ -219,13 +222,15 @@ impl GoldenModel {
         Ok(self.labels_text()?.map(|t| t.lines().map(|l| l.trim_end().to_owned()).collect()).unwrap_or_default())
     }
 
-    /// Load options reproducing the reference's preprocessing, with or without labels.
+    /// Load options with or without labels, and no normalization: the golden inputs follow the
+    /// documented default convention (raw pixels for uint8 inputs, else 127.5 / 127.5), so the
+    /// suite checks that default rather than options that restate it.
     pub fn load_options(&self, with_labels: bool) -> Result<LoadOptions> {
         Ok(LoadOptions {
             precision: None,
             labels: if with_labels { self.labels_text()? } else { None },
-            mean: self.mean,
-            std: self.std,
+            mean: None,
+            std: None,
         })
     }
 

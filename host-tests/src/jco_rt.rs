@@ -311,6 +311,9 @@ fn from_info(v: &Value) -> Result<api::ModelInfo> {
     let number = |k: &str| -> Result<u64> { Ok(v[k].as_str().context("u64 as string")?.parse()?) };
     Ok(api::ModelInfo {
         name: v["name"].as_str().context("name")?.to_string(),
+        // jco maps `option<string>` to a string or undefined, which JSON leaves out.
+        description: v["description"].as_str().map(str::to_string),
+        version: v["version"].as_str().map(str::to_string),
         precision,
         input: from_tensor_info(&v["input"])?,
         output: from_tensor_info(&v["output"])?,

@@ -87,6 +87,8 @@ impl Model for NativeModel {
         let i = self.0.info();
         Ok(api::ModelInfo {
             name: i.name.clone(),
+            description: i.description.clone(),
+            version: i.version.clone(),
             precision: precision_from(i.precision),
             input: tensor_info(&i.input),
             output: tensor_info(&i.output),

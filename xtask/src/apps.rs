@@ -5,10 +5,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use edge_classify::model::Precision;
+use edge_classify_cli::bake;
+
 use crate::fetch::{self, Fetched};
 use crate::{cargo, display_relative, layout, list, run, top_level_names, Layout};
 
-/// The model `classifier.embedded` returns and its labels (see `component/build.rs`).
+/// The model `classifier.embedded` returns and its labels (see `component/src/embedded.rs`).
 pub const EMBEDDED_MODEL: &str = "mobilenet_v2_1.0_224_quant.tflite";
 pub const EMBEDDED_LABELS: &str = "imagenet_labels.txt";
 /// Built into examples/doorbell.
@@ -18,40 +21,34 @@ pub const SAMPLE_PHOTO: &str = "grace_hopper.bmp";
 
 const APPS_TARGET: &str = "wasm32-wasip2";
 
-/// (package, wasm file cargo writes, composed output under dist/)
-const APPS: &[(&str, &str, &str)] = &[
-    ("classify-cli", "classify.wasm", "classify.wasm"),
-    ("classify-http", "classify-http.wasm", "classify-http.wasm"),
-    ("doorbell", "doorbell.wasm", "doorbell.wasm"),
+/// (package, wasm file cargo writes, composed output under dist/, unplugged copy under dist/parts/
+/// for `edge-classify bake`)
+const APPS: &[(&str, &str, &str, Option<&str>)] = &[
+    ("classify-cli", "classify.wasm", "classify.wasm", Some(bake::APPS[0].0)),
+    ("classify-http", "classify-http.wasm", "classify-http.wasm", Some(bake::APPS[1].0)),
+    ("doorbell", "doorbell.wasm", "doorbell.wasm", None),
 ];
 
-/// Runs the loader natively on the embedded model and writes the prepared result (plan with
-/// weights in execution layout, see `plan::persist`) for the classifier's build to embed; returns
-/// that build's environment. The file is rewritten only when its bytes change, because the
-/// guest rebuilds whenever its mtime does.
-pub fn embedded_model(layout: &Layout, fetched: &Fetched) -> Result<Vec<(&'static str, PathBuf)>> {
-    use edge_classify::model::{LoadOptions, Model};
+/// Precisions the default model is prepared at by `dist` (the first is `embedded()`'s default);
+/// fp32 is converted at load from the embedded file (14 MB more prepared; see README "Use it").
+pub const EMBEDDED_PREPARED: &[Precision] = &[Precision::Int8, Precision::Int16];
+
+/// The bundle `dist` bakes into the classifier: the default model prepared natively at
+/// [`EMBEDDED_PREPARED`] (plans with weights in execution layout, see `plan::persist`), its TFLite
+/// file and its labels, exactly as `edge-classify bake` makes one.
+pub fn embedded_bundle(fetched: &Fetched) -> Result<Vec<u8>> {
     let source = fetched.path(EMBEDDED_MODEL)?;
     let tflite = std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
-    let model = Model::load(&tflite, &LoadOptions::default())
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("loading {EMBEDDED_MODEL} natively"))?;
-    let prepared = edge_classify::plan::persist::to_bytes(&model).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let dir = layout.target_dir.join("embedded");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let out = dir.join(format!("{EMBEDDED_MODEL}.prepared"));
-    if std::fs::read(&out).ok().as_deref() != Some(&prepared[..]) {
-        std::fs::write(&out, &prepared).with_context(|| format!("writing {}", out.display()))?;
-    }
+    let labels_path = fetched.path(EMBEDDED_LABELS)?;
+    let labels = std::fs::read_to_string(labels_path).with_context(|| format!("reading {}", labels_path.display()))?;
+    let bundle = edge_classify_cli::bake::bundle(&tflite, Some(&labels), EMBEDDED_PREPARED, None, true)
+        .with_context(|| format!("preparing {EMBEDDED_MODEL} natively"))?;
     println!(
-        "embedded model: {EMBEDDED_MODEL} prepared natively, {} bytes ({} bytes as TFLite)",
-        prepared.len(),
+        "embedded model: {EMBEDDED_MODEL} prepared natively at {EMBEDDED_PREPARED:?}, bundle {} bytes ({} bytes as TFLite)",
+        bundle.len(),
         tflite.len()
     );
-    Ok(vec![
-        ("EDGE_CLASSIFY_EMBEDDED", out),
-        ("EDGE_CLASSIFY_EMBEDDED_LABELS", fetched.path(EMBEDDED_LABELS)?.to_owned()),
-    ])
+    Ok(bundle)
 }
 
 /// Builds every app for wasm32-wasip2 (one cargo invocation) and writes each, composed with the
@@ -64,17 +61,21 @@ pub fn build_and_compose(layout: &Layout, fetched: &Fetched, classifier: &Path) 
         "--target",
         APPS_TARGET,
     ]);
-    for (package, _, _) in APPS {
+    for (package, ..) in APPS {
         command.args(["-p", package]);
     }
     run(command).context("building the apps for wasm32-wasip2")?;
 
     let classifier_bytes = std::fs::read(classifier).with_context(|| format!("reading {}", classifier.display()))?;
     let release = layout.target_dir.join(APPS_TARGET).join("release");
-    for (package, artifact, output) in APPS {
+    for (package, artifact, output, part) in APPS {
         let app_path = release.join(artifact);
         let app = std::fs::read(&app_path).with_context(|| format!("reading {}", app_path.display()))?;
-        let composed = crate::compose::plug(&classifier_bytes, &app, package)?;
+        if let Some(part) = part {
+            let path = parts_dir(layout).join(part);
+            std::fs::write(&path, &app).with_context(|| format!("writing {}", path.display()))?;
+        }
+        let composed = edge_classify_cli::wasm::plug(&classifier_bytes, &app, package)?;
         let out = layout.workspace_root.join("dist").join(output);
         std::fs::write(&out, &composed).with_context(|| format!("writing {}", out.display()))?;
         let (imports, exports) = top_level_names(&composed)?;
@@ -88,6 +89,11 @@ pub fn build_and_compose(layout: &Layout, fetched: &Fetched, classifier: &Path) 
         println!("  exports: {}", list(&exports));
     }
     Ok(())
+}
+
+/// `dist/parts/`: what `edge-classify bake` starts from.
+pub fn parts_dir(layout: &Layout) -> PathBuf {
+    layout.workspace_root.join("dist").join("parts")
 }
 
 /// `dist`, then `dist/classify.wasm` run in wasmtime (through the host-tests crate's `run-wasi`,

@@ -13,14 +13,11 @@
 
 mod apps;
 mod bench;
-mod compose;
 mod fetch;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-
-mod quantize;
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::{Parser, Subcommand};
@@ -68,7 +65,8 @@ enum Cmd {
         ours_only: bool,
     },
     /// Quantize a TFLite model (natively): `quantize --target int8 --calibrate <dir> in.tflite out.tflite`.
-    Quantize(quantize::QuantizeArgs),
+    /// The same command as `edge-classify quantize` (golden/generate.py runs this one).
+    Quantize(edge_classify_cli::quantize::QuantizeArgs),
 }
 
 fn raw_args_after(subcommand: &str) -> Vec<OsString> {
@@ -90,7 +88,7 @@ fn main() -> ExitCode {
         Cmd::Test { args: _ } => test(&raw_args_after("test")),
         Cmd::Bench { runs, ours_only } => bench(runs, !ours_only),
         Cmd::Runtimes { pulley_cases } => dist().and_then(|_| runtimes(&layout()?, pulley_cases)),
-        Cmd::Quantize(args) => quantize::run(args),
+        Cmd::Quantize(args) => edge_classify_cli::quantize::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,6 +105,8 @@ fn main() -> ExitCode {
 struct WasmBuild {
     /// Output file under `dist/`.
     output: &'static str,
+    /// The core module as compiled (no model), under `dist/parts/`.
+    part: &'static str,
     target: &'static str,
     /// `-C` flags for the guest only (passed through CARGO_ENCODED_RUSTFLAGS).
     rustflags: &'static [&'static str],
@@ -115,12 +115,18 @@ struct WasmBuild {
     target_subdir: Option<&'static str>,
 }
 
-const BASELINE: WasmBuild =
-    WasmBuild { output: "classifier.wasm", target: "wasm32-unknown-unknown", rustflags: &[], target_subdir: None };
+const BASELINE: WasmBuild = WasmBuild {
+    output: "classifier.wasm",
+    part: edge_classify_cli::bake::CORE_SCALAR,
+    target: "wasm32-unknown-unknown",
+    rustflags: &[],
+    target_subdir: None,
+};
 
 /// The same guest with wasm SIMD128 enabled (every runtime in the matrix supports it).
 const SIMD: WasmBuild = WasmBuild {
     output: "classifier-simd.wasm",
+    part: edge_classify_cli::bake::CORE_SIMD,
     target: "wasm32-unknown-unknown",
     rustflags: &["-Ctarget-feature=+simd128"],
     target_subdir: Some("simd"),
@@ -166,18 +172,39 @@ pub(crate) fn layout() -> Result<Layout> {
 
 pub(crate) fn dist() -> Result<PathBuf> {
     let layout = layout()?;
+    ensure_targets()?;
     let fetched = fetch::fetch(&layout)?;
-    let embed = apps::embedded_model(&layout, &fetched)?;
-    build_component(&layout, &BASELINE, &embed)?;
-    let simd = build_component(&layout, &SIMD, &embed)?;
+    std::fs::create_dir_all(apps::parts_dir(&layout)).context("creating dist/parts")?;
+    let bundle = apps::embedded_bundle(&fetched)?;
+    build_component(&layout, &BASELINE, &bundle)?;
+    let simd = build_component(&layout, &SIMD, &bundle)?;
     // The apps get the SIMD build: every runtime in the matrix runs it, with the same bits, faster.
     apps::build_and_compose(&layout, &fetched, &simd)?;
     Ok(simd)
 }
 
-fn build_component(layout: &Layout, build: &WasmBuild, envs: &[(&str, PathBuf)]) -> Result<PathBuf> {
+/// The wasm targets the builds need, added through rustup when missing (a fresh machine has only
+/// the host's), so the README's two commands set everything up themselves.
+fn ensure_targets() -> Result<()> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let Ok(installed) = installed else {
+        return Ok(()); // no rustup: a toolchain managed otherwise must bring its targets itself
+    };
+    let installed = String::from_utf8_lossy(&installed.stdout);
+    let missing: Vec<&str> =
+        [BASELINE.target, "wasm32-wasip2"].into_iter().filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut add = Command::new("rustup");
+    add.args(["target", "add"]).args(&missing);
+    run(add).context("adding the wasm targets with rustup")
+}
+
+/// Compiles the guest (no model in it), keeps the core module under `dist/parts/` for `edge-classify
+/// bake`, and writes the classifier with `bundle` baked in.
+fn build_component(layout: &Layout, build: &WasmBuild, bundle: &[u8]) -> Result<PathBuf> {
     let mut command = cargo();
-    command.envs(envs.iter().map(|(k, v)| (k, v)));
     command.current_dir(&layout.workspace_root).args([
         "build",
         "--release",
@@ -201,32 +228,22 @@ fn build_component(layout: &Layout, build: &WasmBuild, envs: &[(&str, PathBuf)])
     let module_path = target_dir.join(build.target).join("release").join(GUEST_ARTIFACT);
     let module =
         std::fs::read(&module_path).with_context(|| format!("reading the core module {}", module_path.display()))?;
+    let part = apps::parts_dir(layout).join(build.part);
+    std::fs::write(&part, &module).with_context(|| format!("writing {}", part.display()))?;
+    let component = edge_classify_cli::bake::classifier(&module, bundle)
+        .with_context(|| format!("baking the default model into {}", module_path.display()))?;
 
-    let component = wit_component::ComponentEncoder::default()
-        .module(&module)
-        .with_context(|| {
-            format!(
-                "{} has no usable component-type section (does the guest export the world \
-                 through wit-bindgen?)",
-                module_path.display()
-            )
-        })?
-        .validate(true)
-        .encode()
-        .with_context(|| format!("encoding {} as a component", module_path.display()))?;
-
-    let dist_dir = layout.workspace_root.join("dist");
-    std::fs::create_dir_all(&dist_dir).with_context(|| format!("creating {}", dist_dir.display()))?;
-    let out = dist_dir.join(build.output);
+    let out = layout.workspace_root.join("dist").join(build.output);
     std::fs::write(&out, &component).with_context(|| format!("writing {}", out.display()))?;
 
     let (imports, exports) =
         top_level_names(&component).with_context(|| format!("reading imports and exports of {}", out.display()))?;
     println!(
-        "{}: {} bytes (core module {} bytes)",
+        "{}: {} bytes (core module {} bytes + model bundle {} bytes)",
         display_relative(&out, &layout.workspace_root),
         component.len(),
-        module.len()
+        module.len(),
+        bundle.len()
     );
     println!("  imports: {}", list(&imports));
     println!("  exports: {}", list(&exports));
@@ -245,31 +262,7 @@ pub(crate) fn display_relative(path: &Path, root: &Path) -> String {
     path.strip_prefix(root).unwrap_or(path).display().to_string()
 }
 
-/// The component's own imports and exports (not those of the modules nested inside it).
-pub(crate) fn top_level_names(component: &[u8]) -> Result<(Vec<String>, Vec<String>)> {
-    use wasmparser::{Parser, Payload};
-    let mut imports = Vec::new();
-    let mut exports = Vec::new();
-    let mut depth = 0usize;
-    for payload in Parser::new(0).parse_all(component) {
-        match payload? {
-            Payload::Version { .. } => depth += 1,
-            Payload::End(_) => depth -= 1,
-            Payload::ComponentImportSection(section) if depth == 1 => {
-                for import in section {
-                    imports.push(import?.name.full_name().into_owned());
-                }
-            }
-            Payload::ComponentExportSection(section) if depth == 1 => {
-                for export in section {
-                    exports.push(export?.name.full_name().into_owned());
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok((imports, exports))
-}
+pub(crate) use edge_classify_cli::wasm::top_level_names;
 
 fn test(args: &[OsString]) -> Result<()> {
     let layout = layout()?;

@@ -24,10 +24,10 @@ use std::cell::RefCell;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{bail, Result};
-use crate::model::{LoadOptions, Model};
+use crate::model::{LoadOptions, Model, Prepared};
 
 /// Format identifier and version: a component never restores bytes written by a different layout.
-pub const MAGIC: &[u8; 8] = b"ECPLAN\x00\x02";
+pub const MAGIC: &[u8; 8] = b"ECPLAN\x00\x03";
 
 const ALIGN: usize = 8;
 
@@ -152,13 +152,10 @@ impl<'de, T: Pod> Deserialize<'de> for Weights<T> {
     }
 }
 
-/// The serialized structure: everything in a [`Model`] that `load` computes from the file.
-pub(crate) type Parts = (crate::model::ModelInfo, super::Plan, bool);
-
 /// Serializes a loaded model (its plan and description, not its options or arenas).
 pub fn to_bytes(model: &Model) -> Result<Vec<u8>> {
     WRITING.with_borrow_mut(|w| *w = Some(Vec::new()));
-    let structure = postcard::to_allocvec(&model.prepared_parts());
+    let structure = postcard::to_allocvec(&model.prepared());
     let weights = WRITING.with_borrow_mut(|w| w.take()).unwrap_or_default();
     let structure = match structure {
         Ok(s) => s,
@@ -204,13 +201,12 @@ fn restore(bytes: &[u8], options: &LoadOptions, is_static: bool) -> Result<Model
         Section::Transient(weights.as_ptr(), weights.len())
     };
     READING.with_borrow_mut(|r| *r = Some(section));
-    let parts = postcard::from_bytes::<Parts>(&bytes[16..structure_end]);
+    let prepared = postcard::from_bytes::<Prepared>(&bytes[16..structure_end]);
     READING.with_borrow_mut(|r| *r = None);
-    let (info, plan, softmax_output) = match parts {
-        Ok(p) => p,
+    match prepared {
+        Ok(p) => Model::from_prepared(p, options),
         Err(e) => bail!(MalformedModel, "prepared model structure: {e}"),
-    };
-    Model::from_prepared(info, plan, softmax_output, options)
+    }
 }
 
 #[cfg(test)]
@@ -234,7 +230,7 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         for bad in
-            [&b""[..], b"ECPLAN\x00\x02", b"ECPLAN\x00\x02\xff\xff\xff\xff\xff\xff\xff\xff", b"not a model at all"]
+            [&b""[..], b"ECPLAN\x00\x03", b"ECPLAN\x00\x03\xff\xff\xff\xff\xff\xff\xff\xff", b"not a model at all"]
         {
             assert!(from_bytes(bad, &LoadOptions::default()).is_err());
         }

@@ -89,6 +89,12 @@ fn ready(runs: usize, embedded: bool, load: bool) -> Result<()> {
             "  {:<26}{first:>9.2} ms   (a later infer: {infer:.2} ms; the first also touches the activation arenas)",
             "embedded() + first infer"
         );
+        // Each precision: prepared ones restore in place, the others convert the embedded file.
+        for precision in [host_tests::Precision::Int8, host_tests::Precision::Int16, host_tests::Precision::Fp32] {
+            let options = LoadOptions { precision: Some(precision), ..LoadOptions::default() };
+            let ms = time(runs, || classifier.embedded(&options)?.map_err(|e| anyhow::anyhow!("embedded: {e}")))?;
+            println!("  {:<26}{ms:>9.2} ms", format!("embedded({})", precision.name()));
+        }
         Some(ms)
     } else {
         None

@@ -130,3 +130,24 @@ fn labels_that_do_not_fit_the_model_are_refused() {
     let args = ["--labels", labels.as_str(), "/photos/cat.bmp"];
     assert_one_line_error(&run(&[images_dir(), models_dir()], &args), &args, "labels");
 }
+
+/// `--model` without `--labels` on a model that carries TFLite metadata: the labels come from the
+/// file's own label file, and `--precision int16` works on the embedded model too.
+#[test]
+fn labels_from_the_model_metadata_and_every_precision_of_the_embedded_model() -> Result<()> {
+    let model = golden_model(EMBEDDED_MODEL_ID);
+    let case = model.photo_cases().find(|c| c.image == "grace_hopper.bmp").context("golden photo")?;
+    let photo = format!("/photos/{}", case.image);
+    let model_arg = format!("/models/{}", model.file);
+    let out = run(&[images_dir(), models_dir()], &["--model", &model_arg, "--top", "1", &photo]);
+    ensure!(out.exit_code == 0, "{out:?}");
+    let (label, _) = out.stdout.trim().rsplit_once("  ").context("a `label  score` line")?;
+    check_top1_label(model, case, label)?;
+    for precision in ["fp32", "int16", "int8"] {
+        let out = run(&[images_dir()], &["--precision", precision, "--top", "1", &photo]);
+        ensure!(out.exit_code == 0, "embedded model at {precision}: {out:?}");
+        let (label, _) = out.stdout.trim().rsplit_once("  ").context("a `label  score` line")?;
+        check_top1_label(model, case, label)?;
+    }
+    Ok(())
+}

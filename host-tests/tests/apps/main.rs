@@ -9,6 +9,7 @@
 
 mod common;
 
+mod bake;
 mod cli;
 mod doorbell;
 mod http;

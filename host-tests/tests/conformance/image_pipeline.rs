@@ -54,9 +54,14 @@ struct Stats {
 /// What every pixel value 0..=255 becomes in this model's input tensor: the quantized value, or the
 /// f32's bits for a float input (so equality is bit equality).
 fn pixel_table(model: &GoldenModel) -> Result<Vec<i64>> {
+    let input = &model.input;
+    if model.pixels == "raw" {
+        ensure!(input.dtype == Dtype::Uint8, "raw pixels for a {:?} input", input.dtype);
+        return Ok((0..=255).collect());
+    }
+    ensure!(model.pixels == "normalize", "unknown pixel rule {:?}", model.pixels);
     let mean = model.mean.context("no mean in the manifest")?;
     let std = model.std.context("no std in the manifest")?;
-    let input = &model.input;
     let range = match input.dtype {
         Dtype::Float32 => None,
         Dtype::Uint8 => Some((0, 255)),

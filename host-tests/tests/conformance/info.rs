@@ -124,3 +124,38 @@ fn embedded_returns_a_model_or_an_error() {
         }
     }
 }
+
+/// The embedded model at every precision (`embedded({precision})`: prepared ones restored in place,
+/// fp32 converted from the embedded file) gives exactly what `load` of its TFLite file gives at that
+/// precision, for `classify` of one photo per format with every class, and carries the file's
+/// metadata (name, description) and labels.
+#[test]
+fn embedded_model_at_every_precision_is_load_of_its_file() -> Result<()> {
+    use host_tests::Precision;
+    let model = golden().model("mobilenet_v2_1.0_224_quant")?;
+    let runtime = crate::common::wasmtime();
+    for precision in [Precision::Fp32, Precision::Int16, Precision::Int8] {
+        let options = LoadOptions { precision: Some(precision), ..LoadOptions::default() };
+        let mut embedded = runtime
+            .embedded(&options)
+            .context("embedded() trapped")?
+            .map_err(|e| anyhow::anyhow!("embedded({precision:?}): {e}"))?;
+        let mut loaded = load(runtime, model, &options)?;
+        let (a, b) = (embedded.info().context("info")?, loaded.info().context("info")?);
+        ensure!(a == b, "{precision:?}: embedded info {a:?}, loaded {b:?}");
+        ensure!(a.precision == precision, "{precision:?}: runs at {:?}", a.precision);
+        ensure!(a.description.as_deref().is_some_and(|d| !d.is_empty()), "no metadata description: {a:?}");
+        for image in ["grace_hopper.bmp", "chelsea.png", "hot_dog.jpg"] {
+            let case = model.photo_cases().find(|c| c.image == image).context("golden photo")?;
+            let bytes = case.image_bytes()?;
+            let x = embedded.classify(&bytes, 1001).context("trap")?.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let y = loaded.classify(&bytes, 1001).context("trap")?.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let bits =
+                |p: &[host_tests::Prediction]| p.iter().map(|p| (p.index, p.score.to_bits())).collect::<Vec<_>>();
+            ensure!(bits(&x) == bits(&y), "{precision:?} {image}: embedded and loaded models disagree");
+            ensure!(x[0].label.is_some(), "{precision:?}: the metadata's labels are used: {:?}", x[0]);
+        }
+        report(format!("embedded at {precision:?}: {} = load of {} (3 photos, every class)", a.name, model.file));
+    }
+    Ok(())
+}

@@ -1,40 +1,37 @@
-//! `cargo xtask quantize`: the quantizer as a native command, the same code the component exports
-//! through the WIT `quantizer` interface (the `edge-classify` crate linked natively).
+//! `edge-classify quantize` (and `cargo xtask quantize`, which forwards here): the quantizer as a
+//! native command, the same code the component exports through the WIT `quantizer` interface.
+//!
+//! `golden/generate.py` runs it and records the sha256 of what it writes, so its output for the same
+//! arguments must stay byte-identical.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, ValueEnum};
-use edge_classify::model::Precision;
+use clap::Args;
 use edge_classify::quantize::{self, Calibration};
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Target {
-    Fp32,
-    Int16,
-    Int8,
-}
+use crate::PrecisionArg;
 
 #[derive(Args)]
 pub struct QuantizeArgs {
     /// Precision of the written model: int8 (per-channel int8 weights, int8 activations), int16 (16x8),
     /// fp32 (dequantized).
     #[arg(long, value_enum)]
-    target: Target,
+    pub target: PrecisionArg,
     /// Folder of calibration images (PNG/JPEG/BMP, every file in it, in name order); required for a
     /// float model at int8/int16.
     #[arg(long)]
-    calibrate: Option<PathBuf>,
+    pub calibrate: Option<PathBuf>,
     /// Pixel normalization of the calibration images: real = (pixel - mean) / std.
     #[arg(long)]
-    mean: Option<f32>,
+    pub mean: Option<f32>,
     #[arg(long)]
-    std: Option<f32>,
+    pub std: Option<f32>,
     /// Files to leave out of the calibration folder (e.g. images that are not photos).
     #[arg(long = "exclude")]
-    exclude: Vec<String>,
-    input: PathBuf,
-    output: PathBuf,
+    pub exclude: Vec<String>,
+    pub input: PathBuf,
+    pub output: PathBuf,
 }
 
 /// Calibration images: every image file of `dir`, sorted by name so the result is reproducible.
@@ -57,11 +54,6 @@ pub fn images(dir: &Path, exclude: &[String]) -> Result<Vec<(String, Vec<u8>)>> 
 
 pub fn run(a: QuantizeArgs) -> Result<()> {
     let model = std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
-    let target = match a.target {
-        Target::Fp32 => Precision::Fp32,
-        Target::Int16 => Precision::Int16,
-        Target::Int8 => Precision::Int8,
-    };
     let images = match &a.calibrate {
         Some(dir) => {
             let found = images(dir, &a.exclude)?;
@@ -73,7 +65,7 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         None => Vec::new(),
     };
     let cal = Calibration { images: images.into_iter().map(|(_, b)| b).collect(), mean: a.mean, std: a.std };
-    let out = quantize::quantize(&model, target, &cal).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let out = quantize::quantize(&model, a.target.into(), &cal).with_context(|| a.input.display().to_string())?;
     std::fs::write(&a.output, &out).with_context(|| format!("writing {}", a.output.display()))?;
     eprintln!("wrote {} ({} bytes, {} calibration images)", a.output.display(), out.len(), cal.images.len());
     Ok(())

@@ -1,0 +1,104 @@
+//! `edge-classify bake` on a model that is not the default (the dog-breed int8 file, which carries
+//! no metadata, with its labels), from the prebuilt parts `cargo xtask dist` leaves in
+//! `dist/parts/`: the baked classifier imports nothing, and the baked `classify.wasm` (run as
+//! `wasmtime run` runs it) and `classify-http.wasm` (served as `wasmtime serve` serves it) answer
+//! with the same bits as `Model::load` of that file, at its own precision and at one prepared at
+//! bake time (int16).
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use anyhow::{ensure, Context, Result};
+use edge_classify::model::{LoadOptions, Model, Precision};
+use edge_classify_cli::{bake, wasm, PrecisionArg};
+use host_tests::apps::{http_request, HttpServer, Upload, WasiCommand};
+use host_tests::paths;
+
+use crate::common::*;
+
+const MODEL_ID: &str = "dog_breeds_mobilenet_v2_160_int8";
+const PHOTOS: [&str; 3] = ["grace_hopper.bmp", "chelsea.png", "hot_dog.jpg"];
+
+fn baked_dir() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let model = golden_model(MODEL_ID);
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("baked-dog-int8");
+        let args = bake::BakeArgs {
+            model: paths::models_dir().join(&model.file),
+            labels: Some(paths::models_dir().join(model.labels.as_ref().expect("labels"))),
+            precision: vec![PrecisionArg::Int8, PrecisionArg::Int16],
+            calibrate: None,
+            no_tflite: false,
+            scalar: false,
+            parts: Some(paths::workspace_root().join("dist/parts")),
+            out: out.clone(),
+        };
+        let mut log = Vec::new();
+        bake::run(&args, &mut log).unwrap_or_else(|e| panic!("bake: {e:#}"));
+        eprintln!("{}", String::from_utf8_lossy(&log));
+        out
+    })
+}
+
+/// `Model::load` of the file, natively, classifying `photo` with every class: (index, score bits).
+fn native(precision: Precision, photo: &str) -> Result<Vec<(u64, u32)>> {
+    let model = golden_model(MODEL_ID);
+    let options = LoadOptions { precision: Some(precision), ..LoadOptions::default() };
+    let mut m = Model::load(&model.model_bytes()?, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bytes = std::fs::read(paths::images_dir().join(photo))?;
+    let p = m.classify(&bytes, 1000).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(p.iter().map(|p| (p.index as u64, p.score.to_bits())).collect())
+}
+
+fn predictions(v: &serde_json::Value) -> Result<Vec<(u64, u32)>> {
+    v["predictions"]
+        .as_array()
+        .context("predictions")?
+        .iter()
+        .map(|p| Ok((p["index"].as_u64().context("index")?, (p["score"].as_f64().context("score")? as f32).to_bits())))
+        .collect()
+}
+
+#[test]
+fn baked_classifier_imports_nothing() -> Result<()> {
+    let bytes = std::fs::read(baked_dir().join("classifier.wasm"))?;
+    let (imports, exports) = wasm::top_level_names(&bytes)?;
+    ensure!(imports.is_empty(), "the baked classifier imports {imports:?}");
+    ensure!(exports.iter().any(|e| e.starts_with("edge:classify/classifier")), "exports {exports:?}");
+    Ok(())
+}
+
+#[test]
+fn baked_cli_gives_the_bits_of_load() -> Result<()> {
+    let cli = WasiCommand::new(engine(), &baked_dir().join("classify.wasm"), None)?;
+    for (precision, name) in [(Precision::Int8, "int8"), (Precision::Int16, "int16")] {
+        for photo in PHOTOS {
+            let args = strings(&["--precision", name, "--top", "1000", "--json", &format!("/photos/{photo}")]);
+            let out = cli.run(&[images_dir()], &args)?;
+            ensure!(out.exit_code == 0, "{photo} at {name}: exit {} {}", out.exit_code, out.stderr);
+            let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).context("one JSON line")?;
+            ensure!(v["precision"] == name, "{v}");
+            let labels = golden_model(MODEL_ID).labels()?;
+            let top = v["predictions"][0]["index"].as_u64().context("index")? as usize;
+            ensure!(v["predictions"][0]["label"] == labels[top].as_str(), "the bake's labels: {v}");
+            ensure!(predictions(&v)? == native(precision, photo)?, "{photo} at {name}: differs from Model::load");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn baked_http_gives_the_bits_of_load() -> Result<()> {
+    let server = HttpServer::start(engine(), &baked_dir().join("classify-http.wasm"), None)?;
+    let info = http_request(server.addr(), "GET", "/", Upload::None)?.json()?;
+    ensure!(info["classes"] == 19 && info["precision"] == "int8", "GET /: {info}");
+    for photo in PHOTOS {
+        let bytes = std::fs::read(paths::images_dir().join(photo))?;
+        let r = http_request(server.addr(), "POST", "/classify?top=1000&precision=int16", Upload::Sized(&bytes))?;
+        let v = r.json()?;
+        ensure!(r.status == 200, "{photo}: {v}");
+        ensure!(predictions(&v)? == native(Precision::Int16, photo)?, "{photo}: differs from Model::load");
+    }
+    Ok(())
+}
