@@ -57,8 +57,9 @@ fn keep_exact_weights(src: &Graph, float: &Graph, out: &mut Graph) -> Result<()>
         let channels = shape[axis];
         let per = |c: usize| if sq.per_tensor() { 0 } else { c };
         let mut max = vec![0i32; channels];
+        let ch = channel_index(&shape, axis);
         for (i, &v) in sv.iter().enumerate() {
-            let c = channel_of(i, &shape, axis);
+            let c = ch(i);
             max[c] = max[c].max((v as i32 - sq.zero_points[per(c)]).abs());
         }
         let s_in = out.tensors[x].quant.as_ref().map(|q| q.scale()).unwrap_or(1.0) as f64;
@@ -84,7 +85,7 @@ fn keep_exact_weights(src: &Graph, float: &Graph, out: &mut Graph) -> Result<()>
         let ot = &mut out.tensors[f];
         let (Some(oq), Some(ConstData::I8(ov))) = (&mut ot.quant, &mut ot.data) else { continue };
         for (i, (o, &v)) in ov.iter_mut().zip(sv).enumerate() {
-            let c = channel_of(i, &shape, axis);
+            let c = ch(i);
             if keep[c] {
                 *o = (v as i32 - sq.zero_points[per(c)]) as i8;
             }
@@ -115,32 +116,37 @@ fn keep_exact_weights(src: &Graph, float: &Graph, out: &mut Graph) -> Result<()>
 }
 
 /// Index of `i` along `axis` of a row-major `shape`.
+#[cfg(test)]
 fn channel_of(i: usize, shape: &[usize], axis: usize) -> usize {
-    let inner: usize = shape[axis + 1..].iter().product();
-    (i / inner.max(1)) % shape[axis].max(1)
+    channel_index(shape, axis)(i)
+}
+
+/// [`channel_of`] for one `shape` and `axis`, its stride computed once: conversions call it for every
+/// weight, millions of times.
+fn channel_index(shape: &[usize], axis: usize) -> impl Fn(usize) -> usize {
+    let inner: usize = shape[axis + 1..].iter().product::<usize>().max(1);
+    let dim = shape[axis].max(1);
+    move |i| (i / inner) % dim
 }
 
 /// Real values of a quantized constant (per tensor or per channel).
 pub fn dequantize_const(t: &Tensor) -> Result<Vec<f32>> {
     let Some(q) = &t.quant else { bail!(UnsupportedModel, "constant {} has no quantization", t.name) };
-    let ints: Vec<i64> = match &t.data {
-        Some(ConstData::I8(v)) => v.iter().map(|&x| x as i64).collect(),
-        Some(ConstData::I16(v)) => v.iter().map(|&x| x as i64).collect(),
-        Some(ConstData::I32(v)) => v.iter().map(|&x| x as i64).collect(),
-        Some(ConstData::I64(v)) => v.clone(),
-        _ => bail!(UnsupportedModel, "constant {} of type {:?} cannot be dequantized", t.name, t.dtype),
-    };
+    let ch = channel_index(&t.shape, q.axis);
     let per_tensor = q.per_tensor();
-    Ok(ints
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            let c = if per_tensor { 0 } else { channel_of(i, &t.shape, q.axis) };
-            // f32 product of f32 operands: what TFLite's DEQUANTIZE computes, so the float file we write
-            // and this in-memory conversion agree bit for bit.
-            q.scales[c] * (v - q.zero_points[c] as i64) as f32
-        })
-        .collect())
+    // f32 product of f32 operands: what TFLite's DEQUANTIZE computes, so the float file we write and this
+    // in-memory conversion agree bit for bit.
+    let real = |(i, v): (usize, i64)| {
+        let c = if per_tensor { 0 } else { ch(i) };
+        q.scales[c] * (v - q.zero_points[c] as i64) as f32
+    };
+    Ok(match &t.data {
+        Some(ConstData::I8(v)) => v.iter().map(|&x| x as i64).enumerate().map(real).collect(),
+        Some(ConstData::I16(v)) => v.iter().map(|&x| x as i64).enumerate().map(real).collect(),
+        Some(ConstData::I32(v)) => v.iter().map(|&x| x as i64).enumerate().map(real).collect(),
+        Some(ConstData::I64(v)) => v.iter().copied().enumerate().map(real).collect(),
+        _ => bail!(UnsupportedModel, "constant {} of type {:?} cannot be dequantized", t.name, t.dtype),
+    })
 }
 
 /// Float inputs of weighted operators: (filter tensor, bias tensor, per-output-channel axis of the filter).
@@ -264,8 +270,9 @@ pub fn quantize_weights(w: &[f32], shape: &[usize], axis: usize) -> (Vec<i8>, Ve
 pub fn quantize_weights_min(w: &[f32], shape: &[usize], axis: usize, min_scale: &[f32]) -> (Vec<i8>, Vec<f32>) {
     let channels = shape[axis];
     let mut max = vec![0f32; channels];
+    let ch = channel_index(shape, axis);
     for (i, &v) in w.iter().enumerate() {
-        let c = channel_of(i, shape, axis);
+        let c = ch(i);
         max[c] = max[c].max(v.abs());
     }
     // An all-zero channel quantizes to zeros under any scale; 1 keeps the bias scale s_in · s_w usable.
@@ -277,11 +284,7 @@ pub fn quantize_weights_min(w: &[f32], shape: &[usize], axis: usize, min_scale: 
             s.max(min_scale.get(c).copied().unwrap_or(0.0))
         })
         .collect();
-    let q = w
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| (v / scales[channel_of(i, shape, axis)]).round().clamp(-127.0, 127.0) as i8)
-        .collect();
+    let q = w.iter().enumerate().map(|(i, &v)| (v / scales[ch(i)]).round().clamp(-127.0, 127.0) as i8).collect();
     (q, scales)
 }
 
