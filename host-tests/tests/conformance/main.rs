@@ -13,6 +13,7 @@
 //! - `robustness`: garbage models, images and tensors give an error, never a trap.
 //! - `imports`: what the shipped component imports and exports.
 //! - `info`: `model.info` against the manifest; `embedded`.
+//! - `memory`: peak linear memory of `classify` on large images, and the decode budget.
 //! - `golden_files`: the golden data against its own manifest (no component involved).
 
 mod common;
@@ -25,4 +26,5 @@ mod golden_files;
 mod image_pipeline;
 mod imports;
 mod info;
+mod memory;
 mod robustness;

@@ -1,0 +1,93 @@
+//! Memory bounded by design: `classify` of a 12 MP photo (4000x3000 JPEG) and of a 9000x9000 PNG (a
+//! 0.2 MB file of 243 MB of pixels) in `dist/classifier-simd.wasm`, embedded model included, peaks at
+//! most [`BOUND`] of linear memory (measured by the store's `ResourceLimiter`: linear memory never
+//! shrinks, so the largest size asked for is the peak). Images over the decoders' budgets are
+//! `too-large` from their header, before anything is decoded.
+
+use anyhow::{ensure, Context, Result};
+use host_tests::paths;
+use host_tests::wasmtime_rt::WasmtimeRuntime;
+use host_tests::{ErrorKind, LoadOptions, Runtime};
+
+use crate::common::report;
+
+/// The bound per request, the model included.
+const BOUND: u64 = 64 << 20;
+
+fn simd() -> Result<WasmtimeRuntime> {
+    let path = paths::component_path()?.with_file_name("classifier-simd.wasm");
+    WasmtimeRuntime::cranelift(
+        &path,
+        Some(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("edge-classify-cwasm")),
+    )
+}
+
+/// Pixels with detail everywhere (so the JPEG is not trivially small), RGB.
+fn pattern(w: u32, h: u32) -> Vec<u8> {
+    let mut v = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            v.extend([(x * 7 + y) as u8, ((y * 5) ^ x) as u8, ((x * y) >> 6) as u8]);
+        }
+    }
+    v
+}
+
+fn jpeg(w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode(&pattern(w, h), w, h, image::ExtendedColorType::Rgb8)
+        .expect("encoding a JPEG");
+    out
+}
+
+fn png_black(w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let encoder = image::codecs::png::PngEncoder::new_with_quality(
+        &mut out,
+        image::codecs::png::CompressionType::Best,
+        image::codecs::png::FilterType::NoFilter,
+    );
+    image::ImageEncoder::write_image(encoder, &vec![0u8; (w * h * 3) as usize], w, h, image::ExtendedColorType::Rgb8)
+        .expect("encoding a PNG");
+    out
+}
+
+fn classify_peak(runtime: &WasmtimeRuntime, image: &[u8], what: &str) -> Result<u64> {
+    let mut model = runtime
+        .embedded(&LoadOptions::default())
+        .context("embedded() trapped")?
+        .map_err(|e| anyhow::anyhow!("embedded(): {e}"))?;
+    let p = model.classify(image, 3).context("classify trapped")?.map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    ensure!(p.len() == 3, "{what}: {p:?}");
+    let peak = model.peak_memory_bytes().context("wasmtime reports the peak")?;
+    report(format!(
+        "memory: classify of {what} ({} KB): peak linear memory {:.1} MiB",
+        image.len() >> 10,
+        peak as f64 / (1 << 20) as f64
+    ));
+    Ok(peak)
+}
+
+#[test]
+fn classify_of_a_12_mp_jpeg_and_a_9000x9000_png_stays_under_64_mib() -> Result<()> {
+    let runtime = simd()?;
+    for (what, image) in [("a 4000x3000 JPEG", jpeg(4000, 3000)), ("a 9000x9000 PNG", png_black(9000, 9000))] {
+        let peak = classify_peak(&runtime, &image, what)?;
+        ensure!(peak <= BOUND, "{what}: peak linear memory {} MiB > {} MiB", peak >> 20, BOUND >> 20);
+    }
+    Ok(())
+}
+
+#[test]
+fn images_over_the_decode_budget_are_too_large_from_their_header() -> Result<()> {
+    let runtime = simd()?;
+    let mut model = runtime.embedded(&LoadOptions::default()).context("trap")?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    // One pixel row more than MAX_BUFFERED_PIXELS allows (4096 x 3072).
+    let over = jpeg(4096, 3073);
+    match model.classify(&over, 1).context("classify trapped")? {
+        Err(e) => ensure!(e.kind == ErrorKind::TooLarge && e.message.contains("MAX_BUFFERED_PIXELS"), "{e}"),
+        Ok(p) => anyhow::bail!("a 4096x3073 JPEG was decoded: {p:?}"),
+    }
+    Ok(())
+}
