@@ -6,13 +6,19 @@
 //!   HTTP/1.1 listener on 127.0.0.1, one fresh instance per request, and [`http_request`], a
 //!   plain TCP client, so requests cross a real socket.
 //!
+//! Both give each instance [`Limits`], as a production host would (`wasmtime run|serve
+//! -W max-memory-size=N -W timeout=T`): a linear memory cap and an epoch deadline.
+//!
 //! Used by the `apps` test binary, the `run-wasi` binary behind `cargo xtask demo`, and the bench.
 
+use std::convert::Infallible;
 use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -26,14 +32,43 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::limits::{deadline_ticks, tick_epochs, PeakLimits, EPOCH_TICK};
+pub use crate::limits::{LimitHit, Limits};
 use crate::wasmtime_rt::{Compiler, WasmtimeRuntime};
 
 /// Largest output the tests keep from a guest's stdout or stderr.
 const CAPTURE_BYTES: usize = 1 << 20;
 
-/// An engine configured like the conformance suite's Cranelift runtime.
+/// Cap of each linear memory of an app instance. The classifier's memory starts at 11.6 MiB (the
+/// embedded model bundle) and is the one that grows; measured peaks: `GET /` 11.8 MiB, a golden
+/// photo 20.6 MiB (46 MiB at `precision=fp32`), a 12 MP JPEG (decoded whole) 51 MiB at int8 or
+/// int16 and 80.4 MiB at fp32, a 12 MP PNG 17.7 MiB (decoded row by row). The app's own memory
+/// stays under 5 MiB (the 4 MiB upload). The per-request target is 64 MiB, which serves every
+/// photo at int8 and int16; 96 MiB also serves fp32, the worst case the apps accept today, with
+/// 15 MiB to spare, so no request the apps are meant to serve is refused here.
+pub const APP_MEMORY_BYTES: usize = 96 << 20;
+
+impl Limits {
+    /// One `wasmtime serve` request, instantiation included. The slowest legitimate one measured,
+    /// a 12 MP JPEG at fp32, takes 0.3 s here (an inference alone 30-120 ms): 5 s leaves room for
+    /// a loaded machine and still ends a runaway request within seconds.
+    pub const SERVE: Limits = Limits { memory_bytes: APP_MEMORY_BYTES, deadline: Some(Duration::from_secs(5)) };
+    /// One `wasmtime run` of a CLI app. The deadline is for the whole run, which classifies every
+    /// image it is given: all the golden photos take under 2 s in one run, so 2 minutes lets a
+    /// batch of hundreds of photos finish and still stops a runaway run.
+    pub const RUN: Limits = Limits { memory_bytes: APP_MEMORY_BYTES, deadline: Some(Duration::from_secs(120)) };
+}
+
+/// An engine configured like the conformance suite's Cranelift runtime, plus epoch interruption
+/// for the hosts' deadlines, its epoch ticking. That is what `-W timeout` costs in `wasmtime serve`
+/// as well: the epoch checks in the kernels' loops add 20-30% to an inference (see
+/// [`Limits::CLASSIFIER`]), paid here as a production host would pay it.
 pub fn engine() -> Result<Engine> {
-    Engine::new(&WasmtimeRuntime::config(Compiler::Cranelift)?).map_err(anyhow::Error::from)
+    let mut config = WasmtimeRuntime::config(Compiler::Cranelift)?;
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
+    tick_epochs(&engine);
+    Ok(engine)
 }
 
 /// Compiles `path`, reusing a compiled artifact from `cache_dir` when this exact component was
@@ -71,6 +106,7 @@ pub fn compile(engine: &Engine, path: &Path, cache_dir: Option<&Path>) -> Result
 struct CliState {
     wasi: WasiCtx,
     table: ResourceTable,
+    limits: PeakLimits,
 }
 
 impl WasiView for CliState {
@@ -87,15 +123,20 @@ pub struct Output {
     pub stderr: String,
 }
 
-/// A `wasi:cli/run` component, compiled once, run any number of times.
+/// A `wasi:cli/run` component, compiled once, run any number of times, each run in a fresh
+/// instance with [`Limits::RUN`] unless [`WasiCommand::with_limits`] says otherwise.
+///
+/// The engine must have epoch interruption on, as [`engine`]'s has.
 pub struct WasiCommand {
     engine: Engine,
     pre: wasmtime_wasi::p2::bindings::sync::CommandPre<CliState>,
     program: String,
+    limits: Limits,
 }
 
 impl WasiCommand {
     pub fn new(engine: &Engine, path: &Path, cache_dir: Option<&Path>) -> Result<Self> {
+        tick_epochs(engine);
         let component = compile(engine, path, cache_dir).with_context(|| format!("compiling {}", path.display()))?;
         let mut linker = Linker::<CliState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from)?;
@@ -105,7 +146,16 @@ impl WasiCommand {
             .with_context(|| format!("{} is not a wasi:cli command", path.display()))?;
         // argv[0] is the file name, as `wasmtime run` passes it.
         let program = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(WasiCommand { engine: engine.clone(), pre, program })
+        Ok(WasiCommand { engine: engine.clone(), pre, program, limits: Limits::RUN })
+    }
+
+    /// The same compiled command, its runs under other limits.
+    pub fn with_limits(&self, limits: Limits) -> WasiCommand {
+        WasiCommand { engine: self.engine.clone(), pre: self.pre.clone(), program: self.program.clone(), limits }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     fn run_with(&self, dirs: &[(PathBuf, String)], args: &[String], stdio: Stdio) -> Result<i32> {
@@ -128,27 +178,46 @@ impl WasiCommand {
                 builder.stdout(stdout).stderr(stderr);
             }
         }
-        let mut store = Store::new(&self.engine, CliState { wasi: builder.build(), table: ResourceTable::new() });
-        let command = self.pre.instantiate(&mut store).map_err(anyhow::Error::from)?;
+        let state = CliState {
+            wasi: builder.build(),
+            table: ResourceTable::new(),
+            limits: PeakLimits::new(self.limits.memory_bytes),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        // `wasmtime run -W timeout=T`: one deadline for the whole run, instantiation included.
+        store.set_epoch_deadline(deadline_ticks(self.limits.deadline));
+        let deadline = self.limits.deadline;
+        let command = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| LimitHit::explain(e, &store.data().limits, deadline).context("instantiating the command"))?;
         // Like `wasmtime run`: `run` returning ok is 0, err is 1, and `exit(n)` ends the
         // instance with an I32Exit error carrying n. Any other error is a trap: reported, not
         // turned into an exit code, so a test can never mistake a crash for a clean failure.
+        // A trap after a limit was hit carries a `LimitHit`.
         match command.wasi_cli_run().call_run(&mut store) {
             Ok(Ok(())) => Ok(0),
             Ok(Err(())) => Ok(1),
             Err(e) => match e.downcast_ref::<I32Exit>() {
                 Some(exit) => Ok(exit.0),
-                None => Err(anyhow::Error::from(e).context("the command trapped")),
+                None => Err(LimitHit::explain(e, &store.data().limits, deadline).context("the command trapped")),
             },
         }
     }
 
-    /// Runs with stdout and stderr captured.
+    /// Runs with stdout and stderr captured. A trap is an error that carries what the guest
+    /// wrote to stderr (a Rust guest says there which allocation failed before it aborts).
     pub fn run(&self, dirs: &[(PathBuf, String)], args: &[String]) -> Result<Output> {
         let (stdout, stderr) = (MemoryOutputPipe::new(CAPTURE_BYTES), MemoryOutputPipe::new(CAPTURE_BYTES));
-        let exit_code = self.run_with(dirs, args, Stdio::Capture { stdout: stdout.clone(), stderr: stderr.clone() })?;
-        let text = |p: MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
-        Ok(Output { exit_code, stdout: text(stdout), stderr: text(stderr) })
+        let text = |p: &MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
+        let exit_code = self
+            .run_with(dirs, args, Stdio::Capture { stdout: stdout.clone(), stderr: stderr.clone() })
+            .map_err(|e| match text(&stderr).trim_end() {
+                "" => e,
+                said => e.context(format!("the guest's stderr: {said}")),
+            })?;
+        Ok(Output { exit_code, stdout: text(&stdout), stderr: text(&stderr) })
     }
 
     /// Runs with this process's stdio, as a terminal user sees it.
@@ -166,6 +235,7 @@ struct HttpState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
+    limits: PeakLimits,
 }
 
 impl WasiView for HttpState {
@@ -182,13 +252,26 @@ impl WasiHttpView for HttpState {
 
 /// A `wasi:http/proxy` component served on 127.0.0.1 (an ephemeral port) from a background
 /// thread, one instance per request as `wasmtime serve` does. Dropping it stops the server.
+///
+/// Each request's instance gets [`Limits`] ([`Limits::SERVE`] unless started with others). One
+/// that runs into them, or traps for any other reason before it answered, is answered `500`
+/// with a short plain-text body, as `wasmtime serve` does, and the server goes on serving.
+///
+/// The engine must have epoch interruption on, as [`engine`]'s has.
 pub struct HttpServer {
     addr: SocketAddr,
+    limits: Arc<Mutex<Limits>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl HttpServer {
     pub fn start(engine: &Engine, path: &Path, cache_dir: Option<&Path>) -> Result<Self> {
+        Self::start_with(engine, path, cache_dir, Limits::SERVE)
+    }
+
+    /// [`HttpServer::start`] with other limits for its requests' instances.
+    pub fn start_with(engine: &Engine, path: &Path, cache_dir: Option<&Path>, limits: Limits) -> Result<Self> {
+        tick_epochs(engine);
         let component = compile(engine, path, cache_dir).with_context(|| format!("compiling {}", path.display()))?;
         let mut linker = Linker::<HttpState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
@@ -208,14 +291,18 @@ impl HttpServer {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .context("binding 127.0.0.1 for the HTTP server")?;
         let addr = listener.local_addr()?;
+        let limits = Arc::new(Mutex::new(limits));
+        let shared_limits = limits.clone();
         runtime.spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else { continue };
                 let pre = pre.clone();
+                let limits = shared_limits.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let pre = pre.clone();
-                        async move { handle(&pre, req).await }
+                        let limits = *limits.lock().unwrap_or_else(PoisonError::into_inner);
+                        async move { Ok::<_, Infallible>(handle(&pre, limits, req).await) }
                     });
                     // A connection error (the client hung up) ends only that connection.
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -225,11 +312,20 @@ impl HttpServer {
                 });
             }
         });
-        Ok(HttpServer { addr, runtime: Some(runtime) })
+        Ok(HttpServer { addr, limits, runtime: Some(runtime) })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    pub fn limits(&self) -> Limits {
+        *self.limits.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Limits for the requests that arrive from now on (one in progress keeps its own).
+    pub fn set_limits(&self, limits: Limits) {
+        *self.limits.lock().unwrap_or_else(PoisonError::into_inner) = limits;
     }
 }
 
@@ -241,8 +337,36 @@ impl Drop for HttpServer {
     }
 }
 
+/// One request in a fresh instance. Whatever goes wrong before the guest answered becomes a 500
+/// here, as in `wasmtime serve`: an `Err` from a hyper service would drop the connection, and the
+/// client would see no answer at all.
 async fn handle(
     pre: &ProxyPre<HttpState>,
+    limits: Limits,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<HyperOutgoingBody> {
+    match run_instance(pre, limits, req).await {
+        Ok(response) => response,
+        Err(e) => {
+            // The server's log gets the whole story (trap, backtrace); the client a short line.
+            eprintln!("http host: answered 500: {e:#}");
+            let text = match e.downcast_ref::<LimitHit>() {
+                Some(LimitHit::Memory { .. }) => {
+                    "500 internal server error: the request's instance exceeded its memory limit\n"
+                }
+                Some(LimitHit::Deadline(_)) => {
+                    "500 internal server error: the request's instance exceeded its deadline\n"
+                }
+                None => "500 internal server error: the component failed before it answered\n",
+            };
+            internal_error(text)
+        }
+    }
+}
+
+async fn run_instance(
+    pre: &ProxyPre<HttpState>,
+    limits: Limits,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<HyperOutgoingBody>> {
     let state = HttpState {
@@ -250,25 +374,79 @@ async fn handle(
         wasi: WasiCtx::builder().inherit_stdout().inherit_stderr().build(),
         http: WasiHttpCtx::new(),
         table: ResourceTable::new(),
+        limits: PeakLimits::new(limits.memory_bytes),
     };
     let mut store = Store::new(pre.engine(), state);
+    store.limiter(|state| &mut state.limits);
+    // `wasmtime serve -W timeout=T`: the deadline covers the whole request, instantiation
+    // included; an epoch check in guest code that runs past it traps.
+    store.set_epoch_deadline(deadline_ticks(limits.deadline));
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let req = store.data_mut().http().new_incoming_request(Scheme::Http, req).map_err(anyhow::Error::from)?;
     let out = store.data_mut().http().new_response_outparam(sender).map_err(anyhow::Error::from)?;
     let pre = pre.clone();
     let task = tokio::spawn(async move {
-        let proxy = pre.instantiate_async(&mut store).await?;
-        proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+        let result = async {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+        }
+        .await;
+        result.map_err(|e| LimitHit::explain(e, &store.data().limits, limits.deadline))
     });
-    match receiver.await {
+    // A guest waiting on I/O (a slow upload) runs no code, so no epoch check can stop it: the
+    // deadline is enforced here too, one tick after the epoch one, which fires first when the
+    // guest is computing.
+    let answer = match limits.deadline {
+        Some(d) => match tokio::time::timeout(d + EPOCH_TICK, receiver).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                task.abort();
+                return Err(anyhow::Error::new(LimitHit::Deadline(d)).context("the component had not answered"));
+            }
+        },
+        None => receiver.await,
+    };
+    match answer {
         Ok(Ok(response)) => Ok(response),
         Ok(Err(code)) => bail!("the component answered with error code {code:?}"),
         // The outparam was dropped unset: the task says why (a trap, most likely).
         Err(_) => match task.await {
             Ok(Ok(())) => bail!("the component never set a response"),
-            Ok(Err(e)) => Err(anyhow::Error::from(e).context("the component trapped")),
+            Ok(Err(e)) => Err(e.context("the instance failed before it answered")),
             Err(e) => Err(anyhow::Error::from(e)),
         },
+    }
+}
+
+fn internal_error(text: &'static str) -> hyper::Response<HyperOutgoingBody> {
+    let body = OneChunk(Some(hyper::body::Bytes::from_static(text.as_bytes())));
+    let mut response = hyper::Response::new(HyperOutgoingBody::new(body));
+    *response.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+    let plain = hyper::header::HeaderValue::from_static("text/plain; charset=utf-8");
+    response.headers_mut().insert(hyper::header::CONTENT_TYPE, plain);
+    response
+}
+
+/// A body of one chunk (this crate depends on hyper, not on http-body-util's `Full`).
+struct OneChunk(Option<hyper::body::Bytes>);
+
+impl hyper::body::Body for OneChunk {
+    type Data = hyper::body::Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Poll::Ready(self.0.take().map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.0.as_ref().map_or(0, |b| b.len() as u64))
     }
 }
 
@@ -317,26 +495,33 @@ pub fn http_request(addr: SocketAddr, method: &str, path: &str, upload: Upload<'
     }
     head += "\r\n";
     stream.write_all(head.as_bytes())?;
-    match upload {
-        Upload::None => {}
-        Upload::Sized(b) => stream.write_all(b)?,
-        Upload::Chunked(b) => {
+    let sent = match upload {
+        Upload::None => Ok(()),
+        Upload::Sized(b) => stream.write_all(b),
+        Upload::Chunked(b) => (|| {
             for chunk in b.chunks(64 << 10) {
                 stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())?;
                 stream.write_all(chunk)?;
                 stream.write_all(b"\r\n")?;
             }
-            stream.write_all(b"0\r\n\r\n")?;
-        }
+            stream.write_all(b"0\r\n\r\n")
+        })(),
         Upload::SizedExpectContinue(b) => {
             let first = read_response(&mut stream)?;
             if first.status != 100 {
                 return Ok(first);
             }
-            stream.write_all(b)?;
+            stream.write_all(b)
         }
+    };
+    // A server may answer before it read the whole upload (an error, a dead instance) and close
+    // the connection, which fails the rest of the upload: its answer is still there to read, as
+    // curl reads it.
+    match (sent, read_response(&mut stream)) {
+        (_, Ok(response)) => Ok(response),
+        (Err(sending), Err(reading)) => Err(reading.context(format!("sending the body failed too: {sending}"))),
+        (Ok(()), Err(reading)) => Err(reading),
     }
-    read_response(&mut stream)
 }
 
 /// Reads one response: status line, headers, then a body delimited by `Content-Length`,

@@ -3,7 +3,8 @@
 //!
 //! - [`api`]: runtime-neutral mirror of the WIT types.
 //! - [`runtime`]: the [`Runtime`] / [`Model`] traits every engine implements.
-//! - [`wasmtime_rt`]: wasmtime (Cranelift); [`native_rt`]: the crate linked natively.
+//! - [`wasmtime_rt`]: wasmtime (Cranelift, Winch, Pulley); [`native_rt`]: the crate linked natively;
+//!   [`limits`]: what one store may use (memory, instantiation, time), for every host here.
 //! - [`golden`], [`npy`]: the manifest and its `.npy` tensors.
 //! - [`paths`]: where everything is, and the environment overrides.
 //!
@@ -14,6 +15,7 @@ pub mod api;
 pub mod apps;
 pub mod golden;
 pub mod jco_rt;
+pub mod limits;
 pub mod native_rt;
 pub mod npy;
 pub mod paths;

@@ -13,14 +13,17 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
-use wasmtime::{Config, Engine, OptLevel, Store, StoreLimits, StoreLimitsBuilder, Strategy};
+use wasmtime::{Config, Engine, OptLevel, Store, Strategy};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::api;
+pub use crate::limits::MEMORY_LIMIT_BYTES;
+use crate::limits::{deadline_ticks, tick_epochs, LimitHit, Limits, PeakLimits};
 use crate::runtime::{Model, Runtime};
 
 wasmtime::component::bindgen!({
@@ -41,11 +44,6 @@ impl<T> IntoAnyhow<T> for wasmtime::Result<T> {
     }
 }
 
-/// Linear memory a single model instance may grow to. MobileNetV2 at 224x224 in fp32 needs
-/// ~14 MB of weights plus a few MB of activations; this leaves ample room while making a runaway
-/// allocation fail inside the guest instead of exhausting the host.
-pub const MEMORY_LIMIT_BYTES: usize = 1 << 30;
-
 /// One top-level import of the component.
 #[derive(Clone, Debug)]
 pub struct Import {
@@ -62,39 +60,7 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: PeakLimits,
-}
-
-/// [`StoreLimits`] that also remember the largest linear memory the instance asked for: the
-/// benchmark's peak-memory column (linear memory never shrinks).
-struct PeakLimits {
-    limits: StoreLimits,
-    peak: usize,
-}
-
-impl wasmtime::ResourceLimiter for PeakLimits {
-    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let allowed = self.limits.memory_growing(current, desired, maximum)?;
-        if allowed {
-            self.peak = self.peak.max(desired);
-        }
-        Ok(allowed)
-    }
-
-    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
-        self.limits.table_growing(current, desired, maximum)
-    }
-
-    fn instances(&self) -> usize {
-        self.limits.instances()
-    }
-
-    fn tables(&self) -> usize {
-        self.limits.tables()
-    }
-
-    fn memories(&self) -> usize {
-        self.limits.memories()
-    }
+    deadline: Option<Duration>,
 }
 
 impl WasiView for HostState {
@@ -109,6 +75,7 @@ pub struct WasmtimeRuntime {
     engine: Engine,
     component: Component,
     pre: ClassifyPre<HostState>,
+    limits: Limits,
 }
 
 /// The three ways wasmtime can execute the component. All of them must give the same bits.
@@ -173,10 +140,24 @@ impl WasmtimeRuntime {
     /// and the engine's compatibility hash, so an unchanged `dist/classifier.wasm` is compiled
     /// once, not on every test run.
     pub fn new(compiler: Compiler, component_path: &Path, cache_dir: Option<&Path>) -> Result<Self> {
+        Self::with_limits(compiler, component_path, cache_dir, Limits::CLASSIFIER)
+    }
+
+    /// [`WasmtimeRuntime::new`] with other limits for every instance. A deadline (per call: a
+    /// model instance lives for many) turns epoch interruption on for this runtime's engine; in
+    /// the runtime matrix it would have to allow for Pulley, ~15 s an fp32 inference.
+    pub fn with_limits(
+        compiler: Compiler,
+        component_path: &Path,
+        cache_dir: Option<&Path>,
+        limits: Limits,
+    ) -> Result<Self> {
         let name = compiler.runtime_name();
-        let engine = Engine::new(&Self::config(compiler)?)
-            .anyhow()
-            .with_context(|| format!("creating the {name} wasmtime engine"))?;
+        let mut config = Self::config(compiler)?;
+        // Not in `config` itself: bench-tract makes stores of its own from it, and with epoch
+        // interruption on, a store that sets no deadline traps at once.
+        config.epoch_interruption(limits.deadline.is_some());
+        let engine = Engine::new(&config).anyhow().with_context(|| format!("creating the {name} wasmtime engine"))?;
         let bytes = std::fs::read(component_path)
             .with_context(|| format!("reading the component {}", component_path.display()))?;
         let component = match cache_dir {
@@ -195,7 +176,10 @@ impl WasmtimeRuntime {
             .anyhow()
             .context("the component does not export the edge:classify `classify` world")?;
 
-        Ok(Self { name: name.to_owned(), engine, component, pre })
+        if limits.deadline.is_some() {
+            tick_epochs(&engine);
+        }
+        Ok(Self { name: name.to_owned(), engine, component, pre, limits })
     }
 
     /// The same runtime under another name (the matrix runs two builds of the component per engine).
@@ -243,10 +227,12 @@ impl WasmtimeRuntime {
                 .inherit_stderr()
                 .build(),
             table: ResourceTable::new(),
-            limits: PeakLimits { limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT_BYTES).build(), peak: 0 },
+            limits: PeakLimits::new(self.limits.memory_bytes),
+            deadline: self.limits.deadline,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
+        arm(&mut store);
         store
     }
 
@@ -279,7 +265,7 @@ impl Runtime for WasmtimeRuntime {
             .edge_classify_classifier()
             .model()
             .call_load(&mut store, tflite, &to_wit_options(options))
-            .anyhow()
+            .map_err(|e| explain(&store, e))
             .with_context(|| format!("calling model.load ({} bytes) on {}", tflite.len(), self.name))?;
         Self::wrap(store, bindings, result)
     }
@@ -291,7 +277,7 @@ impl Runtime for WasmtimeRuntime {
         let result = bindings
             .edge_classify_quantizer()
             .call_quantize(&mut store, tflite, to_wit_precision(target), &cal)
-            .anyhow()
+            .map_err(|e| explain(&store, e))
             .with_context(|| format!("calling quantizer.quantize ({} bytes) on {}", tflite.len(), self.name))?;
         Ok(result.map_err(from_wit_error))
     }
@@ -301,10 +287,21 @@ impl Runtime for WasmtimeRuntime {
         let result = bindings
             .edge_classify_classifier()
             .call_embedded(&mut store, &to_wit_options(options))
-            .anyhow()
+            .map_err(|e| explain(&store, e))
             .with_context(|| format!("calling embedded on {}", self.name))?;
         Self::wrap(store, bindings, result)
     }
+}
+
+/// Starts the deadline of the next call: it is per call, not per instance, since a model instance
+/// lives for many calls. Without epoch interruption (no deadline) it changes nothing.
+fn arm(store: &mut Store<HostState>) {
+    let ticks = deadline_ticks(store.data().deadline);
+    store.set_epoch_deadline(ticks);
+}
+
+fn explain(store: &Store<HostState>, error: wasmtime::Error) -> anyhow::Error {
+    LimitHit::explain(error, &store.data().limits, store.data().deadline)
 }
 
 /// One instance of the component holding one `model` resource.
@@ -328,24 +325,26 @@ impl Model for WasmtimeModel {
 
     fn info(&mut self) -> Result<api::ModelInfo> {
         let handle = self.handle();
+        arm(&mut self.store);
         let info = self
             .bindings
             .edge_classify_classifier()
             .model()
             .call_info(&mut self.store, handle)
-            .anyhow()
+            .map_err(|e| explain(&self.store, e))
             .context("calling model.info")?;
         Ok(from_wit_model_info(info))
     }
 
     fn classify(&mut self, image: &[u8], top_k: u32) -> api::Call<Vec<api::Prediction>> {
         let handle = self.handle();
+        arm(&mut self.store);
         let result = self
             .bindings
             .edge_classify_classifier()
             .model()
             .call_classify(&mut self.store, handle, image, top_k)
-            .anyhow()
+            .map_err(|e| explain(&self.store, e))
             .with_context(|| format!("calling model.classify ({} bytes, top {top_k})", image.len()))?;
         Ok(result
             .map(|predictions| {
@@ -359,12 +358,13 @@ impl Model for WasmtimeModel {
 
     fn infer(&mut self, input: &api::Tensor) -> api::Call<api::Tensor> {
         let handle = self.handle();
+        arm(&mut self.store);
         let result = self
             .bindings
             .edge_classify_classifier()
             .model()
             .call_infer(&mut self.store, handle, &to_wit_tensor(input))
-            .anyhow()
+            .map_err(|e| explain(&self.store, e))
             .with_context(|| format!("calling model.infer (input shape {:?})", input.shape))?;
         Ok(result.map(from_wit_tensor).map_err(from_wit_error))
     }
@@ -375,6 +375,7 @@ impl Drop for WasmtimeModel {
         // Run the guest destructor; the store (and the whole instance) goes away right after, so
         // a failure here (e.g. the instance already trapped) changes nothing.
         if let Some(handle) = self.handle.take() {
+            arm(&mut self.store);
             let _ = handle.resource_drop(&mut self.store);
         }
     }
@@ -487,6 +488,8 @@ fn from_wit_tensor_info(t: wit::TensorInfo) -> api::TensorInfo {
 fn from_wit_model_info(m: wit::ModelInfo) -> api::ModelInfo {
     api::ModelInfo {
         name: m.name,
+        description: m.description,
+        version: m.version,
         precision: from_wit_precision(m.precision),
         input: from_wit_tensor_info(m.input),
         output: from_wit_tensor_info(m.output),

@@ -151,3 +151,36 @@ fn labels_from_the_model_metadata_and_every_precision_of_the_embedded_model() ->
     }
     Ok(())
 }
+
+/// A run whose instance goes over its memory cap fails with an error that names the limit (as
+/// every trap here is an error, never an exit code), and a run that fits under the same cap
+/// does not.
+#[test]
+fn a_run_over_the_memory_cap_fails_naming_the_limit() -> Result<()> {
+    use host_tests::apps::{LimitHit, Limits};
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-memory-cap");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("12mp.jpg"), crate::http::twelve_megapixel_jpeg())?;
+    // Above a golden photo's 20.6 MiB, below the 12 MP JPEG's 51 (see `APP_MEMORY_BYTES`).
+    let limited = classify_cli().with_limits(Limits { memory_bytes: 32 << 20, ..classify_cli().limits() });
+    let fits = limited.run(&[images_dir()], &strings(&["/photos/grace_hopper.bmp"]))?;
+    ensure!(fits.exit_code == 0, "{fits:?}");
+    let Err(e) = limited.run(&[(dir, "/big".to_owned())], &strings(&["/big/12mp.jpg"])) else {
+        anyhow::bail!("a 12 MP JPEG was classified under a 32 MiB cap");
+    };
+    ensure!(matches!(e.downcast_ref::<LimitHit>(), Some(LimitHit::Memory { .. })), "{e:#}");
+    ensure!(format!("{e:#}").contains("memory limit exceeded"), "{e:#}");
+    Ok(())
+}
+
+/// A run past its deadline is stopped with an error that says so: it cannot hang a test.
+#[test]
+fn a_run_past_its_deadline_is_stopped() {
+    use host_tests::apps::{LimitHit, Limits};
+    let limited =
+        classify_cli().with_limits(Limits { deadline: Some(std::time::Duration::ZERO), ..classify_cli().limits() });
+    match limited.run(&[images_dir()], &strings(&["/photos/grace_hopper.bmp"])) {
+        Ok(out) => panic!("ran to the end past a zero deadline: {out:?}"),
+        Err(e) => assert!(matches!(e.downcast_ref::<LimitHit>(), Some(LimitHit::Deadline(_))), "{e:#}"),
+    }
+}
