@@ -7,7 +7,8 @@
 //! - `test`: `dist`, then the whole workspace's tests, the kernel tests again inside wasm32-wasip2
 //!   with simd128 (testing the SIMD kernels), then `runtimes`. This is what CI runs.
 //! - `runtimes`: the runtime matrix (every golden case on every engine, bit-identical to native).
-//! - `bench`: ours next to tract, TFLite, ONNX Runtime and ONNX Runtime Web (see `bench.rs`).
+//! - `bench`: ours next to tract, TFLite, ONNX Runtime and ONNX Runtime Web (see `bench.rs`); `bench --load`:
+//!   the bounded load run of `dist/classify-http.wasm` (host-tests' `load`).
 //! - `demo`: `dist`, then classify a sample photo with `dist/classify.wasm` in wasmtime.
 //! - `fetch-models`: find or download the files in `models.json` (used by `dist`).
 
@@ -63,6 +64,10 @@ enum Cmd {
         /// Only ours (and the apps): no tract build, no Python / Node baselines.
         #[arg(long)]
         ours_only: bool,
+        /// Instead: the bounded load run of dist/classify-http.wasm (host-tests' `load`): 16
+        /// connections for 30 s over 127.0.0.1, good and hostile bodies, every status checked.
+        #[arg(long)]
+        load: bool,
     },
     /// Quantize a TFLite model (natively): `quantize --target int8 --calibrate <dir> in.tflite out.tflite`.
     /// The same command as `edge-classify quantize` (golden/generate.py runs this one).
@@ -86,7 +91,8 @@ fn main() -> ExitCode {
         // Forward what followed `test` verbatim: clap drops a `--`, which `cargo test` needs to
         // tell its own options from the test binaries' (`cargo xtask test -- --nocapture`).
         Cmd::Test { args: _ } => test(&raw_args_after("test")),
-        Cmd::Bench { runs, ours_only } => bench(runs, !ours_only),
+        Cmd::Bench { load: true, .. } => dist().and_then(|_| load_run(&layout()?)),
+        Cmd::Bench { runs, ours_only, .. } => bench(runs, !ours_only),
         Cmd::Runtimes { pulley_cases } => dist().and_then(|_| runtimes(&layout()?, pulley_cases)),
         Cmd::Quantize(args) => edge_classify_cli::quantize::run(args),
     };
@@ -317,6 +323,15 @@ fn runtimes(layout: &Layout, pulley_cases: u32) -> Result<()> {
         .arg("--pulley-cases")
         .arg(pulley_cases.to_string());
     run(command).context("runtime matrix")
+}
+
+fn load_run(layout: &Layout) -> Result<()> {
+    let mut command = cargo();
+    command
+        .current_dir(&layout.workspace_root)
+        .args(["run", "--quiet", "--release", "-p", "host-tests", "--bin", "load", "--"])
+        .args(["--seconds", "30", "--connections", "16"]);
+    run(command).context("the load run")
 }
 
 fn bench(runs: u32, compare: bool) -> Result<()> {
