@@ -91,3 +91,33 @@ fn images_over_the_decode_budget_are_too_large_from_their_header() -> Result<()>
     }
     Ok(())
 }
+
+fn progressive(w: u16, h: u16, sampling: jpeg_encoder::SamplingFactor) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, 90);
+    encoder.set_progressive(true);
+    encoder.set_sampling_factor(sampling);
+    encoder
+        .encode(&pattern(w as u32, h as u32), w, h, jpeg_encoder::ColorType::Rgb)
+        .expect("encoding a progressive JPEG");
+    out
+}
+
+/// Progressive JPEG keeps every DCT coefficient while it decodes: at its own budget (2048x1536), 4:4:4
+/// (the most coefficients) and 4:2:0 stay under the bound; one row more is `too-large`.
+#[test]
+fn progressive_jpeg_at_its_budget_stays_under_64_mib() -> Result<()> {
+    use jpeg_encoder::SamplingFactor;
+    let runtime = simd()?;
+    for (sampling, name) in [(SamplingFactor::R_4_4_4, "4:4:4"), (SamplingFactor::R_4_2_0, "4:2:0")] {
+        let what = format!("a 2048x1536 progressive {name} JPEG");
+        let peak = classify_peak(&runtime, &progressive(2048, 1536, sampling), &what)?;
+        ensure!(peak <= BOUND, "{what}: peak linear memory {} MiB > {} MiB", peak >> 20, BOUND >> 20);
+    }
+    let mut model = runtime.embedded(&LoadOptions::default()).context("trap")?.map_err(|e| anyhow::anyhow!("{e}"))?;
+    match model.classify(&progressive(2048, 1537, SamplingFactor::R_4_2_0), 1).context("classify trapped")? {
+        Err(e) => ensure!(e.kind == ErrorKind::TooLarge && e.message.contains("progressive"), "{e}"),
+        Ok(p) => anyhow::bail!("a 2048x1537 progressive JPEG was decoded: {p:?}"),
+    }
+    Ok(())
+}
