@@ -59,21 +59,24 @@ pub fn baked() -> Option<&'static [u8]> {
 
 /// The model of a baked bundle at `options.precision` (none: the first prepared one): restored in
 /// place when prepared at that precision (weights borrowed from `bytes`), else loaded and converted
-/// from the bundle's TFLite file. Labels: the caller's, else the bundle's, else the model's own.
+/// from the bundle's TFLite file. Labels: the caller's, else those it was baked with, else the model's own.
 pub fn restore(bytes: &'static [u8], options: &LoadOptions) -> Result<Model> {
     let bundle = Bundle::parse(bytes)?;
-    let mut options = options.clone();
-    if options.labels.is_none() {
-        options.labels = bundle.part(Kind::Labels).map(|l| String::from_utf8_lossy(l).into_owned());
-    }
     let prepared = bundle.prepared();
     let want = options.precision.or(prepared.first().copied());
     if let Some(p) = want.filter(|p| prepared.contains(p)) {
+        // A prepared model carries the labels it was baked with.
         let part = bundle.part(Kind::Prepared(p)).expect("listed as prepared");
-        return crate::plan::persist::from_static(part, &options);
+        return crate::plan::persist::from_static(part, options);
     }
     match bundle.part(Kind::Tflite) {
-        Some(tflite) => Model::load(tflite, &options),
+        Some(tflite) => {
+            let mut options = options.clone();
+            if options.labels.is_none() {
+                options.labels = bundle.part(Kind::Labels).map(|l| String::from_utf8_lossy(l).into_owned());
+            }
+            Model::load(tflite, &options)
+        }
         None => bail!(
             UnsupportedModel,
             "the embedded model is baked at {prepared:?} only, not {}; bake it with that precision too",

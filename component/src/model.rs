@@ -116,12 +116,9 @@ pub(crate) struct Prepared {
 /// its model (the HTTP app's `GET /`) never touches their pages.
 #[derive(Clone)]
 pub struct Model {
-    info: ModelInfo,
-    plan: Plan,
+    /// With the caller's labels and normalization applied, so persisting it keeps them.
+    p: Prepared,
     arenas: Arenas,
-    labels: Option<Vec<String>>,
-    pixels: Pixels,
-    softmax_output: bool,
     /// Where the input of the final SOFTMAX is, if there is one.
     logits: Option<Logits>,
 }
@@ -160,7 +157,10 @@ fn logits_place(g: &Graph, plan: &Plan) -> Option<Logits> {
 /// Weights and arenas are megabytes: show what identifies the model instead.
 impl core::fmt::Debug for Model {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Model").field("info", &self.info).field("steps", &self.plan.steps.len()).finish_non_exhaustive()
+        f.debug_struct("Model")
+            .field("info", &self.p.info)
+            .field("steps", &self.p.plan.steps.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -219,28 +219,23 @@ impl Model {
     }
 
     pub fn info(&self) -> &ModelInfo {
-        &self.info
+        &self.p.info
     }
 
     /// Runs on a tensor of exactly the input's shape and element type; returns the raw output.
     pub fn infer(&mut self, input: &Tensor) -> Result<Tensor> {
         self.fill_input(input)?;
-        self.plan.run(&mut self.arenas);
-        Ok(Tensor { shape: self.info.output.shape.clone(), data: self.read_output() })
+        self.p.plan.run(&mut self.arenas);
+        Ok(Tensor { shape: self.p.info.output.shape.clone(), data: self.read_output() })
     }
 
     /// The arenas, allocated on first use. Every run starts by filling the input through here.
     fn arenas(&mut self) -> &mut Arenas {
-        let p = &self.plan;
-        let a = &self.arenas;
-        if (a.f32.len(), a.i8.len(), a.i16.len()) != (p.arena_f32, p.arena_i8, p.arena_i16) {
-            self.arenas = p.arenas();
-        }
-        &mut self.arenas
+        first_use(&self.p.plan, &mut self.arenas)
     }
 
     fn fill_input(&mut self, input: &Tensor) -> Result<()> {
-        let want = &self.info.input;
+        let want = &self.p.info.input;
         if input.shape != want.shape {
             bail!(InvalidInput, "input shape {:?} does not match the model's {:?}", input.shape, want.shape);
         }
@@ -252,11 +247,11 @@ impl Model {
                 want.element
             );
         }
-        let numel = self.plan.input.slot.len;
+        let numel = self.p.plan.input.slot.len;
         if input.data.len() != numel {
             bail!(InvalidInput, "input has {} elements, shape {:?} needs {numel}", input.data.len(), input.shape);
         }
-        let slot = self.plan.input.slot;
+        let slot = self.p.plan.input.slot;
         let a = self.arenas();
         match &input.data {
             TensorData::Float32(v) => a.f32[slot.offset..][..numel].copy_from_slice(v),
@@ -281,9 +276,9 @@ impl Model {
             bail!(UnsupportedModel, "no logits: the model has no SOFTMAX, or it was restored prepared")
         };
         self.fill_input(input)?;
-        self.plan.run_steps(&mut self.arenas, 0..l.steps);
+        self.p.plan.run_steps(&mut self.arenas, 0..l.steps);
         let logits = self.read_logits(l);
-        self.plan.run_steps(&mut self.arenas, l.steps..self.plan.steps.len());
+        self.p.plan.run_steps(&mut self.arenas, l.steps..self.p.plan.steps.len());
         Ok(logits)
     }
 
@@ -305,24 +300,24 @@ impl Model {
     /// The input tensor for real (normalized) values: quantized with the executing input's own
     /// parameters, exactly as `classify` does for pixels.
     pub fn input_from_real(&self, real: &[f32]) -> Tensor {
-        let q = self.info.input.quantization;
+        let q = self.p.info.input.quantization;
         let quant = |lo: i32, hi: i32| -> Vec<i32> {
             let q = q.expect("quantized inputs carry parameters");
             real.iter().map(|&r| image::quantize(r, q.scale, q.zero_point, lo, hi)).collect()
         };
-        let data = match self.info.input.element {
+        let data = match self.p.info.input.element {
             ElementType::Float32 => TensorData::Float32(real.to_vec()),
             ElementType::Uint8 => TensorData::Uint8(quant(0, 255).into_iter().map(|v| v as u8).collect()),
             ElementType::Int8 => TensorData::Int8(quant(-128, 127).into_iter().map(|v| v as i8).collect()),
             ElementType::Int16 => TensorData::Int16(quant(-32768, 32767).into_iter().map(|v| v as i16).collect()),
         };
-        Tensor { shape: self.info.input.shape.clone(), data }
+        Tensor { shape: self.p.info.input.shape.clone(), data }
     }
 
     /// Decodes, resizes and normalizes an image, runs the model, and returns the `top_k` best classes
     /// (all classes if `top_k` exceeds their number), best first; scores are probabilities.
     pub fn classify(&mut self, image_bytes: &[u8], top_k: u32) -> Result<Vec<Prediction>> {
-        let shape = &self.info.input.shape;
+        let shape = &self.p.info.input.shape;
         let (h, w, c) = match shape[..] {
             [1, h, w, c @ (1 | 3)] => (h, w, c),
             _ => bail!(
@@ -332,17 +327,16 @@ impl Model {
         };
         let pixels = image::decode_resize(image_bytes, w, h, c)?;
         self.fill_input_from_pixels(&pixels, c as usize);
-        self.plan.run(&mut self.arenas);
+        self.p.plan.run(&mut self.arenas);
         let probs = self.probabilities();
         Ok(self.top_k(&probs, top_k))
     }
 
     /// Writes the pixels, as `preprocess` rules, into the input slot (HWC, `channels` per pixel).
     fn fill_input_from_pixels(&mut self, pixels: &[u8], channels: usize) {
-        let slot = self.plan.input.slot;
-        let (q, element) = (self.info.input.quantization, self.info.input.element);
-        let rule = self.pixels.clone();
-        let a = self.arenas();
+        let slot = self.p.plan.input.slot;
+        let (q, element) = (self.p.info.input.quantization, self.p.info.input.element);
+        let (rule, a) = (&self.p.pixels, first_use(&self.p.plan, &mut self.arenas));
         let quant = |i: usize, p: u8, lo: i32, hi: i32, shift: i32| {
             rule.quantized(p, i % channels, q.expect("quantized inputs carry parameters"), lo, hi) - shift
         };
@@ -373,13 +367,13 @@ impl Model {
 
     /// How `classify` feeds pixels to this model.
     pub fn pixels(&self) -> &Pixels {
-        &self.pixels
+        &self.p.pixels
     }
 
     fn read_output(&self) -> TensorData {
-        let out = self.plan.output;
+        let out = self.p.plan.output;
         let a = &self.arenas;
-        match (out.dtype, self.info.output.element) {
+        match (out.dtype, self.p.info.output.element) {
             (DType::F32, _) => TensorData::Float32(a.f32[out.slot.range()].to_vec()),
             (DType::I8, ElementType::Uint8) => {
                 TensorData::Uint8(a.i8[out.slot.range()].iter().map(|&v| (v as i32 + 128) as u8).collect())
@@ -393,12 +387,12 @@ impl Model {
     /// The output as real numbers (dequantized), after softmax if the graph has none. With a
     /// batch or extra dimensions, the first row of the last dimension.
     pub fn probabilities(&self) -> Vec<f32> {
-        let out = self.plan.output;
-        let classes = self.info.classes as usize;
+        let out = self.p.plan.output;
+        let classes = self.p.info.classes as usize;
         let real: Vec<f32> = match self.read_output() {
             TensorData::Float32(v) => v,
             data => {
-                let q = self.info.output.quantization.expect("quantized outputs carry parameters");
+                let q = self.p.info.output.quantization.expect("quantized outputs carry parameters");
                 let ints: Vec<i32> = match data {
                     TensorData::Uint8(v) => v.iter().map(|&x| x as i32).collect(),
                     TensorData::Int8(v) => v.iter().map(|&x| x as i32).collect(),
@@ -410,7 +404,7 @@ impl Model {
         };
         debug_assert_eq!(real.len(), out.slot.len);
         let mut row: Vec<f32> = real.into_iter().take(classes).collect();
-        if !self.softmax_output {
+        if !self.p.softmax_output {
             softmax_in_place(&mut row);
         }
         row
@@ -423,46 +417,48 @@ impl Model {
         order
             .into_iter()
             .take(k as usize)
-            .map(|i| Prediction { index: i as u32, label: self.labels.as_ref().map(|l| l[i].clone()), score: probs[i] })
+            .map(|i| Prediction {
+                index: i as u32,
+                label: self.p.labels.as_ref().map(|l| l[i].clone()),
+                score: probs[i],
+            })
             .collect()
     }
 }
 
 /// A prepared model (`plan::persist`): restored with any labels and normalization.
 impl Model {
-    /// What `load` derived from the file, with the model's own labels and pixel rule (not the
-    /// caller's overrides).
-    pub(crate) fn prepared(&self) -> Prepared {
-        Prepared {
-            info: self.info.clone(),
-            plan: self.plan.clone(),
-            softmax_output: self.softmax_output,
-            pixels: self.pixels.clone(),
-            labels: self.labels.clone(),
-        }
+    /// What `load` derived from the file, with the labels and pixel rule it was loaded with.
+    pub(crate) fn prepared(&self) -> &Prepared {
+        &self.p
     }
 
     /// Applies `options` to prepared parts as `load` applies them to a freshly planned model: the
     /// caller's labels and normalization win over the model's own.
-    pub(crate) fn from_prepared(p: Prepared, options: &LoadOptions) -> Result<Model> {
+    pub(crate) fn from_prepared(mut p: Prepared, options: &LoadOptions) -> Result<Model> {
         if let Some(want) = options.precision {
             if want != p.info.precision {
                 bail!(UnsupportedModel, "this prepared model runs at {:?}, not {want:?}", p.info.precision);
             }
         }
         let channels = p.info.input.shape.last().copied().unwrap_or(1) as usize;
-        let pixels = match (options.mean, options.std) {
-            (None, None) => p.pixels,
-            (mean, std) => Pixels::choose(ElementType::Float32, None, mean, std, None, channels)?,
-        };
-        let labels = match &options.labels {
-            Some(text) => Some(parse_labels(text, p.info.classes)?),
-            None => p.labels,
-        };
-        let Prepared { info, plan, softmax_output, .. } = p;
+        if options.mean.is_some() || options.std.is_some() {
+            p.pixels = Pixels::choose(ElementType::Float32, None, options.mean, options.std, None, channels)?;
+        }
+        if let Some(text) = &options.labels {
+            p.labels = Some(parse_labels(text, p.info.classes)?);
+        }
         // Where the logits live is found on the graph, which a prepared model no longer has.
-        Ok(Model { info, plan, arenas: Arenas::default(), labels, pixels, softmax_output, logits: None })
+        Ok(Model { p, arenas: Arenas::default(), logits: None })
     }
+}
+
+/// `arenas`, allocated for `plan` if they are not yet.
+fn first_use<'a>(plan: &Plan, arenas: &'a mut Arenas) -> &'a mut Arenas {
+    if (arenas.f32.len(), arenas.i8.len(), arenas.i16.len()) != (plan.arena_f32, plan.arena_i8, plan.arena_i16) {
+        *arenas = plan.arenas();
+    }
+    arenas
 }
 
 fn softmax_in_place(v: &mut [f32]) {

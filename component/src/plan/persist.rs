@@ -155,7 +155,7 @@ impl<'de, T: Pod> Deserialize<'de> for Weights<T> {
 /// Serializes a loaded model (its plan and description, not its options or arenas).
 pub fn to_bytes(model: &Model) -> Result<Vec<u8>> {
     WRITING.with_borrow_mut(|w| *w = Some(Vec::new()));
-    let structure = postcard::to_allocvec(&model.prepared());
+    let structure = postcard::to_allocvec(model.prepared());
     let weights = WRITING.with_borrow_mut(|w| w.take()).unwrap_or_default();
     let structure = match structure {
         Ok(s) => s,
