@@ -64,7 +64,8 @@ pub fn default_parts() -> PathBuf {
 }
 
 /// The bundle for `tflite`: a prepared model per precision in `prepare` (the first is what
-/// `embedded()` gives with no precision), the file itself unless `no_tflite`, and `labels`.
+/// `embedded()` gives with no precision), and unless `with_tflite` is false the file itself and
+/// `labels` for it.
 pub fn bundle(
     tflite: &[u8],
     labels: Option<&str>,
@@ -72,7 +73,10 @@ pub fn bundle(
     calibration: Option<&Calibration>,
     with_tflite: bool,
 ) -> Result<Vec<u8>> {
-    let options = |p| LoadOptions { precision: Some(p), labels: labels.map(str::to_owned), ..LoadOptions::default() };
+    let load = |bytes: &[u8], p: Precision| {
+        let options = LoadOptions { precision: Some(p), labels: labels.map(str::to_owned), ..LoadOptions::default() };
+        Model::load(bytes, &options).map_err(|e| anyhow::anyhow!("preparing at {}: {e}", precision_name(p)))
+    };
     let own = Model::load(tflite, &LoadOptions { labels: labels.map(str::to_owned), ..LoadOptions::default() })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let own_precision = own.info().precision;
@@ -83,7 +87,10 @@ pub fn bundle(
             continue;
         }
         let float_to_int = own_precision == Precision::Fp32 && p != Precision::Fp32;
-        let model = if float_to_int {
+        let converted;
+        let model = if p == own_precision {
+            &own
+        } else if float_to_int {
             let Some(cal) = calibration else {
                 bail!(
                     "the model is float32: --precision {} needs --calibrate DIR (images to pick its ranges)",
@@ -91,20 +98,22 @@ pub fn bundle(
                 );
             };
             let quantized = quantize::quantize(tflite, p, cal).map_err(|e| anyhow::anyhow!("quantizing: {e}"))?;
-            Model::load(&quantized, &options(p))
+            converted = load(&quantized, p)?;
+            &converted
         } else {
-            Model::load(tflite, &options(p))
-        }
-        .map_err(|e| anyhow::anyhow!("preparing at {}: {e}", precision_name(p)))?;
-        let bytes = edge_classify::plan::persist::to_bytes(&model).map_err(|e| anyhow::anyhow!("{e}"))?;
+            converted = load(tflite, p)?;
+            &converted
+        };
+        let bytes = edge_classify::plan::persist::to_bytes(model).map_err(|e| anyhow::anyhow!("{e}"))?;
         prepared.push((Kind::Prepared(p), bytes));
     }
     let mut parts: Vec<(Kind, &[u8])> = prepared.iter().map(|(k, b)| (*k, &b[..])).collect();
+    // Prepared models carry their labels; the file converted at `embedded()` needs them beside it.
     if with_tflite {
         parts.push((Kind::Tflite, tflite));
-    }
-    if let Some(l) = labels {
-        parts.push((Kind::Labels, l.as_bytes()));
+        if let Some(l) = labels {
+            parts.push((Kind::Labels, l.as_bytes()));
+        }
     }
     Ok(Bundle { parts }.to_bytes())
 }

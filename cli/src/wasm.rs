@@ -57,6 +57,7 @@ pub fn bake_core(module: &[u8], bundle: &[u8]) -> Result<Vec<u8>> {
     payload.extend_from_slice(bundle);
 
     let mut out = module[..8].to_vec();
+    let mut bundle_at = 0;
     for (id, contents) in sections {
         match id {
             5 => {
@@ -65,7 +66,10 @@ pub fn bake_core(module: &[u8], bundle: &[u8]) -> Result<Vec<u8>> {
                 wasm_encoder::Encode::encode(&memory_section, &mut bytes);
                 out.extend_from_slice(&bytes);
             }
-            11 => push_section(&mut out, 11, &payload),
+            11 => {
+                push_section(&mut out, 11, &payload);
+                bundle_at = out.len() - bundle.len();
+            }
             12 => {
                 let mut count = Vec::new();
                 leb(&mut count, segments as u64 + 1);
@@ -74,8 +78,9 @@ pub fn bake_core(module: &[u8], bundle: &[u8]) -> Result<Vec<u8>> {
             _ => push_section(&mut out, id, contents),
         }
     }
-    // The marker's segment was copied byte for byte: patch it where it now is.
-    let at = find_marker(&out)? + LOCATION_MARKER.len();
+    // The marker's segment was copied byte for byte: patch it where it now is. Only the module's own
+    // bytes are searched, not the model's, which could hold the same bytes by chance.
+    let at = find_marker(&out[..bundle_at])? + LOCATION_MARKER.len();
     out[at..at + 4].copy_from_slice(&addr32.to_le_bytes());
     out[at + 4..at + 8].copy_from_slice(&len32.to_le_bytes());
     wasmparser::Validator::new().validate_all(&out).context("the baked module does not validate")?;
