@@ -64,8 +64,16 @@ pub fn quantize_with(tflite: &[u8], target: Precision, cal: &Calibration, opts: 
     write::write(&out, &format!("edge-classify quantizer: {target:?}"))
 }
 
-/// The graph the quantizer would write.
+/// The graph the quantizer would write: planned before it is returned, so a graph the executor
+/// would refuse (found by fuzzing: an int16 source whose SOFTMAX output scale TFLite rejects, passed
+/// through unchanged at its own precision) is an error here rather than a file that does not load.
 pub fn quantize_graph(g: &Graph, target: Precision, cal: &Calibration, opts: Options) -> Result<Graph> {
+    let out = quantize_unchecked(g, target, cal, opts)?;
+    Plan::new(&out)?;
+    Ok(out)
+}
+
+fn quantize_unchecked(g: &Graph, target: Precision, cal: &Calibration, opts: Options) -> Result<Graph> {
     if target == Precision::Fp32 || g.precision() != Precision::Fp32 {
         return convert::convert(g, target);
     }

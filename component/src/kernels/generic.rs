@@ -884,23 +884,35 @@ impl AddRescale {
         activation: Activation,
         qmin: i32,
         qmax: i32,
-    ) -> Self {
+    ) -> crate::Result<Self> {
         let twice_max_input_scale = f64::from(2.0 * input1.scale.max(input2.scale));
         let real_input1 = f64::from(input1.scale) / twice_max_input_scale;
         let real_input2 = f64::from(input2.scale) / twice_max_input_scale;
         let real_output = twice_max_input_scale / f64::from((1i32 << left_shift) as f32 * output.scale);
+        // TFLite's `TFLITE_CHECK_LT(double_multiplier, 1.)` aborts on these (found by fuzzing: an
+        // output scale 2^left_shift times finer than the inputs'); refuse the model instead.
+        let checked = |real: f64, what: &str| {
+            if real > 0.0 && real < 1.0 {
+                Ok(quantize_multiplier_smaller_than_one_exp(real))
+            } else {
+                Err(crate::Error::UnsupportedModel(format!(
+                    "ADD {what} multiplier {real} (scales {} + {} -> {}) is outside (0, 1), which TFLite's Prepare requires",
+                    input1.scale, input2.scale, output.scale
+                )))
+            }
+        };
         let (act_min, act_max) = activation_range_quantized(activation, output.scale, output.zero_point, qmin, qmax);
-        Self {
+        Ok(Self {
             left_shift,
             input1_offset: -input1.zero_point,
-            input1_multiplier: quantize_multiplier_smaller_than_one_exp(real_input1),
+            input1_multiplier: checked(real_input1, "input 1")?,
             input2_offset: -input2.zero_point,
-            input2_multiplier: quantize_multiplier_smaller_than_one_exp(real_input2),
+            input2_multiplier: checked(real_input2, "input 2")?,
             output_offset: output.zero_point,
-            output_multiplier: quantize_multiplier_smaller_than_one_exp(real_output),
+            output_multiplier: checked(real_output, "output")?,
             act_min,
             act_max,
-        }
+        })
     }
 
     /// One element: both inputs as stored (`i32` from `i8`/`i16`), clamped result.
@@ -1146,7 +1158,7 @@ mod tests {
     #[test]
     fn add_rescale_of_equal_scales_is_a_plain_sum() {
         let q = TensorQuant::new(0.05, 3);
-        let a = AddRescale::prepare(20, q, q, TensorQuant::new(0.05, 3), Activation::None, -128, 127);
+        let a = AddRescale::prepare(20, q, q, TensorQuant::new(0.05, 3), Activation::None, -128, 127).unwrap();
         assert_eq!(a.input1_multiplier, QuantizedMultiplier { multiplier: 1 << 30, shift: 0 });
         // (10 − 3) + (20 − 3) + 3 = 27.
         assert_eq!(a.add(10, 20), 27);

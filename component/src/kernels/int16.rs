@@ -245,7 +245,7 @@ impl AddParams {
             None
         };
         let kind = match pot {
-            None => AddKind::General(AddRescale::prepare(15, input1, input2, output, activation, QMIN, QMAX)),
+            None => AddKind::General(AddRescale::prepare(15, input1, input2, output, activation, QMIN, QMAX)?),
             Some(((l1, l2), lo)) => {
                 let (input1_shift, input2_shift) = (l1 - lo, l2 - lo);
                 if !(input1_shift == 0 || input2_shift == 0) || input1_shift > 0 || input2_shift > 0 {

@@ -282,8 +282,13 @@ pub struct AddParams {
 }
 
 impl AddParams {
-    pub fn prepare(input1: TensorQuant, input2: TensorQuant, output: TensorQuant, activation: Activation) -> Self {
-        Self { rescale: AddRescale::prepare(20, input1, input2, output, activation, QMIN, QMAX) }
+    pub fn prepare(
+        input1: TensorQuant,
+        input2: TensorQuant,
+        output: TensorQuant,
+        activation: Activation,
+    ) -> crate::Result<Self> {
+        Ok(Self { rescale: AddRescale::prepare(20, input1, input2, output, activation, QMIN, QMAX)? })
     }
 }
 
@@ -603,7 +608,7 @@ mod tests {
             act in activation(),
         ) {
             let shift = |v: &[u8]| v.iter().map(|&u| (i32::from(u) - 128) as i8).collect::<Vec<i8>>();
-            let p = AddParams::prepare(TensorQuant::new(s1, z1 - 128), TensorQuant::new(s2, z2 - 128), TensorQuant::new(so, zo - 128), act);
+            let p = AddParams::prepare(TensorQuant::new(s1, z1 - 128), TensorQuant::new(s2, z2 - 128), TensorQuant::new(so, zo - 128), act).unwrap();
             let mut got = vec![0i8; a.len()];
             add(&p, &shift(&a), &shift(&b), &mut got);
             // uint8 AddElementwise written out.

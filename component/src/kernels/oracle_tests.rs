@@ -393,7 +393,8 @@ fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
                 let u = dt == "u8";
                 let q = |s, z| if u { c.q8(s, z) } else { c.q(s, z) };
                 let conv = |k| if u { u8s(&c.ints(k)) } else { i8s(&c.ints(k)) };
-                let p = int8::AddParams::prepare(q("s1", "z1"), q("s2", "z2"), q("so", "zo"), c.act());
+                let p =
+                    int8::AddParams::prepare(q("s1", "z1"), q("s2", "z2"), q("so", "zo"), c.act()).expect("prepare");
                 let (a, b) = (conv("a"), conv("b"));
                 let mut y = vec![0i8; a.len()];
                 int8::add(&p, &a, &b, &mut y);

@@ -882,7 +882,7 @@ mod tests {
             act in crate::kernels::testutil::activation(),
         ) {
             use crate::kernels::TensorQuant;
-            let p = crate::kernels::int8::AddParams::prepare(TensorQuant::new(s1, z1), TensorQuant::new(s2, z2), TensorQuant::new(so, zo), act);
+            let p = crate::kernels::int8::AddParams::prepare(TensorQuant::new(s1, z1), TensorQuant::new(s2, z2), TensorQuant::new(so, zo), act).unwrap();
             let mut fast = vec![0i8; a.len()];
             let mut slow = vec![0i8; a.len()];
             add_rescale(&p.rescale, &a, &b, &mut fast);

@@ -315,7 +315,7 @@ impl Prec for I8 {
         Ok(int8::MeanParams::prepare(c.input(0), c.output()))
     }
     fn prepare_add(c: &Ctx) -> Result<Self::Add> {
-        Ok(int8::AddParams::prepare(c.input(0), c.input(1), c.output(), c.activation()))
+        int8::AddParams::prepare(c.input(0), c.input(1), c.output(), c.activation())
     }
     fn prepare_softmax(c: &Ctx) -> Result<Self::Softmax> {
         c.softmax_output(1.0 / 256.0, -128)?;
