@@ -7,7 +7,7 @@ use http_body_util::BodyExt;
 use wstd::http::body::Body;
 use wstd::http::{Error, HeaderValue, Request, Response, StatusCode};
 
-use crate::route::{self, Route};
+use classify_http::route::{self, Route};
 
 wit_bindgen::generate!({ path: "../../wit", world: "classifier-client" });
 

@@ -6,14 +6,11 @@
 //!   `{"model", "precision", "predictions": [{"index", "label", "score"}], "inference_ms"}`.
 //! - `GET /`: the embedded model's description.
 //! - Errors are JSON `{"error": {"status", "kind", "message"}}`: `400` for a body that is not an
-//!   image or a bad query, `413` for a body over [`route::MAX_BODY_BYTES`], `404` for any
+//!   image or a bad query, `413` for a body over [`classify_http::route::MAX_BODY_BYTES`], `404` for any
 //!   other path, `405` for another method.
 //!
-//! Routing and query parsing are plain Rust (`route`), unit-tested natively; `app` needs wasm32.
-
-// Used by `app` only, which the native build (its unit tests' host) leaves out.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-mod route;
+//! Routing and query parsing are plain Rust (the library's `route`), unit-tested natively and fuzzed;
+//! `app` needs wasm32.
 
 #[cfg(target_arch = "wasm32")]
 mod app;

@@ -93,6 +93,12 @@ fn dims(shape: &[usize]) -> Result<Vec<i32>> {
 
 /// Serializes `g` as a TFLite model with `description`.
 pub fn write(g: &Graph, description: &str) -> Result<Vec<u8>> {
+    write_with_metadata(g, description, &[])
+}
+
+/// As [`write`], with `Model.metadata` entries (name, buffer contents), e.g. a TFLite Support
+/// `TFLITE_METADATA` flatbuffer: how the fuzz seeds carry metadata on a model small enough to mutate.
+pub fn write_with_metadata(g: &Graph, description: &str, metadata: &[(&str, &[u8])]) -> Result<Vec<u8>> {
     let mut b = FlatBufferBuilder::with_capacity(1 << 20);
 
     // Buffer 0 is the empty sentinel every non-constant tensor points at.
@@ -191,6 +197,19 @@ pub fn write(g: &Graph, description: &str) -> Result<Vec<u8>> {
     let op_codes = b.create_vector(&op_codes);
     let subgraphs = b.create_vector(&[subgraph]);
     let description = b.create_string(description);
+    let mut entries = Vec::with_capacity(metadata.len());
+    for &(name, bytes) in metadata {
+        let data = b.create_vector(bytes);
+        let start = b.start_table();
+        b.push_slot_always(slot(0), data);
+        buffers.push(b.end_table(start));
+        let name = b.create_string(name);
+        let start = b.start_table();
+        b.push_slot_always(slot(0), name);
+        b.push_slot(slot(1), (buffers.len() - 1) as u32, 0);
+        entries.push(b.end_table(start));
+    }
+    let entries = (!entries.is_empty()).then(|| b.create_vector(&entries));
     let buffers = b.create_vector(&buffers);
     let start = b.start_table();
     b.push_slot(slot(0), 3u32, 0);
@@ -198,6 +217,9 @@ pub fn write(g: &Graph, description: &str) -> Result<Vec<u8>> {
     b.push_slot_always(slot(2), subgraphs);
     b.push_slot_always(slot(3), description);
     b.push_slot_always(slot(4), buffers);
+    if let Some(entries) = entries {
+        b.push_slot_always(slot(6), entries);
+    }
     let model = b.end_table(start);
     b.finish(model, Some("TFL3"));
     Ok(b.finished_data().to_vec())
