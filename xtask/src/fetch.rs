@@ -62,8 +62,13 @@ fn sha256_of(path: &Path) -> Result<String> {
     Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// `$EDGE_CLASSIFY_SHARED`, else `../shared` beside the checkout.
+pub fn shared_dir(layout: &Layout) -> PathBuf {
+    env_dir("EDGE_CLASSIFY_SHARED").unwrap_or_else(|| layout.workspace_root.join("..").join("shared"))
+}
+
 fn candidates(layout: &Layout, entry: &Entry) -> Vec<PathBuf> {
-    let shared = env_dir("EDGE_CLASSIFY_SHARED").unwrap_or_else(|| layout.workspace_root.join("..").join("shared"));
+    let shared = shared_dir(layout);
     let mut dirs = Vec::new();
     if entry.kind == "image" {
         if let Some(s) = env_dir("EDGE_CLASSIFY_SHARED") {

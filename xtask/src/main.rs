@@ -10,11 +10,14 @@
 //! - `bench`: ours next to tract, TFLite, ONNX Runtime and ONNX Runtime Web (see `bench.rs`); `bench --load`:
 //!   the bounded load run of `dist/classify-http.wasm` (host-tests' `load`).
 //! - `demo`: `dist`, then classify a sample photo with `dist/classify.wasm` in wasmtime.
+//! - `check`: rustfmt and clippy (native, and wasm32 with simd128), as CI runs them.
+//! - `fuzz`: libFuzzer on the parsers and the request path (`fuzz.rs`); the corpora replay in `test`.
 //! - `fetch-models`: find or download the files in `models.json` (used by `dist`).
 
 mod apps;
 mod bench;
 mod fetch;
+mod fuzz;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -72,6 +75,13 @@ enum Cmd {
     /// Quantize a TFLite model (natively): `quantize --target int8 --calibrate <dir> in.tflite out.tflite`.
     /// The same command as `edge-classify quantize` (golden/generate.py runs this one).
     Quantize(edge_classify_cli::quantize::QuantizeArgs),
+    /// Style and lints, as CI runs them: `cargo fmt --check`, clippy with warnings denied natively
+    /// (every crate and test) and for wasm32 with simd128 (the SIMD kernels, which no native build
+    /// compiles: the quick feedback on them before the kernel tests and the runtime matrix).
+    Check,
+    /// libFuzzer on the targets in fuzz/src/targets.rs, from the committed corpora (see fuzz.rs):
+    /// `fuzz [TARGET...] [--time S] [--runs N] [--minimize]`, `fuzz --seed`, `fuzz --list`.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn raw_args_after(subcommand: &str) -> Vec<OsString> {
@@ -95,6 +105,8 @@ fn main() -> ExitCode {
         Cmd::Bench { runs, ours_only, .. } => bench(runs, !ours_only),
         Cmd::Runtimes { pulley_cases } => dist().and_then(|_| runtimes(&layout()?, pulley_cases)),
         Cmd::Quantize(args) => edge_classify_cli::quantize::run(args),
+        Cmd::Check => layout().and_then(|l| check(&l)),
+        Cmd::Fuzz(args) => layout().and_then(|l| fuzz::fuzz(&l, args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -269,6 +281,38 @@ pub(crate) fn display_relative(path: &Path, root: &Path) -> String {
 }
 
 pub(crate) use edge_classify_cli::wasm::top_level_names;
+
+fn check(layout: &Layout) -> Result<()> {
+    ensure_targets()?;
+    let mut fmt = cargo();
+    fmt.current_dir(&layout.workspace_root).args(["fmt", "--all", "--check"]);
+    run(fmt).context("rustfmt: run `cargo fmt --all`")?;
+    let mut native = cargo();
+    native.current_dir(&layout.workspace_root).args([
+        "clippy",
+        "--release",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(native).context("clippy (native)")?;
+    // The shipped build (the WIT glue) and the one the SIMD kernel tests run in, in the SIMD
+    // build's own target dir as `dist` uses it.
+    for (target, tests) in [("wasm32-unknown-unknown", false), ("wasm32-wasip2", true)] {
+        let mut c = cargo();
+        c.current_dir(&layout.workspace_root)
+            .env("CARGO_ENCODED_RUSTFLAGS", SIMD.rustflags.join("\x1f"))
+            .args(["clippy", "--release", "-p", GUEST_PACKAGE, "--lib"])
+            .args(tests.then_some("--tests"))
+            .args(["--target", target, "--target-dir"])
+            .arg(layout.target_dir.join(SIMD.target_subdir.unwrap_or("simd")))
+            .args(["--", "-D", "warnings"]);
+        run(c).with_context(|| format!("clippy ({target}, simd128)"))?;
+    }
+    Ok(())
+}
 
 fn test(args: &[OsString]) -> Result<()> {
     let layout = layout()?;

@@ -1,0 +1,3 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| (edge_classify_fuzz::by_name("quantize").expect("a target").run)(data));

@@ -1,0 +1,219 @@
+//! The fuzz targets. Every body turns a property violation into a panic, which libFuzzer reports as a
+//! crash and the replay test as a failure; `Err` results are fine wherever the input may be garbage.
+
+use std::sync::{Mutex, OnceLock};
+
+use classify_http::route::{self, Route};
+use edge_classify::graph::{self, Precision};
+use edge_classify::model::{ElementType, LoadOptions, Model, Tensor, TensorData};
+use edge_classify::quantize::{self, Calibration};
+use edge_classify::tflite::{metadata, write};
+use edge_classify::{image, Error};
+
+use crate::seeds;
+
+pub struct Target {
+    pub name: &'static str,
+    pub run: fn(&[u8]),
+    /// What the input is and what is checked, for `cargo xtask fuzz --list` and the README.
+    pub about: &'static str,
+}
+
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "tflite_load",
+        run: tflite_load,
+        about: "a .tflite file: reader, lowering, conversion and planning at its own precision and at fp32, int16 and int8; every model that loads runs",
+    },
+    Target {
+        name: "metadata",
+        run: metadata,
+        about: "TFLite Support metadata and its label zip (u16 length, metadata flatbuffer, zip) on a tiny model, or a whole .tflite",
+    },
+    Target {
+        name: "image_decode",
+        run: image_decode,
+        about: "an image file (PNG, JPEG, BMP): decoded and resized to RGB 7x5 and luma 4x4; a success has exactly that size",
+    },
+    Target {
+        name: "http_request",
+        run: http_request,
+        about: "`METHOD /path?query` then a newline and the body: classify-http's route, query and body limit, then classify on a tiny model; a body only ever gets a client error or a prediction",
+    },
+    Target {
+        name: "quantize",
+        run: quantize,
+        about: "a .tflite file quantized to int8 and int16 (calibrated on a tiny image); whatever the quantizer writes loads at that precision",
+    },
+];
+
+pub fn by_name(name: &str) -> Option<&'static Target> {
+    TARGETS.iter().find(|t| t.name == name)
+}
+
+/// Work per input stays bounded: a fuzzed header may declare a model with billions of MACs, which is
+/// a legitimate (slow) model, not a bug. Loading still runs; inference only on models this small.
+const MAX_RUN_MACS: u64 = 1 << 22;
+const MAX_RUN_ELEMENTS: u64 = 1 << 16;
+
+fn tflite_load(data: &[u8]) {
+    for precision in [None, Some(Precision::Fp32), Some(Precision::Int16), Some(Precision::Int8)] {
+        let options = LoadOptions { precision, ..LoadOptions::default() };
+        if let Ok(mut model) = Model::load(data, &options) {
+            if let Some(p) = precision {
+                assert_eq!(model.info().precision, p, "loaded at {p:?}, reports {:?}", model.info().precision);
+            }
+            exercise(&mut model);
+        }
+    }
+}
+
+/// A model that loaded runs on any input of its own shape and type, and answers that shape.
+fn exercise(model: &mut Model) {
+    let info = model.info().clone();
+    let count = info.input.shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64));
+    let Some(count) = count.filter(|&n| n <= MAX_RUN_ELEMENTS && info.macs <= MAX_RUN_MACS) else {
+        return;
+    };
+    let n = count as usize;
+    let data = match info.input.element {
+        ElementType::Float32 => TensorData::Float32((0..n).map(|i| (i % 7) as f32 - 3.0).collect()),
+        ElementType::Uint8 => TensorData::Uint8((0..n).map(|i| (i * 37) as u8).collect()),
+        ElementType::Int8 => TensorData::Int8((0..n).map(|i| (i * 37) as u8 as i8).collect()),
+        ElementType::Int16 => TensorData::Int16((0..n).map(|i| (i * 4099) as u16 as i16).collect()),
+    };
+    let out = model.infer(&Tensor { shape: info.input.shape.clone(), data });
+    let out = out.unwrap_or_else(|e| panic!("a loaded model refused its own input shape and type: {e}"));
+    let want: u64 = info.output.shape.iter().map(|&d| d as u64).product();
+    assert_eq!(
+        out.data.len() as u64,
+        want,
+        "output of {:?} elements for shape {:?}",
+        out.data.len(),
+        info.output.shape
+    );
+    assert_eq!(out.data.element_type(), info.output.element);
+    // Classifying runs the image pipeline and the top-k on the same model; any error is acceptable.
+    let _ = model.classify(seeds::calibration_png(), 3);
+}
+
+/// The model file a metadata input stands for: a whole `.tflite` as is, else the tiny model carrying
+/// `[u16 length][metadata flatbuffer]` as its TFLITE_METADATA and the rest appended (the zip).
+pub fn metadata_file(data: &[u8]) -> Vec<u8> {
+    if data.get(4..8) == Some(b"TFL3") {
+        return data.to_vec();
+    }
+    let (meta, zip) = split_u16(data);
+    let mut file = write::write_with_metadata(seeds::tiny_graph(), "fuzz", &[("TFLITE_METADATA", meta)])
+        .expect("the tiny graph writes");
+    file.extend_from_slice(zip);
+    file
+}
+
+fn metadata(data: &[u8]) {
+    let file = metadata_file(data);
+    if let Ok(Some(m)) = metadata::read(&file) {
+        if let Some(labels) = &m.labels {
+            assert!(m.label_file.is_some(), "labels without the file they came from");
+            assert!(labels.iter().all(|l| !l.contains('\n')), "a label holds a line break");
+        }
+        if let Some(n) = &m.normalization {
+            assert!(!n.mean.is_empty() && !n.std.is_empty(), "empty normalization accepted: {n:?}");
+        }
+    }
+    // The load applies the normalization and label rules to whatever the metadata said.
+    if let Ok(mut model) = Model::load(&file, &LoadOptions::default()) {
+        exercise(&mut model);
+    }
+}
+
+/// `[len: u16 LE][len bytes][rest]`, forgiving: a short input is all first part.
+fn split_u16(data: &[u8]) -> (&[u8], &[u8]) {
+    let Some((len, rest)) = data.split_first_chunk::<2>() else { return (data, &[]) };
+    let len = (u16::from_le_bytes(*len) as usize).min(rest.len());
+    rest.split_at(len)
+}
+
+fn image_decode(data: &[u8]) {
+    for (w, h, c) in [(7u32, 5u32, 3u32), (4, 4, 1)] {
+        match image::decode_resize(data, w, h, c) {
+            Ok(pixels) => assert_eq!(pixels.len(), (w * h * c) as usize, "{w}x{h}x{c}"),
+            Err(Error::InvalidImage(_) | Error::TooLarge(_)) => {}
+            Err(e) => panic!("an image is refused with a kind that blames something else: {e}"),
+        }
+    }
+}
+
+/// The tiny int8 model behind the HTTP target, one per precision as classify-http's `?precision=`.
+fn http_model(precision: Option<Precision>) -> &'static Mutex<Model> {
+    static MODELS: OnceLock<[Mutex<Model>; 4]> = OnceLock::new();
+    let models = MODELS.get_or_init(|| {
+        [None, Some(Precision::Fp32), Some(Precision::Int16), Some(Precision::Int8)].map(|precision| {
+            let options = LoadOptions { precision, ..LoadOptions::default() };
+            Mutex::new(Model::load(seeds::tiny_int8_model(), &options).expect("the tiny model loads"))
+        })
+    });
+    &models[match precision {
+        None => 0,
+        Some(Precision::Fp32) => 1,
+        Some(Precision::Int16) => 2,
+        Some(Precision::Int8) => 3,
+    }]
+}
+
+fn http_request(data: &[u8]) {
+    let (head, body) = match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let head = String::from_utf8_lossy(head);
+    let (method, target) = head.split_once(' ').unwrap_or((&head, "/"));
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    if route::route(method, path) != Route::Classify {
+        return;
+    }
+    let Ok(query) = route::parse_query(query) else { return };
+    assert!(query.top > 0, "top 0 accepted");
+    if body.len() > route::MAX_BODY_BYTES {
+        return;
+    }
+    let precision = query.precision.map(|p| match p {
+        route::Precision::Fp32 => Precision::Fp32,
+        route::Precision::Int16 => Precision::Int16,
+        route::Precision::Int8 => Precision::Int8,
+    });
+    let mut model = http_model(precision).lock().unwrap_or_else(|e| e.into_inner());
+    let classes = model.info().classes;
+    match model.classify(body, query.top) {
+        Ok(predictions) => {
+            assert_eq!(predictions.len(), query.top.min(classes) as usize, "top {}", query.top);
+            let scores: Vec<f32> = predictions.iter().map(|p| p.score).collect();
+            assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)), "scores {scores:?}");
+            assert!(scores.windows(2).all(|w| w[0] >= w[1]), "scores not sorted: {scores:?}");
+        }
+        // The caller's fault: 400 / 413. A malformed-model or unsupported error here would be a 500
+        // (or a lie) for a request that only sent a bad body.
+        Err(Error::InvalidImage(_) | Error::TooLarge(_)) => {}
+        Err(e) => panic!("a request body got a server-side error: {e}"),
+    }
+}
+
+fn quantize(data: &[u8]) {
+    let Ok(g) = graph::lower(data) else { return };
+    let input: u64 = g.tensors[g.input].shape.iter().map(|&d| d as u64).product();
+    if g.macs() > MAX_RUN_MACS || input > MAX_RUN_ELEMENTS {
+        return;
+    }
+    let cal = Calibration { images: vec![seeds::calibration_png().to_vec()], mean: None, std: None };
+    for target in [Precision::Int8, Precision::Int16] {
+        let Ok(q) = quantize::quantize_graph(&g, target, &cal, quantize::Options::default()) else { continue };
+        let file =
+            write::write(&q, "fuzz").unwrap_or_else(|e| panic!("the quantizer's {target:?} graph does not write: {e}"));
+        let model = Model::load(&file, &LoadOptions::default())
+            .unwrap_or_else(|e| panic!("the quantizer wrote a {target:?} model that does not load: {e}"));
+        assert_eq!(model.info().precision, target);
+    }
+}
