@@ -356,18 +356,18 @@ pub fn quantize(g: &Graph, ranges: &[Option<Range>], target: Precision) -> Resul
             None => Vec::new(),
         };
         let (qw, scales) = quantize_weights_min(w, &ft.shape, axis, &min_scale);
-        // Found by fuzzing: weights near f32::MAX (or inf) give an infinite scale, which the file
+        // Found by fuzzing: an infinite weight gives an infinite scale, which the file
         // would carry and every reader refuses.
         let bad = |s: &f32| !(s.is_finite() && *s > 0.0);
         if let Some(s) = scales.iter().find(|s| bad(s)) {
             bail!(UnsupportedModel, "filter {} cannot be quantized: its weights give the scale {s}", ft.name);
         }
-        if let Some(s) = scales.iter().map(|&s| (s_in as f64 * s as f64) as f32).find(|s| bias.is_some() && bad(s)) {
-            bail!(UnsupportedModel, "bias of {} cannot be quantized: its scale would be {s}", ft.name);
-        }
         if let (Some(b), Some(bias)) = (b, bias) {
             let bt = &g.tensors[b];
             let bias_scales: Vec<f32> = scales.iter().map(|&s| (s_in as f64 * s as f64) as f32).collect();
+            if let Some(s) = bias_scales.iter().find(|s| bad(s)) {
+                bail!(UnsupportedModel, "bias of {} cannot be quantized: its scale would be {s}", ft.name);
+            }
             let ints: Vec<i64> =
                 bias.iter().zip(&bias_scales).map(|(&v, &s)| (v as f64 / s as f64).round() as i64).collect();
             let o = &mut out.tensors[b];
