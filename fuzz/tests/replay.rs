@@ -72,3 +72,25 @@ fn metadata_seeds_carry_labels() {
         }
     }
 }
+
+/// The two quantizer bugs fuzzing found, rebuilt from the seed graph (the crash inputs themselves
+/// did not survive the corpus merge): each must be an error, not a file that does not load.
+#[test]
+fn quantizer_refuses_what_it_could_not_write() {
+    use edge_classify::graph::{ConstData, Op, Precision};
+    use edge_classify::quantize::{quantize_graph, Calibration, Options};
+    let cal = Calibration { images: vec![seeds::calibration_png().to_vec()], mean: None, std: None };
+
+    let mut huge = seeds::tiny_graph().clone();
+    if let Some(ConstData::F32(w)) = &mut huge.tensors[13].data {
+        w[0] = f32::INFINITY;
+    }
+    let e = quantize_graph(&huge, Precision::Int8, &cal, Options::default()).unwrap_err();
+    assert!(e.to_string().contains("cannot be quantized"), "{e}");
+
+    let mut int16 = quantize_graph(seeds::tiny_graph(), Precision::Int16, &cal, Options::default()).expect("quantizes");
+    let softmax = int16.nodes.iter().find(|n| matches!(n.op, Op::Softmax { .. })).expect("a softmax").output;
+    int16.tensors[softmax].quant.as_mut().expect("quantized").scales = vec![0.000030636787];
+    let e = quantize_graph(&int16, Precision::Int16, &cal, Options::default()).unwrap_err();
+    assert!(e.to_string().contains("SOFTMAX output"), "{e}");
+}
