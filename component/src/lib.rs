@@ -2,7 +2,7 @@
 //!
 //! Data flows one way, one module per arrow:
 //! `tflite` (zero-copy reader) → `graph` (validated IR) → `plan` (packed weights, one arena,
-//! prepared requantization) → `kernels::{fp32,int8,int16}`; images go through `image`
+//! prepared requantization) → `kernels::{fp32,int8,int16}` (fixed-point arithmetic in `kernels::fixedpoint`); images go through `image`
 //! (decode, resize) and `preprocess` (which pixel convention a model takes). `model` is the public API; `quantize` the post-training quantizer
 //! (calibration, then `graph::convert` and `tflite::write`); `bindings` only converts WIT types.
 
@@ -14,7 +14,6 @@ pub mod kernels;
 pub mod model;
 pub mod plan;
 pub mod preprocess;
-pub mod quant;
 pub mod quantize;
 pub mod tflite;
 

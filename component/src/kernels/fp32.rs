@@ -4,7 +4,7 @@
 
 use super::generic::{self, MacStage};
 use super::{math, Activation, ConvGeom, FcGeom, PoolGeom};
-use crate::quant::activation_range_f32;
+use crate::kernels::fixedpoint::activation_range_f32;
 
 /// `ActivationFunctionWithMinMax`: `std::min(std::max(x, lo), hi)` (a NaN `x` stays NaN).
 #[inline]

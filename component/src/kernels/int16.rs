@@ -4,7 +4,7 @@
 use super::generic::{self, AddRescale, FcRequant, MacStage, QInt};
 use super::{math, Activation, ConvGeom, FcGeom, PoolGeom, TensorQuant};
 use crate::error::{Error, Result};
-use crate::quant::{
+use crate::kernels::fixedpoint::{
     activation_range_quantized, checked_log2, lut_lookup_int16, lut_populate_int16, rounding_divide_by_pot_i16,
     QuantizedMultiplier,
 };
@@ -375,10 +375,10 @@ pub fn pad(p: &PadParams, in_shape: [usize; 4], input: &[i16], output: &mut [i16
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::fixedpoint::{multiply_by_quantized_multiplier_i64, quantize_multiplier};
     use crate::kernels::testutil::{
         act_range, activation, conv_geom, pool_geom, ref_conv_acc, ref_pool_windows, scale, vec_of,
     };
-    use crate::quant::{multiply_by_quantized_multiplier_i64, quantize_multiplier};
     use proptest::prelude::*;
 
     /// Geometry, input, filter, bias, filter scales, input scale, output scale, activation.
@@ -496,7 +496,7 @@ mod tests {
             for b in 0..batch {
                 for ch in 0..c {
                     let sum: i64 = (0..h * w).map(|i| i64::from(x[(b * h * w + i) * c + ch])).sum();
-                    let want = crate::quant::multiply_by_quantized_multiplier(sum as i32, mult, m.shift - shift).clamp(-32768, 32767);
+                    let want = crate::kernels::fixedpoint::multiply_by_quantized_multiplier(sum as i32, mult, m.shift - shift).clamp(-32768, 32767);
                     prop_assert_eq!(i32::from(got[b * c + ch]), want);
                     // And it is the real mean to within a couple of units.
                     let real = sum as f64 / n as f64 * f64::from(in_s) / f64::from(out_s);
@@ -511,7 +511,7 @@ mod tests {
             s1 in scale(), s2 in scale(), so in scale(), act in activation(), pot_option in any::<bool>(),
         ) {
             // Random scales are (almost never) all powers of two: the general path, whatever the option.
-            prop_assume!(crate::quant::checked_log2(s1).is_none());
+            prop_assume!(crate::kernels::fixedpoint::checked_log2(s1).is_none());
             let p = AddParams::prepare(TensorQuant::new(s1, 0), TensorQuant::new(s2, 0), TensorQuant::new(so, 0), act, pot_option).unwrap();
             prop_assert!(matches!(p.kind, AddKind::General(_)));
             let mut got = vec![0i16; a.len()];
@@ -521,8 +521,8 @@ mod tests {
             let m2 = quantize_multiplier(f64::from(s2) / twice);
             let mo = quantize_multiplier(twice / f64::from((1 << 15) as f32 * so));
             let (lo, hi) = act_range(act, so, 0, -32768, 32767);
-            let r = |x: i32, m: crate::quant::QuantizedMultiplier| {
-                crate::quant::rounding_divide_by_pot(crate::quant::saturating_rounding_doubling_high_mul(x, m.multiplier), -m.shift)
+            let r = |x: i32, m: crate::kernels::fixedpoint::QuantizedMultiplier| {
+                crate::kernels::fixedpoint::rounding_divide_by_pot(crate::kernels::fixedpoint::saturating_rounding_doubling_high_mul(x, m.multiplier), -m.shift)
             };
             for i in 0..a.len() {
                 let sum = r(i32::from(a[i]) << 15, m1) + r(i32::from(b[i]) << 15, m2);
@@ -622,7 +622,7 @@ mod tests {
     #[test]
     fn softmax_luts_have_tflite_endpoints() {
         let p = SoftmaxParams::prepare(1.0, TensorQuant::new(1.0 / 4096.0, 0));
-        assert_eq!(p.exp_lut.len(), crate::quant::LUT_INT16_SIZE);
+        assert_eq!(p.exp_lut.len(), crate::kernels::fixedpoint::LUT_INT16_SIZE);
         // exp(-10) · 32768 ≈ 1.49 → 1 at the bottom, exp(0) clamped to 32767 at the top.
         assert_eq!(p.exp_lut[512], 32767);
         assert!(p.exp_lut[0] <= 2);

@@ -12,7 +12,7 @@
 
 use super::generic::{self, AddRescale, FcRequant, MacStage, QInt};
 use super::{Activation, ConvGeom, FcGeom, PoolGeom, TensorQuant};
-use crate::quant::{
+use crate::kernels::fixedpoint::{
     activation_range_quantized, calculate_input_radius, fixed, multiply_by_quantized_multiplier_greater_than_one,
     preprocess_softmax_scaling, rounding_divide_by_pot, saturating_rounding_doubling_high_mul, QuantizedMultiplier,
 };
@@ -396,11 +396,11 @@ pub fn pad(p: &PadParams, in_shape: [usize; 4], input: &[i8], output: &mut [i8])
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::fixedpoint::multiply_by_quantized_multiplier;
     use crate::kernels::testutil::{
         act_range, activation, conv_geom, pool_geom, ref_conv_acc, ref_pool_windows, scale, vec_of,
     };
     use crate::kernels::FcGeom;
-    use crate::quant::multiply_by_quantized_multiplier;
     use proptest::prelude::*;
 
     /// Quantization of a convolution-like op: input, filter scales (1 = per-tensor) and zero point,
@@ -446,7 +446,7 @@ mod tests {
             let w = q.filter_scales[if q.filter_scales.len() == 1 { 0 } else { ch }];
             f64::from(q.input.scale) * f64::from(w) / f64::from(q.output.scale)
         };
-        let m = crate::quant::quantize_multiplier(real);
+        let m = crate::kernels::fixedpoint::quantize_multiplier(real);
         let v = multiply_by_quantized_multiplier(acc as i32, m.multiplier, m.shift) + q.output.zero_point;
         let (lo, hi) = act_range(q.act, q.output.scale, q.output.zero_point, -128, 127);
         v.clamp(lo, hi) as i8
@@ -509,7 +509,7 @@ mod tests {
                 scale(), 0..=255i32, scale(), 0..=255i32, scale(), 0..=255i32, activation()))
         ) {
             // uint8 reference: reference_ops::Conv with the legacy multiplier, clamped over [0, 255].
-            let m = crate::quant::quantize_multiplier(f64::from(in_s * w_s) / f64::from(out_s));
+            let m = crate::kernels::fixedpoint::quantize_multiplier(f64::from(in_s * w_s) / f64::from(out_s));
             let (lo, hi) = act_range(act, out_s, out_zp, 0, 255);
             let acc = ref_conv_acc(&g, false, 0i32, |a, xi, wi| a + (i32::from(wu[wi]) - w_zp) * (i32::from(xu[xi]) - in_zp));
             let want: Vec<i32> = acc.iter().map(|&a| (m.apply(a) + out_zp).clamp(lo, hi)).collect();
@@ -587,7 +587,7 @@ mod tests {
             let mut got = vec![0i8; batch * c];
             mean_hw(&p, shape, &x, &mut got);
             // QuantizedMeanOrSum<uint8_t> written out, in the uint8 domain.
-            let m = crate::quant::quantize_multiplier(f64::from(in_s) / f64::from(out_s));
+            let m = crate::kernels::fixedpoint::quantize_multiplier(f64::from(in_s) / f64::from(out_s));
             let shift = (63 - (n as u64).leading_zeros() as i32).min(32).min(31 + m.shift);
             let mult = ((i64::from(m.multiplier) << shift) / n) as i32;
             for b in 0..batch {
@@ -613,16 +613,16 @@ mod tests {
             add(&p, &shift(&a), &shift(&b), &mut got);
             // uint8 AddElementwise written out.
             let twice = f64::from(2.0 * s1.max(s2));
-            let m1 = crate::quant::quantize_multiplier(f64::from(s1) / twice);
-            let m2 = crate::quant::quantize_multiplier(f64::from(s2) / twice);
-            let mo = crate::quant::quantize_multiplier(twice / f64::from((1 << 20) as f32 * so));
+            let m1 = crate::kernels::fixedpoint::quantize_multiplier(f64::from(s1) / twice);
+            let m2 = crate::kernels::fixedpoint::quantize_multiplier(f64::from(s2) / twice);
+            let mo = crate::kernels::fixedpoint::quantize_multiplier(twice / f64::from((1 << 20) as f32 * so));
             let (lo, hi) = act_range(act, so, zo, 0, 255);
-            let rescale = |x: i32, m: crate::quant::QuantizedMultiplier| {
-                crate::quant::rounding_divide_by_pot(crate::quant::saturating_rounding_doubling_high_mul(x * (1 << 20), m.multiplier), -m.shift)
+            let rescale = |x: i32, m: crate::kernels::fixedpoint::QuantizedMultiplier| {
+                crate::kernels::fixedpoint::rounding_divide_by_pot(crate::kernels::fixedpoint::saturating_rounding_doubling_high_mul(x * (1 << 20), m.multiplier), -m.shift)
             };
             for i in 0..a.len() {
                 let sum = rescale(i32::from(a[i]) - z1, m1) + rescale(i32::from(b[i]) - z2, m2);
-                let out = crate::quant::rounding_divide_by_pot(crate::quant::saturating_rounding_doubling_high_mul(sum, mo.multiplier), -mo.shift) + zo;
+                let out = crate::kernels::fixedpoint::rounding_divide_by_pot(crate::kernels::fixedpoint::saturating_rounding_doubling_high_mul(sum, mo.multiplier), -mo.shift) + zo;
                 prop_assert_eq!(i32::from(got[i]) + 128, out.clamp(lo, hi));
             }
         }
@@ -669,7 +669,7 @@ mod tests {
                 let exact = f64::from(i32::from(v) - zp) * f64::from(s) / f64::from(s2) + f64::from(zp2);
                 let want = exact.round().clamp(-128.0, 127.0);
                 prop_assert!((f64::from(o) - want).abs() <= 1.0);
-                let m = crate::quant::quantize_multiplier(f64::from(s) / f64::from(s2));
+                let m = crate::kernels::fixedpoint::quantize_multiplier(f64::from(s) / f64::from(s2));
                 prop_assert_eq!(i32::from(o), (m.apply(i32::from(v) - zp) + zp2).clamp(-128, 127));
             }
         }

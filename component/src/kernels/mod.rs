@@ -40,6 +40,7 @@
 
 #[cfg(test)]
 mod blocked_tests;
+pub mod fixedpoint;
 pub mod fp32;
 pub mod generic;
 pub mod int16;

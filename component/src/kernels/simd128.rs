@@ -133,7 +133,7 @@ fn multiply_by_quantized_multiplier(x: v128, mult: v128, pmul: v128, mask: v128,
 
 /// The splatted constants of [`multiply_by_quantized_multiplier`] for one multiplier with a right
 /// shift (`shift <= 0`), or `None` past a right shift of 30.
-fn uniform_multiplier(m: crate::quant::QuantizedMultiplier) -> Option<[v128; 4]> {
+fn uniform_multiplier(m: crate::kernels::fixedpoint::QuantizedMultiplier) -> Option<[v128; 4]> {
     let right = -m.shift;
     if !(0..=30).contains(&right) {
         return None;
@@ -440,7 +440,7 @@ impl Int16Stage {
         let channels = (0..out_c)
             .map(|ch| {
                 let m = generic::per_channel(&p.multipliers, ch);
-                let (rm, shift) = crate::quant::reduced_multiplier_i64(m.multiplier, m.shift);
+                let (rm, shift) = crate::kernels::fixedpoint::reduced_multiplier_i64(m.multiplier, m.shift);
                 (bias.map_or(0, |b| b[ch]), rm, shift)
             })
             .collect();
@@ -815,10 +815,10 @@ pub fn depthwise_fp32(
 mod tests {
     //! Run by `cargo xtask test` inside wasm32-wasip2 with simd128 (the only place this module exists).
     use super::*;
-    use crate::quant::QuantizedMultiplier;
+    use crate::kernels::fixedpoint::QuantizedMultiplier;
     use proptest::prelude::*;
 
-    /// Any multiplier [`crate::quant::quantize_multiplier`] can produce (significand in [2^30, 2^31)
+    /// Any multiplier [`crate::kernels::fixedpoint::quantize_multiplier`] can produce (significand in [2^30, 2^31)
     /// or 0) with shifts from a large left shift down to the deepest right shift [`Requant`] takes.
     /// Significands with 28 trailing zero bits make `x · m` land exactly halfway between multiples of
     /// 2^31 for many `x`, the ties of `SaturatingRoundingDoublingHighMul`'s rounding.
