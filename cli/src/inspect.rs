@@ -27,6 +27,11 @@ pub struct InspectArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also list the kernel every step runs at each precision, named `precision/loop/arch`, as the
+    /// SIMD component (`dist/classifier-simd.wasm`) binds them; the scalar component runs the
+    /// `scalar` kernel of the same loop.
+    #[arg(long)]
+    pub kernels: bool,
 }
 
 /// A graph input or output as the file declares it (uint8 stays uint8 here).
@@ -70,14 +75,36 @@ pub struct Report {
 pub fn run(a: &InspectArgs, out: &mut impl Write) -> Result<()> {
     let bytes = read(&a.model, "model")?;
     let report = report(&bytes).with_context(|| a.model.display().to_string())?;
+    let kernels = if a.kernels { kernels(&bytes) } else { Vec::new() };
     let text = if a.json {
         let mut v = to_json(&report, &a.model);
         v["metadata"] = metadata_json(&bytes);
+        if a.kernels {
+            v["kernels"] = kernels.iter().map(|(p, ks)| (precision_name(*p).to_owned(), json!(ks))).collect();
+        }
         format!("{v}\n")
     } else {
-        human(&report, &a.model, &metadata_rows(&bytes))
+        let mut text = human(&report, &a.model, &metadata_rows(&bytes));
+        for (p, ks) in &kernels {
+            text.push_str(&format!("kernels at {} (simd128 build)\n", precision_name(*p)));
+            for (step, k) in ks.iter().enumerate() {
+                text.push_str(&format!("  {step:>3}  {k}\n"));
+            }
+        }
+        text
     };
     out.write_all(text.as_bytes()).context("writing to stdout")
+}
+
+/// The SIMD build's kernel per step at every precision the model loads at.
+fn kernels(bytes: &[u8]) -> Vec<(Precision, Vec<String>)> {
+    PRECISIONS
+        .iter()
+        .filter_map(|&p| {
+            let m = Model::load(bytes, &LoadOptions { precision: Some(p), ..LoadOptions::default() }).ok()?;
+            Some((p, m.kernels(Some(edge_classify::kernels::Arch::Simd128))))
+        })
+        .collect()
 }
 
 /// Fails only when the bytes are not a readable TFLite file; everything past that is reported.

@@ -108,6 +108,22 @@ fn inspect_json() {
     assert_eq!(float["precisions"]["fp32"]["native"], true);
 }
 
+/// `--kernels`: one kernel per executed step (36 CONV_2D + 17 DEPTHWISE_CONV_2D of the 224 model are
+/// 53 convolution steps), each convolution on a simd128 micro-kernel, in both output forms.
+#[test]
+fn inspect_kernels() {
+    let v: serde_json::Value =
+        serde_json::from_str(&run_ok(args!["inspect", "--json", "--kernels", model(QUANT)])).unwrap();
+    let int8: Vec<&str> = v["kernels"]["int8"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+    let convs: Vec<&&str> =
+        int8.iter().filter(|k| ["/conv-packed/", "/pointwise/", "/depthwise/"].iter().any(|l| k.contains(l))).collect();
+    assert_eq!(convs.len(), 53, "{int8:?}");
+    assert!(convs.iter().all(|k| k.starts_with("int8/") && k.ends_with("/simd128")), "{int8:?}");
+    assert_eq!(v["kernels"]["int16"].as_array().unwrap().len(), int8.len());
+    let text = run_ok(args!["inspect", "--kernels", model(QUANT)]);
+    assert!(text.contains("kernels at int8 (simd128 build)\n    0  int8/conv-packed/simd128\n"), "{text}");
+}
+
 /// The binary's text against `Model::classify` on the same bytes, formatted here independently.
 #[test]
 fn classify_matches_the_library() {

@@ -111,7 +111,9 @@ pub(crate) struct Prepared {
     pub labels: Option<Vec<String>>,
 }
 
-/// A loaded, planned model with its own activation arenas: inference allocates nothing but its result.
+/// A loaded, planned model with its own activation arenas: inference allocates nothing but its result
+/// in the portable build; the SIMD build's convolutions still widen their filters (and the depthwise
+/// inputs) into scratch vectors per call (issue 16).
 /// The arenas are allocated by the first inference, not by `load`: an instance that only describes
 /// its model (the HTTP app's `GET /`) never touches their pages.
 #[derive(Clone)]
@@ -216,6 +218,16 @@ impl Model {
         let mut model = Model::from_prepared(prepared, options)?;
         model.logits = logits;
         Ok(model)
+    }
+
+    /// The kernel every step of the plan runs, in order, named `precision/loop/arch` (e.g.
+    /// `int8/pointwise/simd128`; `kernels::select` is the table): as this build runs them, or, with
+    /// `Some(target)`, as a build for `target` would (a native build lists the SIMD component's).
+    pub fn kernels(&self, target: Option<crate::kernels::Arch>) -> Vec<String> {
+        match target {
+            None => self.p.plan.kernels(),
+            Some(t) => self.p.plan.kernels_for(t),
+        }
     }
 
     pub fn info(&self) -> &ModelInfo {

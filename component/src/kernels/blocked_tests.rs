@@ -5,9 +5,11 @@
 //! all exercised; float results must have the same bits because each output keeps TFLite's order of
 //! additions.
 
-use super::generic::{self, MacStage, LANES};
+use super::generic::{self, LANES};
+use super::select::{self, Arch, ConvKernel, ConvLoop};
+use super::stage::Int8Stage;
 use super::testutil::{activation, scale, vec_of};
-use super::{fp32, int16, int8, ConvGeom, TensorQuant};
+use super::{exec, fp32, int16, int8, ConvGeom, ConvOp, Kernels, TensorQuant, F32, I16, I8};
 use proptest::prelude::*;
 
 /// Which blocked path a case exercises.
@@ -50,86 +52,45 @@ fn geom(kind: Kind) -> impl Strategy<Value = ConvGeom> {
         })
 }
 
-/// The entry points the executor calls for one precision: in the SIMD build (`cargo xtask test` runs
-/// these tests in wasm32-wasip2 with simd128 too) they are the `simd128` micro-kernels.
-trait Entry: MacStage {
-    fn depthwise(
-        &self,
-        g: &ConvGeom,
-        x: &[Self::Act],
-        w: &[Self::Weight],
-        b: Option<&[Self::Bias]>,
-        out: &mut [Self::Act],
-    );
-    fn pointwise(
-        &self,
-        g: &ConvGeom,
-        x: &[Self::Act],
-        w: &[Self::Weight],
-        b: Option<&[Self::Bias]>,
-        out: &mut [Self::Act],
-    );
-    fn packed(
-        &self,
-        g: &ConvGeom,
-        x: &[Self::Act],
-        w: &[Self::Weight],
-        b: Option<&[Self::Bias]>,
-        out: &mut [Self::Act],
-    );
-}
-
-macro_rules! entry {
-    ($($prec:ident),*) => {$(
-        impl Entry for $prec::ConvParams {
-            fn depthwise(&self, g: &ConvGeom, x: &[Self::Act], w: &[Self::Weight], b: Option<&[Self::Bias]>, out: &mut [Self::Act]) {
-                $prec::depthwise_conv2d(self, g, x, w, b, out)
-            }
-            fn pointwise(&self, g: &ConvGeom, x: &[Self::Act], w: &[Self::Weight], b: Option<&[Self::Bias]>, out: &mut [Self::Act]) {
-                $prec::pointwise_conv2d(self, g, x, w, b, out)
-            }
-            fn packed(&self, g: &ConvGeom, x: &[Self::Act], w: &[Self::Weight], b: Option<&[Self::Bias]>, out: &mut [Self::Act]) {
-                $prec::conv2d_packed(self, g, x, w, b, out)
-            }
-        }
-    )*};
-}
-entry!(fp32, int8, int16);
-
-/// Runs both paths of one precision and returns (blocked, reference) outputs.
-// The conv signature's six arguments plus the case's kind and seed: a struct would only rename them.
+/// Runs one case as the plan runs it — the loop [`select::conv_loop`] picks for the geometry, the
+/// filter packed for it, the arch [`Kernels::bind_conv`] picks for this build (simd128 when `cargo xtask
+/// test` runs these tests in wasm32-wasip2 with simd128) — and the scalar reference loop; returns
+/// (blocked, reference) outputs and the arch that ran.
+// The conv signature's arguments plus the case's kind and fill values: a struct would only rename them.
 #[allow(clippy::too_many_arguments)]
-fn both<S: Entry>(
-    s: &S,
+fn both<K: Kernels>(
+    p: &K::Conv,
     g: &ConvGeom,
     kind: Kind,
-    x: &[S::Act],
-    w: &[S::Weight],
-    b: &[S::Bias],
-    pad: S::Weight,
-    zero: S::Act,
-) -> (Vec<S::Act>, Vec<S::Act>) {
+    x: &[K::Act],
+    w: &[K::Weight],
+    b: &[K::Bias],
+    pad: K::Weight,
+    zero: K::Act,
+) -> (Vec<K::Act>, Vec<K::Act>, Arch) {
     let (mut fast, mut slow) = (vec![zero; g.output_len()], vec![zero; g.output_len()]);
-    match kind {
-        Kind::Depthwise => {
-            assert!(generic::is_channel_blocked(g));
-            s.depthwise(g, x, w, Some(b), &mut fast);
-            generic::depthwise_conv2d_general(s, g, x, w, Some(b), &mut slow);
-        }
-        Kind::Pointwise => {
-            assert!(generic::is_pointwise(g));
-            let packed = generic::pack_pointwise(w, g.in_c, g.out_c, pad);
-            s.pointwise(g, x, &packed, Some(b), &mut fast);
-            generic::conv2d(s, g, x, w, Some(b), &mut slow);
-        }
-        Kind::Packed => {
-            assert!(generic::is_packable(g));
-            let packed = generic::pack_conv(w, g.out_c, pad);
-            s.packed(g, x, &packed, Some(b), &mut fast);
-            generic::conv2d(s, g, x, w, Some(b), &mut slow);
-        }
+    let depthwise = kind == Kind::Depthwise;
+    let (lp, geom) = select::conv_loop(depthwise, g);
+    let expected = match kind {
+        // One input channel: the packed CONV_2D loop (see `conv_loop`).
+        Kind::Depthwise if g.in_c == 1 => ConvLoop::Packed,
+        Kind::Depthwise => ConvLoop::Depthwise,
+        // A 1x1 filter drawn for the packed loop is the plan's pointwise case.
+        Kind::Pointwise => ConvLoop::Pointwise,
+        Kind::Packed if generic::is_pointwise(g) => ConvLoop::Pointwise,
+        Kind::Packed => ConvLoop::Packed,
+    };
+    assert_eq!(lp, expected, "{g:?}");
+    let filter = exec::pack(lp, depthwise, &geom, w, pad);
+    let mut op = ConvOp::<K> { kernel: ConvKernel { lp, arch: Arch::Scalar }, p: p.clone(), g: geom, stage: None };
+    K::bind_conv(&mut op, Some(b), Arch::current());
+    K::conv(&op, x, &filter, Some(b), &mut fast);
+    if depthwise {
+        generic::depthwise_conv2d_general(p, g, x, w, Some(b), &mut slow);
+    } else {
+        generic::conv2d(p, g, x, w, Some(b), &mut slow);
     }
-    (fast, slow)
+    (fast, slow, op.kernel.arch)
 }
 
 fn filter_len(g: &ConvGeom, kind: Kind) -> usize {
@@ -187,7 +148,9 @@ proptest! {
         act in activation(),
     ) {
         let p = fp32::ConvParams::prepare(act);
-        let (fast, slow) = both(&p, &g, kind, &x, &w, &b, 0.0, 0.0);
+        let (fast, slow, arch) = both::<F32>(&p, &g, kind, &x, &w, &b, 0.0, 0.0);
+        // A SIMD build that ran the scalar kernel would test nothing new.
+        prop_assert_eq!(arch, Arch::current());
         // Bits, except a NaN's sign and payload: neither LLVM nor wasm (`nondeterministic NaN`
         // propagation) fixes those, so even the native build's two scalar paths may disagree on them.
         let bits = |v: &[f32]| v.iter().map(|v| if v.is_nan() { f32::NAN.to_bits() } else { v.to_bits() }).collect::<Vec<_>>();
@@ -211,7 +174,10 @@ proptest! {
             act,
             from_uint8,
         );
-        let (fast, slow) = both(&p, &g, kind, &x, &w, &b, 0, 0);
+        let (fast, slow, arch) = both::<I8>(&p, &g, kind, &x, &w, &b, 0, 0);
+        if Int8Stage::supports(&p) {
+            prop_assert_eq!(arch, Arch::current());
+        }
         prop_assert_eq!(fast, slow);
     }
 
@@ -223,7 +189,8 @@ proptest! {
         seed_scales in vec_of(scale(), 40),
     ) {
         let p = int16::ConvParams::prepare(TensorQuant::new(in_s, 0), &seed_scales[..g.out_c], TensorQuant::new(out_s, 0), act);
-        let (fast, slow) = both(&p, &g, kind, &x, &w, &b, 0, 0);
+        let (fast, slow, arch) = both::<I16>(&p, &g, kind, &x, &w, &b, 0, 0);
+        prop_assert_eq!(arch, Arch::current());
         prop_assert_eq!(fast, slow);
     }
 }

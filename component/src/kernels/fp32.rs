@@ -3,7 +3,7 @@
 //! `min(max(x, lo), hi)` with C++'s comparison semantics.
 
 use super::generic::{self, MacStage};
-use super::{math, Activation, ConvGeom, FcGeom, PoolGeom};
+use super::{math, Activation, PoolGeom};
 use crate::kernels::fixedpoint::activation_range_f32;
 
 /// `ActivationFunctionWithMinMax`: `std::min(std::max(x, lo), hi)` (a NaN `x` stays NaN).
@@ -57,68 +57,8 @@ impl MacStage for ConvParams {
     }
 }
 
-pub fn conv2d(p: &ConvParams, g: &ConvGeom, input: &[f32], filter: &[f32], bias: Option<&[f32]>, output: &mut [f32]) {
-    generic::conv2d(p, g, input, filter, bias, output)
-}
-
-/// CONV_2D on a filter pre-packed by [`generic::pack_conv`].
-pub fn conv2d_packed(
-    p: &ConvParams,
-    g: &ConvGeom,
-    input: &[f32],
-    packed: &[f32],
-    bias: Option<&[f32]>,
-    output: &mut [f32],
-) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    super::simd128::conv_packed_fp32(p, g, input, packed, bias, output);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    generic::conv2d_packed(p, g, input, packed, bias, output)
-}
-
-/// CONV_2D with a 1x1 filter, pre-packed by [`generic::pack_pointwise`].
-pub fn pointwise_conv2d(
-    p: &ConvParams,
-    g: &ConvGeom,
-    input: &[f32],
-    packed: &[f32],
-    bias: Option<&[f32]>,
-    output: &mut [f32],
-) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    super::simd128::pointwise_fp32(p, g, input, packed, bias, output);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    generic::pointwise_conv2d(p, g, input, packed, bias, output)
-}
-
-pub fn depthwise_conv2d(
-    p: &DepthwiseConvParams,
-    g: &ConvGeom,
-    input: &[f32],
-    filter: &[f32],
-    bias: Option<&[f32]>,
-    output: &mut [f32],
-) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if generic::is_channel_blocked(g) {
-        return super::simd128::depthwise_fp32(p, g, input, filter, bias, output);
-    }
-    generic::depthwise_conv2d(p, g, input, filter, bias, output)
-}
-
 /// FULLY_CONNECTED (`reference_ops::FullyConnected`, float): same output stage as CONV_2D.
 pub type FullyConnectedParams = ConvParams;
-
-pub fn fully_connected(
-    p: &FullyConnectedParams,
-    g: &FcGeom,
-    input: &[f32],
-    weights: &[f32],
-    bias: Option<&[f32]>,
-    output: &mut [f32],
-) {
-    generic::fully_connected(p, g, input, weights, bias, output)
-}
 
 /// AVERAGE_POOL_2D (`reference_ops::AveragePool`, float): window sum / tap count, clamp.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -217,14 +157,12 @@ impl super::PadParams<f32> {
     }
 }
 
-pub fn pad(p: &PadParams, in_shape: [usize; 4], input: &[f32], output: &mut [f32]) {
-    generic::pad(p, in_shape, input, output)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::generic::{conv2d, depthwise_conv2d, fully_connected, pad};
     use crate::kernels::testutil::{activation, conv_geom, pool_geom, ref_conv_acc, ref_pool_windows, vec_of};
+    use crate::kernels::{ConvGeom, FcGeom};
     use proptest::prelude::*;
 
     fn bounds(act: Activation) -> (f32, f32) {

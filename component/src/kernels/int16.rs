@@ -2,7 +2,7 @@
 //! weights, int64 bias. Each op mirrors a TFLite `kReference` path (noted per item).
 
 use super::generic::{self, AddRescale, FcRequant, MacStage, QInt};
-use super::{math, Activation, ConvGeom, FcGeom, PoolGeom, TensorQuant};
+use super::{math, Activation, PoolGeom, TensorQuant};
 use crate::error::{Error, Result};
 use crate::kernels::fixedpoint::{
     activation_range_quantized, checked_log2, lut_lookup_int16, lut_populate_int16, rounding_divide_by_pot_i16,
@@ -58,57 +58,6 @@ impl MacStage for ConvParams {
         let acc = acc.wrapping_add(bias.unwrap_or(0));
         generic::per_channel(&self.multipliers, ch).apply_i64(acc).clamp(self.act_min, self.act_max) as i16
     }
-}
-
-/// CONV_2D, filter `[out_c, k_h, k_w, in_c]`, bias `[out_c]`.
-pub fn conv2d(p: &ConvParams, g: &ConvGeom, input: &[i16], filter: &[i8], bias: Option<&[i64]>, output: &mut [i16]) {
-    generic::conv2d(p, g, input, filter, bias, output)
-}
-
-/// CONV_2D on a filter pre-packed by [`generic::pack_conv`].
-pub fn conv2d_packed(
-    p: &ConvParams,
-    g: &ConvGeom,
-    input: &[i16],
-    packed: &[i8],
-    bias: Option<&[i64]>,
-    output: &mut [i16],
-) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    super::simd128::conv_packed_int16(p, g, input, packed, bias, output);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    generic::conv2d_packed(p, g, input, packed, bias, output)
-}
-
-/// CONV_2D with a 1x1 filter, pre-packed by [`generic::pack_pointwise`].
-pub fn pointwise_conv2d(
-    p: &ConvParams,
-    g: &ConvGeom,
-    input: &[i16],
-    packed: &[i8],
-    bias: Option<&[i64]>,
-    output: &mut [i16],
-) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    super::simd128::pointwise_int16(p, g, input, packed, bias, output);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    generic::pointwise_conv2d(p, g, input, packed, bias, output)
-}
-
-/// DEPTHWISE_CONV_2D, filter `[1, k_h, k_w, out_c]`, bias `[out_c]`.
-pub fn depthwise_conv2d(
-    p: &DepthwiseConvParams,
-    g: &ConvGeom,
-    input: &[i16],
-    filter: &[i8],
-    bias: Option<&[i64]>,
-    output: &mut [i16],
-) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if generic::is_channel_blocked(g) {
-        return super::simd128::depthwise_int16(p, g, input, filter, bias, output);
-    }
-    generic::depthwise_conv2d(p, g, input, filter, bias, output)
 }
 
 /// FULLY_CONNECTED, 16x8 with int64 bias: `acc = Σ (w + filter_offset)(x + input_offset) + bias` in
@@ -170,18 +119,6 @@ impl MacStage for FullyConnectedParams {
     }
 }
 
-/// FULLY_CONNECTED, weights `[out_depth, in_depth]`, bias `[out_depth]`.
-pub fn fully_connected(
-    p: &FullyConnectedParams,
-    g: &FcGeom,
-    input: &[i16],
-    weights: &[i8],
-    bias: Option<&[i64]>,
-    output: &mut [i16],
-) {
-    generic::fully_connected(p, g, input, weights, bias, output)
-}
-
 /// AVERAGE_POOL_2D int16: `reference_integer_ops::AveragePool` (int32 sum, halves away from zero).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AvgPoolParams {
@@ -202,11 +139,6 @@ pub fn average_pool2d(p: &AvgPoolParams, g: &PoolGeom, input: &[i16], output: &m
 
 /// MEAN over H and W, int16: the same `QuantizedMeanOrSum` path as int8 (int32 sum).
 pub type MeanParams = generic::QuantMeanParams;
-
-/// `shape` is the NHWC input shape; output is `[batch, c]`.
-pub fn mean_hw(p: &MeanParams, shape: [usize; 4], input: &[i16], output: &mut [i16]) {
-    generic::quant_mean_hw(p, shape, input, output)
-}
 
 /// Which of TFLite's two int16 ADD implementations `Prepare` picked.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -266,9 +198,6 @@ impl AddParams {
 pub fn add(p: &AddParams, input1: &[i16], input2: &[i16], output: &mut [i16]) {
     debug_assert!(input1.len() == output.len() && input2.len() == output.len());
     match &p.kind {
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        AddKind::General(rescale) => super::simd128::add_rescale(rescale, input1, input2, output),
-        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         AddKind::General(rescale) => rescale.add_all(input1, input2, output),
         &AddKind::PowerOfTwo { input1_shift, input2_shift, act_min, act_max } => {
             let (ready, shifted, right_shift) =
@@ -368,17 +297,15 @@ pub fn requantize<O: QInt>(p: &RequantizeParams, input: &[i16], output: &mut [O]
 /// PAD with the output zero point.
 pub type PadParams = super::PadParams<i16>;
 
-pub fn pad(p: &PadParams, in_shape: [usize; 4], input: &[i16], output: &mut [i16]) {
-    generic::pad(p, in_shape, input, output)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kernels::fixedpoint::{multiply_by_quantized_multiplier_i64, quantize_multiplier};
+    use crate::kernels::generic::{conv2d, depthwise_conv2d, fully_connected, quant_mean_hw as mean_hw};
     use crate::kernels::testutil::{
         act_range, activation, conv_geom, pool_geom, ref_conv_acc, ref_pool_windows, scale, vec_of,
     };
+    use crate::kernels::{ConvGeom, FcGeom};
     use proptest::prelude::*;
 
     /// Geometry, input, filter, bias, filter scales, input scale, output scale, activation.

@@ -11,7 +11,7 @@
 //!   int8 one rounds halves away from zero — pass `uint8_rounding = true` to [`AvgPoolParams::prepare`].
 
 use super::generic::{self, AddRescale, FcRequant, MacStage, QInt};
-use super::{Activation, ConvGeom, FcGeom, PoolGeom, TensorQuant};
+use super::{Activation, PoolGeom, TensorQuant};
 use crate::kernels::fixedpoint::{
     activation_range_quantized, calculate_input_radius, fixed, multiply_by_quantized_multiplier_greater_than_one,
     preprocess_softmax_scaling, rounding_divide_by_pot, saturating_rounding_doubling_high_mul, QuantizedMultiplier,
@@ -99,57 +99,6 @@ impl MacStage for ConvParams {
     }
 }
 
-/// CONV_2D, filter `[out_c, k_h, k_w, in_c]`, bias `[out_c]`.
-pub fn conv2d(p: &ConvParams, g: &ConvGeom, input: &[i8], filter: &[i8], bias: Option<&[i32]>, output: &mut [i8]) {
-    generic::conv2d(p, g, input, filter, bias, output)
-}
-
-/// CONV_2D on a filter pre-packed by [`generic::pack_conv`].
-pub fn conv2d_packed(
-    p: &ConvParams,
-    g: &ConvGeom,
-    input: &[i8],
-    packed: &[i8],
-    bias: Option<&[i32]>,
-    output: &mut [i8],
-) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    super::simd128::conv_packed_int8(p, g, input, packed, bias, output);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    generic::conv2d_packed(p, g, input, packed, bias, output)
-}
-
-/// CONV_2D with a 1x1 filter, pre-packed by [`generic::pack_pointwise`].
-pub fn pointwise_conv2d(
-    p: &ConvParams,
-    g: &ConvGeom,
-    input: &[i8],
-    packed: &[i8],
-    bias: Option<&[i32]>,
-    output: &mut [i8],
-) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    super::simd128::pointwise_int8(p, g, input, packed, bias, output);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    generic::pointwise_conv2d(p, g, input, packed, bias, output)
-}
-
-/// DEPTHWISE_CONV_2D, filter `[1, k_h, k_w, out_c]`, bias `[out_c]`.
-pub fn depthwise_conv2d(
-    p: &DepthwiseConvParams,
-    g: &ConvGeom,
-    input: &[i8],
-    filter: &[i8],
-    bias: Option<&[i32]>,
-    output: &mut [i8],
-) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if generic::is_channel_blocked(g) {
-        return super::simd128::depthwise_int8(p, g, input, filter, bias, output);
-    }
-    generic::depthwise_conv2d(p, g, input, filter, bias, output)
-}
-
 /// FULLY_CONNECTED: `acc = Σ (w + filter_offset)(x + input_offset) + bias` (int32), rescaled by
 /// [`FcRequant`], `+ output_offset`, clamp. Mirrors `reference_integer_ops::FullyConnected` /
 /// `FullyConnectedPerChannel` (and `reference_ops::FullyConnected` for uint8).
@@ -216,18 +165,6 @@ impl MacStage for FullyConnectedParams {
     }
 }
 
-/// FULLY_CONNECTED, weights `[out_depth, in_depth]`, bias `[out_depth]`.
-pub fn fully_connected(
-    p: &FullyConnectedParams,
-    g: &FcGeom,
-    input: &[i8],
-    weights: &[i8],
-    bias: Option<&[i32]>,
-    output: &mut [i8],
-) {
-    generic::fully_connected(p, g, input, weights, bias, output)
-}
-
 /// AVERAGE_POOL_2D (input and output share quantization, as TFLite requires). Mirrors
 /// `reference_integer_ops::AveragePool` (int8) or, with `uint8_rounding`, `reference_ops::AveragePool`
 /// for uint8.
@@ -269,11 +206,6 @@ pub fn average_pool2d(p: &AvgPoolParams, g: &PoolGeom, input: &[i8], output: &mu
 /// −128 shift.
 pub type MeanParams = generic::QuantMeanParams;
 
-/// `shape` is the NHWC input shape; output is `[batch, c]`.
-pub fn mean_hw(p: &MeanParams, shape: [usize; 4], input: &[i8], output: &mut [i8]) {
-    generic::quant_mean_hw(p, shape, input, output)
-}
-
 /// ADD of two same-shape tensors: TFLite's general 8-bit path (`left_shift = 20`), mirrors
 /// `reference_integer_ops::Add` (and `reference_ops::Add` for uint8).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -293,9 +225,6 @@ impl AddParams {
 }
 
 pub fn add(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    super::simd128::add_rescale(&p.rescale, input1, input2, output);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     p.rescale.add_all(input1, input2, output)
 }
 
@@ -389,17 +318,15 @@ pub fn requantize<O: QInt>(p: &RequantizeParams, input: &[i8], output: &mut [O])
 /// PAD with the output zero point (TFLite's default pad value for quantized tensors).
 pub type PadParams = super::PadParams<i8>;
 
-pub fn pad(p: &PadParams, in_shape: [usize; 4], input: &[i8], output: &mut [i8]) {
-    generic::pad(p, in_shape, input, output)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kernels::fixedpoint::multiply_by_quantized_multiplier;
+    use crate::kernels::generic::{conv2d, depthwise_conv2d, fully_connected, pad, quant_mean_hw as mean_hw};
     use crate::kernels::testutil::{
         act_range, activation, conv_geom, pool_geom, ref_conv_acc, ref_pool_windows, scale, vec_of,
     };
+    use crate::kernels::ConvGeom;
     use crate::kernels::FcGeom;
     use proptest::prelude::*;
 

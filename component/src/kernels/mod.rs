@@ -1,33 +1,29 @@
 //! Kernels: one module per precision (`fp32`, `int8`, `int16`), all with the same shape so a reader
-//! learns it once.
+//! learns it once, behind one interface ([`Kernels`], in [`exec`]), with the choice of kernel in one
+//! table ([`select`]).
 //!
-//! Every precision module exposes the same names. For each operator there is a plain-data
-//! `XxxParams` struct (no references, serialisable into a plan) built by `XxxParams::prepare(..)` —
-//! exactly TFLite's `Prepare` computation from the real-valued quantization parameters as stored in the
-//! file — and a run function taking the params, the geometry and the tensors:
+//! For each operator a precision has a plain-data `XxxParams` struct (no references, serialisable into
+//! a plan) built by `XxxParams::prepare(..)` — exactly TFLite's `Prepare` computation from the
+//! real-valued quantization parameters as stored in the file:
 //!
-//! | op | params | run |
+//! | op | params | [`Kernels`] function |
 //! |---|---|---|
-//! | CONV_2D | `ConvParams` | `conv2d` |
-//! | DEPTHWISE_CONV_2D | `DepthwiseConvParams` (= `ConvParams`) | `depthwise_conv2d` |
+//! | CONV_2D, DEPTHWISE_CONV_2D | `ConvParams` (in a [`ConvOp`] with the chosen kernel) | `conv` |
 //! | FULLY_CONNECTED | `FullyConnectedParams` | `fully_connected` |
 //! | AVERAGE_POOL_2D | `AvgPoolParams` | `average_pool2d` |
 //! | MEAN over H, W | `MeanParams` | `mean_hw` |
 //! | ADD (same shapes) | `AddParams` | `add` |
 //! | SOFTMAX (last dim) | `SoftmaxParams` | `softmax` |
 //! | PAD (constant) | `PadParams<T>` | `pad` |
-//! | QUANTIZE f32→q, requantize, DEQUANTIZE (int8/int16 only) | `QuantizeParams`, `RequantizeParams`, `DequantizeParams` | `quantize`, `requantize`, `dequantize` |
+//! | QUANTIZE f32→q, requantize, DEQUANTIZE (int8/int16 only) | `QuantizeParams`, `RequantizeParams`, `DequantizeParams` | `int8::quantize` etc. (the plan's conversions) |
 //!
-//! The loops that walk tensors (convolution windows, pooling windows, the H×W reduction, padding) are
-//! written once in [`generic`]: convolutions and FULLY_CONNECTED in terms of [`generic::MacStage`], which
-//! each precision implements on its params, pooling and MEAN with the sum and the final division passed
-//! in. Where int8 and int16 compute the same thing, that is written once too, generic over the storage
-//! type ([`generic::QInt`]), and each precision module names it with an alias and a thin run function:
-//! `QuantizeParams`, `DequantizeParams`, `RequantizeParams`, `MeanParams` (= [`generic::QuantMeanParams`]),
-//! `FullyConnectedParams` (= [`generic::QuantFcParams`], with its own `prepare` and [`generic::MacStage`]),
-//! PAD's `prepare`, AVERAGE_POOL_2D's loop and rounding, the general quantized ADD
-//! ([`generic::AddRescale`]). *What differs* between precisions — the multiply-accumulate and the
-//! output stage, the ADD and SOFTMAX arithmetic, the uint8 flags — stays in each precision's module.
+//! The loops that walk tensors are written once in [`generic`] (one file per loop), convolutions and
+//! FULLY_CONNECTED in terms of [`generic::MacStage`], which each precision's conv and FC params
+//! implement (the multiply-accumulate and the output stage). Where int8 and int16 compute the same
+//! thing it is written once too, generic over the storage type ([`generic::QInt`]). *What differs*
+//! between precisions — the multiply-accumulate and the output stage, the ADD and SOFTMAX arithmetic,
+//! the uint8 flags — stays in each precision's module. The wasm SIMD micro-kernels (`simd128/`, SIMD
+//! build only) read output stages built at plan time ([`stage`]) and depend on no precision module.
 //!
 //! Integer results equal TFLite's reference kernels (`BuiltinOpResolver` with `BUILTIN_REF`, i.e. the
 //! `kReference` paths) bit for bit. uint8 models are executed as int8 (every uint8 value `v` is stored as
@@ -35,11 +31,13 @@
 //! `prepare` takes a flag (`from_uint8` for CONV_2D / DEPTHWISE_CONV_2D multipliers,
 //! `uint8_rounding` for AVERAGE_POOL_2D).
 //!
-//! All run functions are allocation-free and do not panic when given slices of the lengths the geometry
-//! implies (the caller validates shapes; lengths are `debug_assert`ed).
+//! All run functions do not panic when given slices of the lengths the geometry implies (the caller
+//! validates shapes; lengths are `debug_assert`ed), and allocate nothing except scratch rows in the
+//! SIMD convolutions (see `simd128/`).
 
 #[cfg(test)]
 mod blocked_tests;
+pub mod exec;
 pub mod fixedpoint;
 pub mod fp32;
 pub mod generic;
@@ -48,10 +46,15 @@ pub mod int8;
 pub mod math;
 #[cfg(test)]
 mod oracle_tests;
+pub mod select;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
+pub mod stage;
 #[cfg(test)]
 mod testutil;
+
+pub use exec::{ConvOp, Kernels, F32, I16, I8};
+pub use select::{Arch, ConvKernel, ConvLoop};
 
 /// Fused activation of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, AVERAGE_POOL_2D.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

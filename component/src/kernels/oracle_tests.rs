@@ -7,7 +7,10 @@
 //! Integer outputs must match exactly; float outputs bit for bit, except SOFTMAX, which may differ by
 //! up to [`SOFTMAX_F32_MAX_ULP`] ulp (the platform `expf` is not TFLite's).
 
-use super::{fp32, int16, int8, Activation, ConvGeom, FcGeom, PoolGeom, TensorQuant};
+use super::select::{self, Arch, ConvKernel};
+use super::{
+    exec, fp32, int16, int8, Activation, ConvGeom, ConvOp, FcGeom, Kernels, PoolGeom, TensorQuant, F32, I16, I8,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
@@ -180,6 +183,26 @@ fn bits(v: &[f32]) -> Vec<i64> {
 }
 
 /// Runs one case; returns (got, want) as integers (float outputs as [`bits`]).
+/// A convolution as the plan runs it: the loop `select` picks, the filter packed for it, the arch this
+/// build binds (so the oracle checks the executor's kernels, not a reference copy of them).
+// The conv signature plus the depthwise flag.
+#[allow(clippy::too_many_arguments)]
+fn run_conv<K: Kernels>(
+    p: &K::Conv,
+    depthwise: bool,
+    g: &ConvGeom,
+    x: &[K::Act],
+    w: &[K::Weight],
+    b: Option<&[K::Bias]>,
+    y: &mut [K::Act],
+) {
+    let (lp, geom) = select::conv_loop(depthwise, g);
+    let filter = exec::pack(lp, depthwise, &geom, w, K::Weight::default());
+    let mut op = ConvOp::<K> { kernel: ConvKernel { lp, arch: Arch::Scalar }, p: p.clone(), g: geom, stage: None };
+    K::bind_conv(&mut op, b, Arch::current());
+    K::conv(&op, x, &filter, b, y)
+}
+
 fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
     let dt = c.dtype.as_str();
     match c.op.as_str() {
@@ -211,9 +234,9 @@ fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
                     let (x, w, b) = (c.floats("x"), c.floats("w"), c.floats("bias"));
                     let mut y = vec![0f32; n];
                     if dw {
-                        fp32::depthwise_conv2d(&p, &geom, &x, &w, Some(&b), &mut y)
+                        run_conv::<F32>(&p, true, &geom, &x, &w, Some(&b), &mut y)
                     } else {
-                        fp32::conv2d(&p, &geom, &x, &w, Some(&b), &mut y)
+                        run_conv::<F32>(&p, false, &geom, &x, &w, Some(&b), &mut y)
                     }
                     (bits(&y), bits(&c.floats("y")))
                 }
@@ -231,9 +254,9 @@ fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
                     let b = i32s(&c.ints("bias"));
                     let mut y = vec![0i8; n];
                     if dw {
-                        int8::depthwise_conv2d(&p, &geom, &x, &w, Some(&b), &mut y)
+                        run_conv::<I8>(&p, true, &geom, &x, &w, Some(&b), &mut y)
                     } else {
-                        int8::conv2d(&p, &geom, &x, &w, Some(&b), &mut y)
+                        run_conv::<I8>(&p, false, &geom, &x, &w, Some(&b), &mut y)
                     }
                     (if u { unshift(&y) } else { widen(&y) }, c.ints("y"))
                 }
@@ -247,9 +270,9 @@ fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
                     let (x, w, b) = (i16s(&c.ints("x")), i8s(&c.ints("w")), c.ints("bias"));
                     let mut y = vec![0i16; n];
                     if dw {
-                        int16::depthwise_conv2d(&p, &geom, &x, &w, Some(&b), &mut y)
+                        run_conv::<I16>(&p, true, &geom, &x, &w, Some(&b), &mut y)
                     } else {
-                        int16::conv2d(&p, &geom, &x, &w, Some(&b), &mut y)
+                        run_conv::<I16>(&p, false, &geom, &x, &w, Some(&b), &mut y)
                     }
                     (widen(&y), c.ints("y"))
                 }
@@ -264,7 +287,7 @@ fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
                 "f32" => {
                     let p = fp32::FullyConnectedParams::prepare(c.act());
                     let mut y = vec![0f32; n];
-                    fp32::fully_connected(&p, &geom, &c.floats("x"), &c.floats("w"), Some(&c.floats("bias")), &mut y);
+                    F32::fully_connected(&p, &geom, &c.floats("x"), &c.floats("w"), Some(&c.floats("bias")), &mut y);
                     (bits(&y), bits(&c.floats("y")))
                 }
                 "i8" | "u8" => {
@@ -279,7 +302,7 @@ fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
                     let wzp = if u { c.i("w_zp") - 128 } else { c.i("w_zp") };
                     let p = int8::FullyConnectedParams::prepare(qi, &c.floats("w_scales"), wzp, qo, c.act());
                     let mut y = vec![0i8; n];
-                    int8::fully_connected(&p, &geom, &x, &w, Some(&i32s(&c.ints("bias"))), &mut y);
+                    I8::fully_connected(&p, &geom, &x, &w, Some(&i32s(&c.ints("bias"))), &mut y);
                     (if u { unshift(&y) } else { widen(&y) }, c.ints("y"))
                 }
                 "i16" => {
@@ -290,7 +313,7 @@ fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
                         c.act(),
                     );
                     let mut y = vec![0i16; n];
-                    int16::fully_connected(
+                    I16::fully_connected(
                         &p,
                         &geom,
                         &i16s(&c.ints("x")),
@@ -366,12 +389,12 @@ fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
                     };
                     let x = if u { u8s(&c.ints("x")) } else { i8s(&c.ints("x")) };
                     let mut y = vec![0i8; n];
-                    int8::mean_hw(&int8::MeanParams::prepare(qi, qo), shape, &x, &mut y);
+                    I8::mean_hw(&int8::MeanParams::prepare(qi, qo), shape, &x, &mut y);
                     (if u { unshift(&y) } else { widen(&y) }, c.ints("y"))
                 }
                 "i16" => {
                     let mut y = vec![0i16; n];
-                    int16::mean_hw(
+                    I16::mean_hw(
                         &int16::MeanParams::prepare(c.q("in_s", "in_zp"), c.q("out_s", "out_zp")),
                         shape,
                         &i16s(&c.ints("x")),

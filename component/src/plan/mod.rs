@@ -9,12 +9,14 @@
 //! The per-precision part is the [`Prec`] trait: one implementation per kernel module, mapping
 //! the shared step shape onto `kernels::{fp32, int8, int16}`.
 
+mod bind;
 pub mod persist;
 mod prec;
 
 use crate::error::{bail, Result};
 use crate::graph::{self, DType, Graph, Op};
-use crate::kernels::{generic, ConvGeom, FcGeom, PoolGeom, TensorQuant};
+use crate::kernels::select::{self, Arch, ConvKernel};
+use crate::kernels::{exec, ConvGeom, ConvOp, FcGeom, PoolGeom, TensorQuant};
 pub use persist::Weights;
 pub use prec::{Prec, F32, I16, I8};
 
@@ -40,35 +42,9 @@ impl Slot {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(bound = "")]
 pub enum OpStep<P: Prec> {
+    /// CONV_2D or DEPTHWISE_CONV_2D: its filter in the layout of `op.kernel` (see `kernels::exec::pack`).
     Conv {
-        p: P::Conv,
-        g: ConvGeom,
-        filter: Weights<P::Weight>,
-        bias: Option<Weights<P::Bias>>,
-        x: Slot,
-        y: Slot,
-    },
-    /// A CONV_2D with up to 64 taps, its filter packed by `kernels::generic::pack_conv`.
-    ConvPacked {
-        p: P::Conv,
-        g: ConvGeom,
-        packed: Weights<P::Weight>,
-        bias: Option<Weights<P::Bias>>,
-        x: Slot,
-        y: Slot,
-    },
-    /// A 1x1 CONV_2D, its filter packed by `kernels::generic::pack_pointwise` (>85% of MobileNet's MACs).
-    Pointwise {
-        p: P::Conv,
-        g: ConvGeom,
-        packed: Weights<P::Weight>,
-        bias: Option<Weights<P::Bias>>,
-        x: Slot,
-        y: Slot,
-    },
-    Depthwise {
-        p: P::Conv,
-        g: ConvGeom,
+        op: ConvOp<P>,
         filter: Weights<P::Weight>,
         bias: Option<Weights<P::Bias>>,
         x: Slot,
@@ -96,6 +72,8 @@ pub enum OpStep<P: Prec> {
     },
     Add {
         p: P::Add,
+        /// Chosen by [`Plan::bind`].
+        arch: Arch,
         a: Slot,
         b: Slot,
         y: Slot,
@@ -140,9 +118,6 @@ impl<P: Prec> OpStep<P> {
     pub fn output(&self) -> Slot {
         match self {
             OpStep::Conv { y, .. }
-            | OpStep::ConvPacked { y, .. }
-            | OpStep::Pointwise { y, .. }
-            | OpStep::Depthwise { y, .. }
             | OpStep::FullyConnected { y, .. }
             | OpStep::AvgPool { y, .. }
             | OpStep::Mean { y, .. }
@@ -288,7 +263,9 @@ impl Plan {
         if bytes > MAX_ARENA_BYTES as u64 {
             bail!(TooLarge, "activations need {bytes} bytes, more than {MAX_ARENA_BYTES}");
         }
-        Ok(Plan { steps, input: place(g.input)?, output: place(g.output)?, arena_f32, arena_i8, arena_i16 })
+        let mut plan = Plan { steps, input: place(g.input)?, output: place(g.output)?, arena_f32, arena_i8, arena_i16 };
+        plan.bind(Arch::current());
+        Ok(plan)
     }
 
     pub fn arenas(&self) -> Arenas {
@@ -368,29 +345,11 @@ fn op_step<P: Prec>(
             let p = P::prepare_conv(&ctx)?;
             let filter = P::weights(&g.tensors[node.input(1)])?;
             let bias = node.optional_input(2).map(|b| P::bias(&g.tensors[b]).map(Weights::from)).transpose()?;
-            if depthwise && ic == 1 && generic::is_packable(&ConvGeom { depth_multiplier: 1, ..geom }) {
-                // One input channel: a DEPTHWISE_CONV_2D is a CONV_2D with in_c = 1 (the same products,
-                // added in the same filter row, column order), so it takes the packed CONV_2D kernels
-                // instead of the scalar depth-multiplier loop (VWW's first layer has multiplier 8).
-                // The filter [1, kh, kw, oc] becomes [oc, kh, kw, 1].
-                let taps = kh * kw;
-                let conv: Vec<P::Weight> =
-                    (0..oc).flat_map(|o| (0..taps).map(move |t| (o, t))).map(|(o, t)| filter[t * oc + o]).collect();
-                let geom = ConvGeom { depth_multiplier: 1, ..geom };
-                let packed = generic::pack_conv(&conv, oc, P::Weight::default()).into();
-                return Ok(OpStep::ConvPacked { p, g: geom, packed, bias, x, y });
-            }
-            if depthwise {
-                OpStep::Depthwise { p, g: geom, filter: filter.to_vec().into(), bias, x, y }
-            } else if generic::is_pointwise(&geom) {
-                let packed = generic::pack_pointwise(filter, geom.in_c, geom.out_c, P::Weight::default()).into();
-                OpStep::Pointwise { p, g: geom, packed, bias, x, y }
-            } else if generic::is_packable(&geom) {
-                let packed = generic::pack_conv(filter, geom.out_c, P::Weight::default()).into();
-                OpStep::ConvPacked { p, g: geom, packed, bias, x, y }
-            } else {
-                OpStep::Conv { p, g: geom, filter: filter.to_vec().into(), bias, x, y }
-            }
+            let (lp, geom) = select::conv_loop(depthwise, &geom);
+            let filter = exec::pack(lp, depthwise, &geom, filter, P::Weight::default()).into();
+            // The arch and the stage are chosen by `Plan::bind`, once every step exists.
+            let op = ConvOp { kernel: ConvKernel { lp, arch: Arch::Scalar }, p, g: geom, stage: None };
+            OpStep::Conv { op, filter, bias, x, y }
         }
         Op::FullyConnected { .. } => {
             let w = &g.tensors[node.input(1)];
@@ -425,7 +384,9 @@ fn op_step<P: Prec>(
             OpStep::AvgPool { p: P::prepare_avg_pool(&ctx)?, g: geom, x, y }
         }
         Op::MeanHw => OpStep::Mean { p: P::prepare_mean(&ctx)?, shape: shape4(g, node.input(0)), x, y },
-        Op::Add { .. } => OpStep::Add { p: P::prepare_add(&ctx)?, a: x, b: place(node.input(1))?.slot, y },
+        Op::Add { .. } => {
+            OpStep::Add { p: P::prepare_add(&ctx)?, arch: Arch::Scalar, a: x, b: place(node.input(1))?.slot, y }
+        }
         Op::Softmax { .. } => {
             let depth = *g.tensors[node.input(0)].shape.last().expect("softmax rank checked");
             OpStep::Softmax { p: P::prepare_softmax(&ctx)?, depth, x, y }
@@ -459,21 +420,9 @@ fn io2<T>(arena: &mut [T], a: Slot, b: Slot, y: Slot) -> (&[T], &[T], &mut [T]) 
 
 fn run_op<P: Prec>(s: &OpStep<P>, arena: &mut [P::Act]) {
     match s {
-        OpStep::Conv { p, g, filter, bias, x, y } => {
+        OpStep::Conv { op, filter, bias, x, y } => {
             let (x, y) = io(arena, *x, *y);
-            P::conv2d(p, g, x, filter, bias.as_deref(), y)
-        }
-        OpStep::ConvPacked { p, g, packed, bias, x, y } => {
-            let (x, y) = io(arena, *x, *y);
-            P::conv2d_packed(p, g, x, packed, bias.as_deref(), y)
-        }
-        OpStep::Pointwise { p, g, packed, bias, x, y } => {
-            let (x, y) = io(arena, *x, *y);
-            P::pointwise_conv2d(p, g, x, packed, bias.as_deref(), y)
-        }
-        OpStep::Depthwise { p, g, filter, bias, x, y } => {
-            let (x, y) = io(arena, *x, *y);
-            P::depthwise_conv2d(p, g, x, filter, bias.as_deref(), y)
+            P::conv(op, x, filter, bias.as_deref(), y)
         }
         OpStep::FullyConnected { p, g, weights, bias, x, y } => {
             let (x, y) = io(arena, *x, *y);
@@ -487,9 +436,9 @@ fn run_op<P: Prec>(s: &OpStep<P>, arena: &mut [P::Act]) {
             let (x, y) = io(arena, *x, *y);
             P::mean_hw(p, *shape, x, y)
         }
-        OpStep::Add { p, a, b, y } => {
+        OpStep::Add { p, arch, a, b, y } => {
             let (a, b, y) = io2(arena, *a, *b, *y);
-            P::add(p, a, b, y)
+            P::add(p, *arch, a, b, y)
         }
         OpStep::Softmax { p, depth, x, y } => {
             let (x, y) = io(arena, *x, *y);

@@ -27,7 +27,7 @@ use crate::error::{bail, Result};
 use crate::model::{LoadOptions, Model, Prepared};
 
 /// Format identifier and version: a component never restores bytes written by a different layout.
-pub const MAGIC: &[u8; 8] = b"ECPLAN\x00\x03";
+pub const MAGIC: &[u8; 8] = b"ECPLAN\x00\x04";
 
 const ALIGN: usize = 8;
 
@@ -204,7 +204,11 @@ fn restore(bytes: &[u8], options: &LoadOptions, is_static: bool) -> Result<Model
     let prepared = postcard::from_bytes::<Prepared>(&bytes[16..structure_end]);
     READING.with_borrow_mut(|r| *r = None);
     match prepared {
-        Ok(p) => Model::from_prepared(p, options),
+        Ok(mut p) => {
+            // Written by a native build: its kernels are scalar and no SIMD stage is serialized.
+            p.plan.bind(crate::kernels::Arch::current());
+            Model::from_prepared(p, options)
+        }
         Err(e) => bail!(MalformedModel, "prepared model structure: {e}"),
     }
 }
@@ -238,5 +242,19 @@ mod tests {
         truncated.extend_from_slice(&4u64.to_le_bytes());
         truncated.extend_from_slice(&[1, 2, 3, 4]);
         assert!(from_bytes(&truncated, &LoadOptions::default()).is_err());
+    }
+
+    /// The kernels are not persisted as bound: a restored model binds them again for its own build,
+    /// with the same loops (the filter layouts the bytes hold) as the model that was written.
+    #[test]
+    fn a_restored_model_binds_the_same_kernels() {
+        let path = format!("{}/../../shared/models/person_detect.tflite", env!("CARGO_MANIFEST_DIR"));
+        let tflite = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let model = Model::load(&tflite, &LoadOptions::default()).unwrap();
+        let restored = from_bytes(&to_bytes(&model).unwrap(), &LoadOptions::default()).unwrap();
+        assert_eq!(restored.kernels(None), model.kernels(None));
+        let simd = crate::kernels::Arch::Simd128;
+        assert_eq!(restored.kernels(Some(simd)), model.kernels(Some(simd)));
+        assert!(model.kernels(Some(simd)).iter().any(|k| k.ends_with("/simd128")));
     }
 }

@@ -3,14 +3,10 @@
 
 use crate::error::{bail, Result};
 use crate::graph::{ConstData, Graph, Node, Op, Tensor};
-use crate::kernels::{self, fp32, int16, int8, Activation, ConvGeom, FcGeom, PoolGeom, TensorQuant};
-use core::fmt::Debug;
+use crate::kernels::{self, fp32, int16, int8, Activation, Kernels, TensorQuant};
+pub use crate::kernels::{F32, I16, I8};
 
 use super::persist::Pod;
-
-/// What a prepared step's params must support to be written into and read from a prepared model.
-pub trait Persist: serde::Serialize + serde::de::DeserializeOwned {}
-impl<T: serde::Serialize + serde::de::DeserializeOwned> Persist for T {}
 
 /// What a precision's `prepare` calls may ask of the node being planned.
 pub struct Ctx<'g> {
@@ -77,20 +73,9 @@ impl Ctx<'_> {
     }
 }
 
-/// Params are serde-serializable and constants [`Pod`] so a plan can be persisted (`persist`).
-pub trait Prec: Debug + Clone + Sized {
-    type Act: Copy + Debug + Default;
-    /// `Pod` includes `Default`: the padding of pre-packed weight blocks (never reaches an output).
-    type Weight: Pod;
-    type Bias: Pod;
-    type Conv: Debug + Clone + Persist;
-    type Fc: Debug + Clone + Persist;
-    type AvgPool: Debug + Clone + Persist;
-    type Mean: Debug + Clone + Persist;
-    type Add: Debug + Clone + Persist;
-    type Softmax: Debug + Clone + Persist;
-    type Pad: Debug + Clone + Persist;
-
+/// The planning half of a precision: how its params are prepared from the graph's quantization and
+/// its constants read. The kernels half (types, run functions) is [`Kernels`].
+pub trait Prec: Kernels<Weight: Pod, Bias: Pod> {
     fn prepare_conv(c: &Ctx) -> Result<Self::Conv>;
     fn prepare_fc(c: &Ctx) -> Result<Self::Fc>;
     fn prepare_avg_pool(c: &Ctx) -> Result<Self::AvgPool>;
@@ -101,123 +86,6 @@ pub trait Prec: Debug + Clone + Sized {
     /// Borrowed: most filters are repacked, so copying them first would only cost a load time.
     fn weights(t: &Tensor) -> Result<&[Self::Weight]>;
     fn bias(t: &Tensor) -> Result<Vec<Self::Bias>>;
-
-    fn conv2d(
-        p: &Self::Conv,
-        g: &ConvGeom,
-        x: &[Self::Act],
-        f: &[Self::Weight],
-        b: Option<&[Self::Bias]>,
-        y: &mut [Self::Act],
-    );
-    fn pointwise_conv2d(
-        p: &Self::Conv,
-        g: &ConvGeom,
-        x: &[Self::Act],
-        packed: &[Self::Weight],
-        b: Option<&[Self::Bias]>,
-        y: &mut [Self::Act],
-    );
-    fn conv2d_packed(
-        p: &Self::Conv,
-        g: &ConvGeom,
-        x: &[Self::Act],
-        packed: &[Self::Weight],
-        b: Option<&[Self::Bias]>,
-        y: &mut [Self::Act],
-    );
-    fn depthwise_conv2d(
-        p: &Self::Conv,
-        g: &ConvGeom,
-        x: &[Self::Act],
-        f: &[Self::Weight],
-        b: Option<&[Self::Bias]>,
-        y: &mut [Self::Act],
-    );
-    fn fully_connected(
-        p: &Self::Fc,
-        g: &FcGeom,
-        x: &[Self::Act],
-        w: &[Self::Weight],
-        b: Option<&[Self::Bias]>,
-        y: &mut [Self::Act],
-    );
-    fn average_pool2d(p: &Self::AvgPool, g: &PoolGeom, x: &[Self::Act], y: &mut [Self::Act]);
-    fn mean_hw(p: &Self::Mean, shape: [usize; 4], x: &[Self::Act], y: &mut [Self::Act]);
-    fn add(p: &Self::Add, a: &[Self::Act], b: &[Self::Act], y: &mut [Self::Act]);
-    fn softmax(p: &Self::Softmax, depth: usize, x: &[Self::Act], y: &mut [Self::Act]);
-    fn pad(p: &Self::Pad, shape: [usize; 4], x: &[Self::Act], y: &mut [Self::Act]);
-}
-
-/// Forwards the run functions to a kernel module, whose names match the trait's.
-macro_rules! run_fns {
-    ($m:ident) => {
-        fn conv2d(
-            p: &Self::Conv,
-            g: &ConvGeom,
-            x: &[Self::Act],
-            f: &[Self::Weight],
-            b: Option<&[Self::Bias]>,
-            y: &mut [Self::Act],
-        ) {
-            $m::conv2d(p, g, x, f, b, y)
-        }
-        fn pointwise_conv2d(
-            p: &Self::Conv,
-            g: &ConvGeom,
-            x: &[Self::Act],
-            packed: &[Self::Weight],
-            b: Option<&[Self::Bias]>,
-            y: &mut [Self::Act],
-        ) {
-            $m::pointwise_conv2d(p, g, x, packed, b, y)
-        }
-        fn conv2d_packed(
-            p: &Self::Conv,
-            g: &ConvGeom,
-            x: &[Self::Act],
-            packed: &[Self::Weight],
-            b: Option<&[Self::Bias]>,
-            y: &mut [Self::Act],
-        ) {
-            $m::conv2d_packed(p, g, x, packed, b, y)
-        }
-        fn depthwise_conv2d(
-            p: &Self::Conv,
-            g: &ConvGeom,
-            x: &[Self::Act],
-            f: &[Self::Weight],
-            b: Option<&[Self::Bias]>,
-            y: &mut [Self::Act],
-        ) {
-            $m::depthwise_conv2d(p, g, x, f, b, y)
-        }
-        fn fully_connected(
-            p: &Self::Fc,
-            g: &FcGeom,
-            x: &[Self::Act],
-            w: &[Self::Weight],
-            b: Option<&[Self::Bias]>,
-            y: &mut [Self::Act],
-        ) {
-            $m::fully_connected(p, g, x, w, b, y)
-        }
-        fn average_pool2d(p: &Self::AvgPool, g: &PoolGeom, x: &[Self::Act], y: &mut [Self::Act]) {
-            $m::average_pool2d(p, g, x, y)
-        }
-        fn mean_hw(p: &Self::Mean, shape: [usize; 4], x: &[Self::Act], y: &mut [Self::Act]) {
-            $m::mean_hw(p, shape, x, y)
-        }
-        fn add(p: &Self::Add, a: &[Self::Act], b: &[Self::Act], y: &mut [Self::Act]) {
-            $m::add(p, a, b, y)
-        }
-        fn softmax(p: &Self::Softmax, depth: usize, x: &[Self::Act], y: &mut [Self::Act]) {
-            $m::softmax(p, depth, x, y)
-        }
-        fn pad(p: &Self::Pad, shape: [usize; 4], x: &[Self::Act], y: &mut [Self::Act]) {
-            $m::pad(p, shape, x, y)
-        }
-    };
 }
 
 /// Constant data of `t` as `T`, or an error naming what was found.
@@ -228,21 +96,7 @@ fn consts<T>(t: &Tensor, pick: impl Fn(&ConstData) -> Option<&Vec<T>>) -> Result
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct F32;
-
 impl Prec for F32 {
-    type Act = f32;
-    type Weight = f32;
-    type Bias = f32;
-    type Conv = fp32::ConvParams;
-    type Fc = fp32::FullyConnectedParams;
-    type AvgPool = fp32::AvgPoolParams;
-    type Mean = fp32::MeanParams;
-    type Add = fp32::AddParams;
-    type Softmax = fp32::SoftmaxParams;
-    type Pad = fp32::PadParams;
-
     fn prepare_conv(c: &Ctx) -> Result<Self::Conv> {
         Ok(fp32::ConvParams::prepare(c.activation()))
     }
@@ -271,24 +125,9 @@ impl Prec for F32 {
     fn bias(t: &Tensor) -> Result<Vec<f32>> {
         Self::weights(t).map(<[f32]>::to_vec)
     }
-    run_fns!(fp32);
 }
 
-#[derive(Debug, Clone)]
-pub struct I8;
-
 impl Prec for I8 {
-    type Act = i8;
-    type Weight = i8;
-    type Bias = i32;
-    type Conv = int8::ConvParams;
-    type Fc = int8::FullyConnectedParams;
-    type AvgPool = int8::AvgPoolParams;
-    type Mean = int8::MeanParams;
-    type Add = int8::AddParams;
-    type Softmax = int8::SoftmaxParams;
-    type Pad = int8::PadParams;
-
     fn prepare_conv(c: &Ctx) -> Result<Self::Conv> {
         Ok(int8::ConvParams::prepare(
             c.input(0),
@@ -331,24 +170,9 @@ impl Prec for I8 {
     fn bias(t: &Tensor) -> Result<Vec<i32>> {
         consts(t, |d| if let ConstData::I32(v) = d { Some(v) } else { None }).map(<[i32]>::to_vec)
     }
-    run_fns!(int8);
 }
 
-#[derive(Debug, Clone)]
-pub struct I16;
-
 impl Prec for I16 {
-    type Act = i16;
-    type Weight = i8;
-    type Bias = i64;
-    type Conv = int16::ConvParams;
-    type Fc = int16::FullyConnectedParams;
-    type AvgPool = int16::AvgPoolParams;
-    type Mean = int16::MeanParams;
-    type Add = int16::AddParams;
-    type Softmax = int16::SoftmaxParams;
-    type Pad = int16::PadParams;
-
     fn prepare_conv(c: &Ctx) -> Result<Self::Conv> {
         Ok(int16::ConvParams::prepare(c.input(0), c.filter_scales(), c.output(), c.activation()))
     }
@@ -379,5 +203,4 @@ impl Prec for I16 {
     fn bias(t: &Tensor) -> Result<Vec<i64>> {
         consts(t, |d| if let ConstData::I64(v) = d { Some(v) } else { None }).map(<[i64]>::to_vec)
     }
-    run_fns!(int16);
 }

@@ -15,10 +15,12 @@
 //! - `info`: `model.info` against the manifest; `embedded`.
 //! - `memory`: peak linear memory of `classify` on large images, and the decode budget.
 //! - `golden_files`: the golden data against its own manifest (no component involved).
+//! - `dispatch`: the kernel of every layer of every golden model in the SIMD build, pinned (native).
 
 mod common;
 
 mod classify;
+mod dispatch;
 mod exactness;
 mod fidelity;
 mod float;
