@@ -12,7 +12,8 @@ use crate::kernels::ConvGeom;
 /// int16 (16x8) CONV_2D on a filter packed by [`generic::pack_conv`] (the 3x3 stem): per tap and input
 /// channel, one input splat times 16 weights (sign-extended once per call) with
 /// `i32x4.extmul_*_i16x8_s`. Each product is within 2^22, so up to `2 · INT16_FLUSH_PAIRS` of them sum
-/// exactly in 32 bits; longer filters take the scalar kernel. Then TFLite's 64-bit output stage.
+/// exactly in 32 bits (`select::conv_arch` keeps longer filters on the scalar kernel). Then TFLite's
+/// 64-bit output stage.
 pub fn conv_packed(st: &Int16Stage, g: &ConvGeom, input: &[i16], packed: &[i8], output: &mut [i16]) {
     let (in_c, out_c) = (g.in_c, g.out_c);
     let k = g.k_h * g.k_w * in_c;
