@@ -6,10 +6,10 @@
 //! additions.
 
 use super::generic::{self, LANES};
-use super::select::{self, Arch, ConvKernel, ConvLoop};
+use super::select::{Arch, ConvLoop};
 use super::stage::Int8Stage;
 use super::testutil::{activation, scale, vec_of};
-use super::{exec, fp32, int16, int8, ConvGeom, ConvOp, Kernels, TensorQuant, F32, I16, I8};
+use super::{fp32, int16, int8, ConvGeom, ConvOp, Kernels, TensorQuant, F32, I16, I8};
 use proptest::prelude::*;
 
 /// Which blocked path a case exercises.
@@ -52,7 +52,7 @@ fn geom(kind: Kind) -> impl Strategy<Value = ConvGeom> {
         })
 }
 
-/// Runs one case as the plan runs it — the loop [`select::conv_loop`] picks for the geometry, the
+/// Runs one case as the plan runs it — the loop [`super::select::conv_loop`] picks for the geometry, the
 /// filter packed for it, the arch [`Kernels::bind_conv`] picks for this build (simd128 when `cargo xtask
 /// test` runs these tests in wasm32-wasip2 with simd128) — and the scalar reference loop; returns
 /// (blocked, reference) outputs and the arch that ran.
@@ -65,12 +65,11 @@ fn both<K: Kernels>(
     x: &[K::Act],
     w: &[K::Weight],
     b: &[K::Bias],
-    pad: K::Weight,
     zero: K::Act,
 ) -> (Vec<K::Act>, Vec<K::Act>, Arch) {
     let (mut fast, mut slow) = (vec![zero; g.output_len()], vec![zero; g.output_len()]);
     let depthwise = kind == Kind::Depthwise;
-    let (lp, geom) = select::conv_loop(depthwise, g);
+    let (mut op, filter) = ConvOp::<K>::new(p.clone(), depthwise, g, w);
     let expected = match kind {
         // One input channel: the packed CONV_2D loop (see `conv_loop`).
         Kind::Depthwise if g.in_c == 1 => ConvLoop::Packed,
@@ -80,9 +79,7 @@ fn both<K: Kernels>(
         Kind::Packed if generic::is_pointwise(g) => ConvLoop::Pointwise,
         Kind::Packed => ConvLoop::Packed,
     };
-    assert_eq!(lp, expected, "{g:?}");
-    let filter = exec::pack(lp, depthwise, &geom, w, pad);
-    let mut op = ConvOp::<K> { kernel: ConvKernel { lp, arch: Arch::Scalar }, p: p.clone(), g: geom, stage: None };
+    assert_eq!(op.kernel.lp, expected, "{g:?}");
     K::bind_conv(&mut op, Some(b), Arch::current());
     K::conv(&op, x, &filter, Some(b), &mut fast);
     if depthwise {
@@ -148,7 +145,7 @@ proptest! {
         act in activation(),
     ) {
         let p = fp32::ConvParams::prepare(act);
-        let (fast, slow, arch) = both::<F32>(&p, &g, kind, &x, &w, &b, 0.0, 0.0);
+        let (fast, slow, arch) = both::<F32>(&p, &g, kind, &x, &w, &b, 0.0);
         // A SIMD build that ran the scalar kernel would test nothing new.
         prop_assert_eq!(arch, Arch::current());
         // Bits, except a NaN's sign and payload: neither LLVM nor wasm (`nondeterministic NaN`
@@ -174,7 +171,7 @@ proptest! {
             act,
             from_uint8,
         );
-        let (fast, slow, arch) = both::<I8>(&p, &g, kind, &x, &w, &b, 0, 0);
+        let (fast, slow, arch) = both::<I8>(&p, &g, kind, &x, &w, &b, 0);
         if Int8Stage::supports(&p) {
             prop_assert_eq!(arch, Arch::current());
         }
@@ -189,7 +186,7 @@ proptest! {
         seed_scales in vec_of(scale(), 40),
     ) {
         let p = int16::ConvParams::prepare(TensorQuant::new(in_s, 0), &seed_scales[..g.out_c], TensorQuant::new(out_s, 0), act);
-        let (fast, slow, arch) = both::<I16>(&p, &g, kind, &x, &w, &b, 0, 0);
+        let (fast, slow, arch) = both::<I16>(&p, &g, kind, &x, &w, &b, 0);
         prop_assert_eq!(arch, Arch::current());
         prop_assert_eq!(fast, slow);
     }

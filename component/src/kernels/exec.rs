@@ -78,10 +78,22 @@ pub trait Kernels: Debug + Clone + Sized {
     fn pad(p: &Self::Pad, shape: [usize; 4], x: &[Self::Act], y: &mut [Self::Act]);
 }
 
+impl<K: Kernels> ConvOp<K> {
+    /// A convolution as the plan prepares it: the loop [`select::conv_loop`] picks for `g`, and
+    /// `filter` (as stored in the file) packed for that loop. Unbound (scalar, no stage) until
+    /// [`Kernels::bind_conv`].
+    pub fn new(p: K::Conv, depthwise: bool, g: &ConvGeom, filter: &[K::Weight]) -> (Self, Vec<K::Weight>) {
+        let (lp, g) = select::conv_loop(depthwise, g);
+        let packed = pack(lp, depthwise, &g, filter);
+        (ConvOp { kernel: ConvKernel { lp, arch: Arch::Scalar }, p, g, stage: None }, packed)
+    }
+}
+
 /// A convolution's filter, as stored in the file (`[out_c, k_h, k_w, in_c]`, or `[1, k_h, k_w, out_c]`
 /// for DEPTHWISE_CONV_2D), in the layout loop `lp` reads; `g` is the geometry [`select::conv_loop`]
-/// returned. `pad` fills the unused lanes of a last partial block.
-pub fn pack<W: Copy>(lp: ConvLoop, depthwise: bool, g: &ConvGeom, filter: &[W], pad: W) -> Vec<W> {
+/// returned. Zeros fill the unused lanes of a last partial block (their outputs are never stored).
+fn pack<W: Copy + Default>(lp: ConvLoop, depthwise: bool, g: &ConvGeom, filter: &[W]) -> Vec<W> {
+    let pad = W::default();
     match lp {
         ConvLoop::Reference | ConvLoop::Depthwise | ConvLoop::DepthwiseGeneral => filter.to_vec(),
         ConvLoop::Pointwise => generic::pack_pointwise(filter, g.in_c, g.out_c, pad),

@@ -7,10 +7,8 @@
 //! Integer outputs must match exactly; float outputs bit for bit, except SOFTMAX, which may differ by
 //! up to [`SOFTMAX_F32_MAX_ULP`] ulp (the platform `expf` is not TFLite's).
 
-use super::select::{self, Arch, ConvKernel};
-use super::{
-    exec, fp32, int16, int8, Activation, ConvGeom, ConvOp, FcGeom, Kernels, PoolGeom, TensorQuant, F32, I16, I8,
-};
+use super::select::Arch;
+use super::{fp32, int16, int8, Activation, ConvGeom, ConvOp, FcGeom, Kernels, PoolGeom, TensorQuant, F32, I16, I8};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
@@ -196,9 +194,7 @@ fn run_conv<K: Kernels>(
     b: Option<&[K::Bias]>,
     y: &mut [K::Act],
 ) {
-    let (lp, geom) = select::conv_loop(depthwise, g);
-    let filter = exec::pack(lp, depthwise, &geom, w, K::Weight::default());
-    let mut op = ConvOp::<K> { kernel: ConvKernel { lp, arch: Arch::Scalar }, p: p.clone(), g: geom, stage: None };
+    let (mut op, filter) = ConvOp::<K>::new(p.clone(), depthwise, g, w);
     K::bind_conv(&mut op, b, Arch::current());
     K::conv(&op, x, &filter, b, y)
 }

@@ -21,32 +21,13 @@ impl Plan {
 
     /// The kernel of every step, named `precision/loop/arch` (`int8/pointwise/simd128`), as bound.
     pub fn kernels(&self) -> Vec<String> {
-        self.steps.iter().map(step_kernel).collect()
+        self.steps.iter().map(|s| step_kernel(s, None)).collect()
     }
 
     /// What [`Plan::kernels`] would list after `bind(target)`, without rebinding (a native build can
     /// list what the SIMD build runs).
     pub fn kernels_for(&self, target: Arch) -> Vec<String> {
-        self.steps
-            .iter()
-            .map(|step| {
-                let mut one = Plan {
-                    steps: Vec::new(),
-                    input: self.input,
-                    output: self.output,
-                    arena_f32: 0,
-                    arena_i8: 0,
-                    arena_i16: 0,
-                };
-                one.steps.push(match step {
-                    Step::F32(s) => Step::F32(rebound(s, target)),
-                    Step::I8(s) => Step::I8(rebound(s, target)),
-                    Step::I16(s) => Step::I16(rebound(s, target)),
-                    Step::Convert(c) => Step::Convert(c.clone()),
-                });
-                step_kernel(&one.steps[0])
-            })
-            .collect()
+        self.steps.iter().map(|s| step_kernel(s, Some(target))).collect()
     }
 }
 
@@ -58,35 +39,25 @@ fn bind_op<P: Prec>(s: &mut OpStep<P>, target: Arch) {
     }
 }
 
-/// `s` with its kernel chosen for `target` (stages are not built: only the names are wanted).
-fn rebound<P: Prec>(s: &OpStep<P>, target: Arch) -> OpStep<P> {
-    let mut s = s.clone();
-    match &mut s {
-        OpStep::Conv { op, .. } => op.kernel.arch = P::conv_arch(op, target),
-        OpStep::Add { p, arch, .. } => *arch = P::add_arch(p, target),
-        _ => {}
-    }
-    s
-}
-
-fn op_kernel<P: Prec>(s: &OpStep<P>) -> String {
+/// The step's kernel name: as bound, or (`Some(target)`) as `bind(target)` would choose it.
+fn op_kernel<P: Prec>(s: &OpStep<P>, target: Option<Arch>) -> String {
     let (op, arch) = match s {
-        OpStep::Conv { op, .. } => (op.kernel.lp.name(), op.kernel.arch),
+        OpStep::Conv { op, .. } => (op.kernel.lp.name(), target.map_or(op.kernel.arch, |t| P::conv_arch(op, t))),
         OpStep::FullyConnected { .. } => ("fully-connected", Arch::Scalar),
         OpStep::AvgPool { .. } => ("average-pool", Arch::Scalar),
         OpStep::Mean { .. } => ("mean", Arch::Scalar),
-        OpStep::Add { arch, .. } => ("add", *arch),
+        OpStep::Add { p, arch, .. } => ("add", target.map_or(*arch, |t| P::add_arch(p, t))),
         OpStep::Softmax { .. } => ("softmax", Arch::Scalar),
         OpStep::Pad { .. } => ("pad", Arch::Scalar),
     };
     format!("{}/{op}/{}", P::NAME, arch.name())
 }
 
-fn step_kernel(step: &Step) -> String {
+fn step_kernel(step: &Step, target: Option<Arch>) -> String {
     match step {
-        Step::F32(s) => op_kernel(s),
-        Step::I8(s) => op_kernel(s),
-        Step::I16(s) => op_kernel(s),
+        Step::F32(s) => op_kernel(s, target),
+        Step::I8(s) => op_kernel(s, target),
+        Step::I16(s) => op_kernel(s, target),
         Step::Convert(c) => {
             let what = match c {
                 Convert::QuantizeI8 { .. } => "quantize-int8",

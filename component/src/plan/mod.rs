@@ -15,8 +15,8 @@ mod prec;
 
 use crate::error::{bail, Result};
 use crate::graph::{self, DType, Graph, Op};
-use crate::kernels::select::{self, Arch, ConvKernel};
-use crate::kernels::{exec, ConvGeom, ConvOp, FcGeom, PoolGeom, TensorQuant};
+use crate::kernels::select::Arch;
+use crate::kernels::{ConvGeom, ConvOp, FcGeom, PoolGeom, TensorQuant};
 pub use persist::Weights;
 pub use prec::{Prec, F32, I16, I8};
 
@@ -42,7 +42,7 @@ impl Slot {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(bound = "")]
 pub enum OpStep<P: Prec> {
-    /// CONV_2D or DEPTHWISE_CONV_2D: its filter in the layout of `op.kernel` (see `kernels::exec::pack`).
+    /// CONV_2D or DEPTHWISE_CONV_2D: its filter in the layout of `op.kernel` (packed by `ConvOp::new`).
     Conv {
         op: ConvOp<P>,
         filter: Weights<P::Weight>,
@@ -345,11 +345,9 @@ fn op_step<P: Prec>(
             let p = P::prepare_conv(&ctx)?;
             let filter = P::weights(&g.tensors[node.input(1)])?;
             let bias = node.optional_input(2).map(|b| P::bias(&g.tensors[b]).map(Weights::from)).transpose()?;
-            let (lp, geom) = select::conv_loop(depthwise, &geom);
-            let filter = exec::pack(lp, depthwise, &geom, filter, P::Weight::default()).into();
             // The arch and the stage are chosen by `Plan::bind`, once every step exists.
-            let op = ConvOp { kernel: ConvKernel { lp, arch: Arch::Scalar }, p, g: geom, stage: None };
-            OpStep::Conv { op, filter, bias, x, y }
+            let (op, filter) = ConvOp::new(p, depthwise, &geom, filter);
+            OpStep::Conv { op, filter: filter.into(), bias, x, y }
         }
         Op::FullyConnected { .. } => {
             let w = &g.tensors[node.input(1)];
