@@ -7,6 +7,9 @@
 //!
 //! Each writes one JSON object per measurement into `<target>/bench/`; the table puts every other
 //! runtime's median next to ours (the SIMD component in wasmtime) for the same model and precision.
+//!
+//! `bench --browser` ([`browser`]) is issue 16's browser benchmark instead: tfjs-tflite and LiteRT.js
+//! next to `dist/classifier-simd.wasm` (through jco) in one headless Chromium page (`bench/browser`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,7 +24,7 @@ use crate::{cargo, run, Layout};
 
 const OURS: &str = "edge-classify simd128 (wasmtime cranelift)";
 
-pub fn bench(layout: &Layout, runs: u32, compare: bool) -> Result<()> {
+pub fn bench(layout: &Layout, runs: u32, rounds: u32, compare: bool) -> Result<()> {
     let dir = layout.target_dir.join("bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let ours = dir.join("ours.jsonl");
@@ -30,6 +33,8 @@ pub fn bench(layout: &Layout, runs: u32, compare: bool) -> Result<()> {
         .current_dir(&layout.workspace_root)
         .args(["run", "--quiet", "--release", "-p", "host-tests", "--bin", "bench", "--", "--runs"])
         .arg(runs.to_string())
+        .arg("--rounds")
+        .arg(rounds.to_string())
         .arg("--json")
         .arg(&ours);
     run(command).context("running our benchmark")?;
@@ -149,4 +154,47 @@ fn table(files: &[std::path::PathBuf]) -> Result<String> {
     }
     writeln!(out, "ours/this < 1: ours is faster. Ours = {OURS}; memory: linear memory for wasm rows, peak RSS of the process for native TFLite / ONNX Runtime rows.")?;
     Ok(out)
+}
+
+/// `bench --browser` (after `dist`): `npm ci` in `bench/browser` when its `node_modules` is missing
+/// or older than the lock, `jco transpile` of `dist/classifier-simd.wasm` into
+/// `<target>/bench/browser-jco/`, then `bench/browser/run.mjs`, which prints its table and writes
+/// `<target>/bench/browser.jsonl`.
+pub fn browser(layout: &Layout, rounds: u32, runs: u32) -> Result<()> {
+    let root = &layout.workspace_root;
+    let component = root.join("dist").join("classifier-simd.wasm");
+    let project = root.join("bench").join("browser");
+    let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
+    let installed = modified(&project.join("node_modules").join(".package-lock.json"));
+    if installed.is_none() || installed < modified(&project.join("package-lock.json")) {
+        let mut npm = Command::new("npm");
+        npm.current_dir(&project).args(["ci", "--no-audit", "--no-fund"]);
+        run(npm).context("npm ci in bench/browser")?;
+    }
+    let dir = layout.target_dir.join("bench");
+    let jco = dir.join("browser-jco");
+    if jco.exists() {
+        std::fs::remove_dir_all(&jco).with_context(|| format!("removing {}", jco.display()))?;
+    }
+    std::fs::create_dir_all(&jco).with_context(|| format!("creating {}", jco.display()))?;
+    let mut transpile = Command::new("node");
+    transpile
+        .arg(project.join("node_modules/@bytecodealliance/jco/dist/jco.js"))
+        .args(["transpile", "--quiet", "--name", "classifier", "-o"])
+        .arg(&jco)
+        .arg(&component);
+    run(transpile).context("jco transpile of dist/classifier-simd.wasm")?;
+    let json = dir.join("browser.jsonl");
+    let mut bench = Command::new("node");
+    bench
+        .current_dir(root)
+        .arg(project.join("run.mjs"))
+        .arg("--jco")
+        .arg(&jco)
+        .args(["--rounds", &rounds.to_string(), "--runs", &runs.to_string()])
+        .arg("--json")
+        .arg(&json);
+    run(bench).context("the browser benchmark (bench/browser/run.mjs)")?;
+    eprintln!("xtask: results written to {}", json.display());
+    Ok(())
 }

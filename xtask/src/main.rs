@@ -8,7 +8,8 @@
 //!   with simd128 (testing the SIMD kernels), then `runtimes`. This is what CI runs.
 //! - `runtimes`: the runtime matrix (every golden case on every engine, bit-identical to native).
 //! - `bench`: ours next to tract, TFLite, ONNX Runtime and ONNX Runtime Web (see `bench.rs`); `bench --load`:
-//!   the bounded load run of `dist/classify-http.wasm` (host-tests' `load`).
+//!   the bounded load run of `dist/classify-http.wasm` (host-tests' `load`); `bench --browser`: tfjs-tflite
+//!   and LiteRT.js next to ours via jco in headless Chromium (`bench/browser`).
 //! - `demo`: `dist`, then classify a sample photo with `dist/classify.wasm` in wasmtime.
 //! - `check`: rustfmt and clippy (native, and wasm32 with simd128), as CI runs them.
 //! - `fuzz`: libFuzzer on the parsers and the request path (`fuzz.rs`); the corpora replay in `test`.
@@ -61,9 +62,10 @@ enum Cmd {
     /// ours (natively and in wasmtime) next to tract in the same wasmtime and, with Python 3,
     /// TFLite, ONNX Runtime and ONNX Runtime Web: one table (also in target/bench/report.txt).
     Bench {
-        /// Timed inferences per model and runtime (after one warm-up).
-        #[arg(long, default_value_t = 5)]
-        runs: u32,
+        /// Timed inferences per model, runtime and round (after one warm-up) [default: 5; with
+        /// --browser, after 5 warm-up calls: 50].
+        #[arg(long)]
+        runs: Option<u32>,
         /// Only ours (and the apps): no tract build, no Python / Node baselines.
         #[arg(long)]
         ours_only: bool,
@@ -71,6 +73,15 @@ enum Cmd {
         /// connections for 30 s over 127.0.0.1, good and hostile bodies, every status checked.
         #[arg(long)]
         load: bool,
+        /// Instead: `dist`, then the browser benchmark (bench/browser): tfjs-tflite and LiteRT.js next
+        /// to ours via jco in one headless Chromium page, interleaved rounds (also in
+        /// target/bench/browser.jsonl).
+        #[arg(long, conflicts_with = "load")]
+        browser: bool,
+        /// Interleaved rounds: each round runs every runtime in turn (the order rotated each round);
+        /// ratios are medians of per-round ratios.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+        rounds: u32,
     },
     /// Quantize a TFLite model (natively): `quantize --target int8 --calibrate <dir> in.tflite out.tflite`.
     /// The same command as `edge-classify quantize` (golden/generate.py runs this one).
@@ -102,7 +113,10 @@ fn main() -> ExitCode {
         // tell its own options from the test binaries' (`cargo xtask test -- --nocapture`).
         Cmd::Test { args: _ } => test(&raw_args_after("test")),
         Cmd::Bench { load: true, .. } => dist().and_then(|_| load_run(&layout()?)),
-        Cmd::Bench { runs, ours_only, .. } => bench(runs, !ours_only),
+        Cmd::Bench { browser: true, rounds, runs, .. } => {
+            dist().and_then(|_| layout()).and_then(|l| bench::browser(&l, rounds, runs.unwrap_or(50)))
+        }
+        Cmd::Bench { runs, rounds, ours_only, .. } => bench(runs.unwrap_or(5), rounds, !ours_only),
         Cmd::Runtimes { pulley_cases } => dist().and_then(|_| runtimes(&layout()?, pulley_cases)),
         Cmd::Quantize(args) => edge_classify_cli::quantize::run(args),
         Cmd::Check => layout().and_then(|l| check(&l)),
@@ -378,9 +392,9 @@ fn load_run(layout: &Layout) -> Result<()> {
     run(command).context("the load run")
 }
 
-fn bench(runs: u32, compare: bool) -> Result<()> {
+fn bench(runs: u32, rounds: u32, compare: bool) -> Result<()> {
     let layout = layout()?;
     dist()?;
-    bench::bench(&layout, runs, compare)?;
+    bench::bench(&layout, runs, rounds, compare)?;
     apps::bench(&layout, runs)
 }
