@@ -56,6 +56,21 @@ fn tensor_info(t: &m::TensorInfo) -> api::TensorInfo {
     }
 }
 
+/// The kernel each plan step of this model would run in the SIMD component (`Model::kernels`; the
+/// table is `kernels::select`), with repeats counted: `int8/pointwise/simd128 x34, ...` in order of
+/// first use. For benchmarks: which micro-kernels a time is made of.
+pub fn simd_kernel_summary(tflite: &[u8], o: &api::LoadOptions) -> Result<String, String> {
+    let model = m::Model::load(tflite, &options(o)).map_err(|e| e.to_string())?;
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for k in model.kernels(Some(edge_classify::kernels::Arch::Simd128)) {
+        match counts.iter_mut().find(|(name, _)| *name == k) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((k, 1)),
+        }
+    }
+    Ok(counts.iter().map(|(k, n)| if *n > 1 { format!("{k} x{n}") } else { k.clone() }).collect::<Vec<_>>().join(", "))
+}
+
 fn options(o: &api::LoadOptions) -> m::LoadOptions {
     m::LoadOptions { precision: o.precision.map(precision_to), labels: o.labels.clone(), mean: o.mean, std: o.std }
 }

@@ -15,7 +15,8 @@
 //! `--runs N` (per round, default 5), `--rounds R` (default 3), `--loads N` (default 3), `--model
 //! SUBSTRING` and `--precision int8|int16|fp32` (both repeatable), `--simd-only` (skip the native and
 //! scalar columns, for profiling), `--baseline FILE` (another SIMD component, e.g. main's, measured
-//! interleaved with ours: the `simd/base` column), `--json FILE` (one JSON object per SIMD and native
+//! interleaved with ours: the `simd/base` column), `--no-kernels` (leave out the line under each row
+//! that names the micro-kernels the SIMD build runs for it, `kernels::select`'s choice), `--json FILE` (one JSON object per SIMD and native
 //! measurement, the format the comparison runners in `bench/` write, for `cargo xtask bench`'s
 //! combined table).
 
@@ -100,6 +101,7 @@ fn main() -> Result<()> {
     let filters = args_after("--model");
     let precisions = args_after("--precision");
     let simd_only = std::env::args().any(|a| a == "--simd-only");
+    let show_kernels = !std::env::args().any(|a| a == "--no-kernels");
     let baseline_path = args_after("--baseline").first().map(PathBuf::from);
     let mut json_out = match args_after("--json").first() {
         Some(path) => Some(std::fs::File::create(path).with_context(|| format!("creating {path}"))?),
@@ -203,6 +205,12 @@ fn main() -> Result<()> {
                 ratio(at(native_at)),
                 ratio(at(base_at)),
             );
+            if show_kernels {
+                match host_tests::native_rt::simd_kernel_summary(&tflite, &options) {
+                    Ok(k) => println!("    kernels (SIMD build): {k}"),
+                    Err(e) => println!("    kernels: {e}"),
+                }
+            }
             if let Some(out) = json_out.as_mut() {
                 let line = |runtime: &str, m: &Subject| {
                     json!({
