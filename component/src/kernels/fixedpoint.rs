@@ -178,6 +178,21 @@ pub fn multiply_by_quantized_multiplier(x: i32, quantized_multiplier: i32, shift
     )
 }
 
+/// [`multiply_by_quantized_multiplier`] for a multiplier `m >= 0` that shifts right by `e <= 30`, with
+/// its two roundings as one: `SaturatingRoundingDoublingHighMul` is `y = floor((x·m + 2^30) / 2^31)`
+/// (TFLite's nudge and truncation, for every product), and `RoundingDivideByPOT(y, e)` rounds half
+/// away from zero, `floor((y + 2^(e-1) − [y < 0]) / 2^e)`. Nested floors of divisions compose, so the
+/// result is `floor((x·m + 2^30 + (2^(e-1) − [y < 0])·2^31) / 2^(31+e))`, and `[y < 0]` may be read as
+/// `[x·m < 0]`: they differ only when `−2^30 <= x·m < 0`, where both forms give 0. One 64-bit product, a
+/// constant and one shift: what the SIMD output stage computes when every channel shifts alike.
+#[inline]
+pub fn multiply_by_quantized_multiplier_one_rounding(x: i32, m: i32, e: u32) -> i32 {
+    debug_assert!(m >= 0 && e <= 30);
+    let p = i64::from(x) * i64::from(m);
+    let k = (1i64 << 30) + if e == 0 { 0 } else { (1i64 << (30 + e)) - if p < 0 { 1 << 31 } else { 0 } };
+    ((p + k) >> (31 + e)) as i32
+}
+
 /// `MultiplyByQuantizedMultiplier(int64_t x, int32_t quantized_multiplier, int shift)`, the form used by
 /// the 16x8 kernels: the multiplier is first *reduced* to 16 bits (`(m + 2^15) >> 16`, or `0x7FFF` when
 /// that would overflow), then one rounding right shift by `15 − shift` (ties toward +∞); the result is
@@ -612,6 +627,21 @@ mod tests {
             q + num.signum()
         } else {
             q
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20000))]
+        #[test]
+        fn one_rounding_equals_the_two_roundings(
+            x in prop_oneof![-70000..=70000i32, any::<i32>(), Just(i32::MIN), Just(i32::MAX)],
+            m in prop_oneof![(1i32 << 30)..=i32::MAX, (4i32..8).prop_map(|k| k << 28), Just(0), Just(1 << 30), Just(i32::MAX)],
+            e in 0..=30u32,
+        ) {
+            prop_assert_eq!(
+                multiply_by_quantized_multiplier_one_rounding(x, m, e),
+                multiply_by_quantized_multiplier(x, m, -(e as i32))
+            );
         }
     }
 

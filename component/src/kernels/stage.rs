@@ -21,6 +21,9 @@ pub struct Int8Stage {
     pub act_max: i32,
     /// `[group][bias, lmul, mult, pmul, mask, half][lane]`, `out_c` rounded up to whole blocks.
     pub groups: Vec<[[i32; 4]; 6]>,
+    /// `Some(e)` when every channel shifts right by the same `e` (per-tensor models): the stage can
+    /// then round once ([`super::fixedpoint::multiply_by_quantized_multiplier_one_rounding`]).
+    pub uniform_right_shift: Option<u32>,
 }
 
 impl Int8Stage {
@@ -61,7 +64,11 @@ impl Int8Stage {
                 lanes
             })
             .collect();
+        let first = per_channel(&p.multipliers, 0).shift;
+        let uniform_right_shift = (first <= 0 && (0..out_c).all(|ch| per_channel(&p.multipliers, ch).shift == first))
+            .then_some((-first) as u32);
         Some(Self {
+            uniform_right_shift,
             input_offset: p.input_offset,
             filter_offset: p.filter_offset,
             output_offset: p.output_offset,

@@ -16,6 +16,47 @@ pub(super) struct Requant<'a> {
     offset: v128,
     min: v128,
     max: v128,
+    one: Option<OneRounding>,
+}
+
+/// The splatted constants of the one-rounding stage for a right shift `e` shared by every channel:
+/// `floor((x·m + K)/2^(31+e))` with `K = 2^30 + 2^(30+e) − [x·m < 0]·2^31` (for `e >= 1`; `2^30` for
+/// `e = 0`). simd128's 64-bit right shift is logical (one x86 instruction; the arithmetic one is
+/// emulated), so 2^63 is added first (an order-preserving map to unsigned) and its image, `2^(32−e)`,
+/// subtracted from the 32-bit result.
+struct OneRounding {
+    k: v128,
+    sign: v128,
+    shift: u32,
+    unbias: v128,
+}
+
+impl OneRounding {
+    fn new(e: u32) -> Self {
+        debug_assert!(e <= 30);
+        let k = (1i64 << 30).wrapping_add(if e == 0 { 0 } else { 1 << (30 + e) }).wrapping_add(i64::MIN);
+        Self {
+            k: i64x2_splat(k),
+            sign: i64x2_splat(if e == 0 { 0 } else { 1 << 31 }),
+            shift: 31 + e,
+            unbias: i32x4_splat((1i64 << (32 - e)) as i32),
+        }
+    }
+
+    /// [`multiply_by_quantized_multiplier_one_rounding`](crate::kernels::fixedpoint::multiply_by_quantized_multiplier_one_rounding)
+    /// of four lanes `x` by their multipliers `mult`.
+    #[inline(always)]
+    fn apply(&self, x: v128, mult: v128) -> v128 {
+        let round = |p: v128| {
+            let negative = i64x2_lt(p, i64x2_splat(0));
+            u64x2_shr(i64x2_sub(i64x2_add(p, self.k), v128_and(negative, self.sign)), self.shift)
+        };
+        let q = i32x4_shuffle::<0, 2, 4, 6>(
+            round(i64x2_extmul_low_i32x4(x, mult)),
+            round(i64x2_extmul_high_i32x4(x, mult)),
+        );
+        i32x4_sub(q, self.unbias)
+    }
 }
 
 impl<'a> Requant<'a> {
@@ -25,15 +66,24 @@ impl<'a> Requant<'a> {
             offset: i32x4_splat(st.output_offset),
             min: i32x4_splat(st.act_min),
             max: i32x4_splat(st.act_max),
+            one: st.uniform_right_shift.map(OneRounding::new),
         }
     }
 
     /// Four accumulators of channel group `group` to four clamped outputs (as i32 lanes).
     #[inline(always)]
     fn apply4(&self, acc: v128, group: usize) -> v128 {
-        let [bias, lmul, mult, pmul, mask, half] = self.groups[group].each_ref().map(load4);
-        let x = i32x4_mul(i32x4_add(acc, bias), lmul);
-        let rounded = multiply_by_quantized_multiplier(x, mult, pmul, mask, half);
+        let rounded = match &self.one {
+            Some(one) => {
+                let [bias, _, mult, ..] = &self.groups[group];
+                one.apply(i32x4_add(acc, load4(bias)), load4(mult))
+            }
+            None => {
+                let [bias, lmul, mult, pmul, mask, half] = self.groups[group].each_ref().map(load4);
+                let x = i32x4_mul(i32x4_add(acc, bias), lmul);
+                multiply_by_quantized_multiplier(x, mult, pmul, mask, half)
+            }
+        };
         i32x4_min(i32x4_max(i32x4_add(rounded, self.offset), self.min), self.max)
     }
 
@@ -148,9 +198,13 @@ pub fn conv_packed(st: &Int8Stage, g: &ConvGeom, input: &[i8], packed: &[i8], ou
     });
 }
 
-/// int8 DEPTHWISE_CONV_2D (multiplier 1): per tap, 16 channels of `(x − zp_x) · (w − zp_w)` with
-/// `i32x4.extmul_*_i16x8_s` (both factors within ±255, widened once per call), in four 32-bit
-/// accumulators, then the output stage in SIMD ([`Requant`], built at plan time).
+/// int8 DEPTHWISE_CONV_2D (multiplier 1): 16 channels of `(x − zp_x) · (w − zp_w)` summed over the
+/// taps in four 32-bit accumulators (both factors within ±255, widened once per call), then the output
+/// stage in SIMD ([`Requant`], built at plan time). A pixel with its whole window inside the input
+/// takes its taps two at a time: both taps' inputs interleaved per channel (`i16x8.shuffle`, one
+/// x86 unpack) against the filter interleaved the same way once per call, so one `i32x4.dot_i16x8_s`
+/// does both taps of four channels, where `extmul` (three x86 instructions each) does one. Border
+/// pixels, whose taps are a subset, take them one at a time.
 pub fn depthwise(st: &Int8Stage, g: &ConvGeom, input: &[i8], filter: &[i8], output: &mut [i8]) {
     let rq = Requant::of(st);
     // Input and filter widened once per call to i16 with their offsets added: each input value is
@@ -158,34 +212,84 @@ pub fn depthwise(st: &Int8Stage, g: &ConvGeom, input: &[i8], filter: &[i8], outp
     // so that a last block of fewer than 16 channels (all of them in VWW's 8-channel layers) runs
     // here too: its extra lanes read the next pixel's channels or the padding and are not stored.
     let (xw, fw) = (widen_padded(input, st.input_offset), widen_padded(filter, st.filter_offset));
-    generic::depthwise_walk(g, output, |taps, c0, out| {
-        if out.len() <= 8 {
-            // Half a block (VWW's first layers have 8 channels): half the products and output stage.
-            let mut v = [i32x4_splat(0); 2];
-            for &(xo, wo) in taps {
-                let (xs, ws) = (&xw[xo + c0..][..8], &fw[wo + c0..][..8]);
-                // SAFETY: both slices are 8 i16, one vector each.
-                let (x, w) = unsafe { (v128_load(xs.as_ptr().cast()), v128_load(ws.as_ptr().cast())) };
-                mac8(&mut v, x, w);
-            }
-            return store_i8(out, rq.apply8(&v, c0 / LANES));
+    let c = g.in_c;
+    let taps = g.k_h * g.k_w;
+    // `[tap pair][channel][2]`, channels padded to whole blocks.
+    let cp = c.next_multiple_of(LANES);
+    let mut paired = vec![0i16; taps / 2 * cp * 2];
+    for (j, dst) in paired.chunks_exact_mut(cp * 2).enumerate() {
+        for (ch, d) in dst[..2 * c].chunks_exact_mut(2).enumerate() {
+            d[0] = fw[2 * j * c + ch];
+            d[1] = fw[(2 * j + 1) * c + ch];
+        }
+    }
+    generic::depthwise_walk(g, output, |t, c0, out| {
+        if out.len() < LANES || t.len() < taps {
+            return depthwise_block(&rq, &xw, &fw, t, c0, out);
         }
         let mut v = [i32x4_splat(0); 4];
-        for &(xo, wo) in taps {
+        for (j, pair) in t.chunks_exact(2).enumerate() {
+            // A whole window lists its taps in filter order (`generic::depthwise_walk`).
+            debug_assert_eq!((pair[0].1, pair[1].1), (2 * j * c, (2 * j + 1) * c));
+            let (x1, x2) = (&xw[pair[0].0 + c0..][..LANES], &xw[pair[1].0 + c0..][..LANES]);
+            let w = &paired[(j * cp + c0) * 2..][..2 * LANES];
+            // SAFETY: `x1` and `x2` are LANES = 16 i16 (two vectors each), `w` 32 i16 (four).
+            unsafe {
+                let (a0, a1) = (v128_load(x1.as_ptr().cast()), v128_load(x1.as_ptr().add(8).cast()));
+                let (b0, b1) = (v128_load(x2.as_ptr().cast()), v128_load(x2.as_ptr().add(8).cast()));
+                let xs = [
+                    i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(a0, b0),
+                    i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(a0, b0),
+                    i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(a1, b1),
+                    i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(a1, b1),
+                ];
+                for (k, x) in xs.into_iter().enumerate() {
+                    v[k] = i32x4_add(v[k], i32x4_dot_i16x8(x, v128_load(w.as_ptr().add(8 * k).cast())));
+                }
+            }
+        }
+        if taps % 2 == 1 {
+            let (xo, wo) = t[taps - 1];
             let (xs, ws) = (&xw[xo + c0..][..LANES], &fw[wo + c0..][..LANES]);
             // SAFETY: both slices are LANES = 16 i16, two vectors each.
-            let (xl, xh, wl, wh) = unsafe {
-                (
-                    v128_load(xs.as_ptr().cast()),
-                    v128_load(xs.as_ptr().add(8).cast()),
-                    v128_load(ws.as_ptr().cast()),
-                    v128_load(ws.as_ptr().add(8).cast()),
-                )
-            };
-            mac16(&mut v, [xl, xh], [wl, wh]);
+            unsafe {
+                let x = [v128_load(xs.as_ptr().cast()), v128_load(xs.as_ptr().add(8).cast())];
+                mac16(&mut v, x, [v128_load(ws.as_ptr().cast()), v128_load(ws.as_ptr().add(8).cast())]);
+            }
         }
         store_i8(out, rq.apply16(&v, c0 / LANES));
     });
+}
+
+/// One pixel's block of up to 16 channels of [`depthwise`], from the widened input `xw` and filter `fw`.
+#[inline(always)]
+fn depthwise_block(rq: &Requant, xw: &[i16], fw: &[i16], taps: &[(usize, usize)], c0: usize, out: &mut [i8]) {
+    if out.len() <= 8 {
+        // Half a block (VWW's first layers have 8 channels): half the products and output stage.
+        let mut v = [i32x4_splat(0); 2];
+        for &(xo, wo) in taps {
+            let (xs, ws) = (&xw[xo + c0..][..8], &fw[wo + c0..][..8]);
+            // SAFETY: both slices are 8 i16, one vector each.
+            let (x, w) = unsafe { (v128_load(xs.as_ptr().cast()), v128_load(ws.as_ptr().cast())) };
+            mac8(&mut v, x, w);
+        }
+        return store_i8(out, rq.apply8(&v, c0 / LANES));
+    }
+    let mut v = [i32x4_splat(0); 4];
+    for &(xo, wo) in taps {
+        let (xs, ws) = (&xw[xo + c0..][..LANES], &fw[wo + c0..][..LANES]);
+        // SAFETY: both slices are LANES = 16 i16, two vectors each.
+        let (xl, xh, wl, wh) = unsafe {
+            (
+                v128_load(xs.as_ptr().cast()),
+                v128_load(xs.as_ptr().add(8).cast()),
+                v128_load(ws.as_ptr().cast()),
+                v128_load(ws.as_ptr().add(8).cast()),
+            )
+        };
+        mac16(&mut v, [xl, xh], [wl, wh]);
+    }
+    store_i8(out, rq.apply16(&v, c0 / LANES));
 }
 
 #[cfg(test)]
@@ -221,6 +325,7 @@ mod tests {
         fn simd_output_stage_equals_finish(
             mut multipliers in proptest::collection::vec(multiplier(), 1..=40),
             per_tensor in any::<bool>(),
+            same_shift in any::<bool>(),
             acc in proptest::collection::vec(accumulator(), 48),
             bias in proptest::collection::vec(any::<i32>(), 40),
             with_bias in any::<bool>(),
@@ -230,6 +335,11 @@ mod tests {
             let out_c = multipliers.len();
             if per_tensor {
                 multipliers.truncate(1);
+            }
+            if same_shift {
+                // Per-channel multipliers with one shift: the one-rounding stage when it shifts right.
+                let shift = multipliers[0].shift;
+                multipliers.iter_mut().for_each(|m| m.shift = shift);
             }
             let p = ConvParams {
                 input_offset: 0,
