@@ -47,7 +47,6 @@ struct Subject {
     model: Box<dyn Model>,
     load_ms: f64,
     rounds: Vec<Vec<Duration>>,
-    peak_memory: Option<u64>,
 }
 
 impl Subject {
@@ -61,7 +60,7 @@ impl Subject {
             model = Some(m);
         }
         let model = model.context("at least one load")?;
-        Ok(Self { model, load_ms: median_ms(&times), rounds: Vec::new(), peak_memory: None })
+        Ok(Self { model, load_ms: median_ms(&times), rounds: Vec::new() })
     }
 
     fn round(&mut self, input: &Tensor, runs: usize) -> Result<()> {
@@ -161,21 +160,13 @@ fn main() -> Result<()> {
                 |rt: &dyn Runtime, name: &str| Subject::load(rt, &tflite, &options, loads).with_context(|| what(name));
             // Index 0 is ours (SIMD); the others are what it is compared with.
             let mut subjects = vec![load(&simd, "simd")?];
-            let native_at = (!simd_only).then(|| {
-                subjects.push(load(&native, "native")?);
-                Ok::<_, anyhow::Error>(subjects.len() - 1)
-            });
-            let native_at = native_at.transpose()?;
-            let scalar_at = (!simd_only).then(|| {
-                subjects.push(load(&wasm, "scalar")?);
-                Ok::<_, anyhow::Error>(subjects.len() - 1)
-            });
-            let scalar_at = scalar_at.transpose()?;
-            let base_at = baseline.as_ref().map(|b| {
-                subjects.push(load(b, "baseline")?);
-                Ok::<_, anyhow::Error>(subjects.len() - 1)
-            });
-            let base_at = base_at.transpose()?;
+            let mut add = |rt: &dyn Runtime, name: &str| -> Result<usize> {
+                subjects.push(load(rt, name)?);
+                Ok(subjects.len() - 1)
+            };
+            let native_at = if simd_only { None } else { Some(add(&native, "native")?) };
+            let scalar_at = if simd_only { None } else { Some(add(&wasm, "scalar")?) };
+            let base_at = baseline.as_ref().map(|b| add(b, "baseline")).transpose()?;
             for round in 0..rounds {
                 let n = subjects.len();
                 for k in 0..n {
@@ -183,8 +174,7 @@ fn main() -> Result<()> {
                     s.round(&input, runs).with_context(|| what("round"))?;
                 }
             }
-            let peak = subjects[0].model.peak_memory_bytes();
-            subjects[0].peak_memory = peak;
+            let peak_memory = subjects[0].model.peak_memory_bytes();
             let s = &subjects[0];
             let at = |i: Option<usize>| i.map(|i| &subjects[i]);
             let ms = |m: Option<&Subject>, f: fn(&Subject) -> f64| m.map_or(f64::NAN, f);
@@ -200,7 +190,7 @@ fn main() -> Result<()> {
                 ms(at(scalar_at), Subject::infer_ms),
                 s.load_ms,
                 s.infer_ms(),
-                s.peak_memory.unwrap_or(0) as f64 / 1e6,
+                peak_memory.unwrap_or(0) as f64 / 1e6,
                 ratio(at(scalar_at)),
                 ratio(at(native_at)),
                 ratio(at(base_at)),
@@ -212,7 +202,7 @@ fn main() -> Result<()> {
                 }
             }
             if let Some(out) = json_out.as_mut() {
-                let line = |runtime: &str, m: &Subject| {
+                let line = |runtime: &str, m: &Subject, peak: Option<u64>| {
                     json!({
                         "runtime": runtime,
                         "model": model.id,
@@ -220,13 +210,13 @@ fn main() -> Result<()> {
                         "load_ms": m.load_ms,
                         "median_ms": m.infer_ms(),
                         "runs": runs * rounds,
-                        "peak_mem_bytes": m.peak_memory,
+                        "peak_mem_bytes": peak,
                         "error": null,
                     })
                 };
-                writeln!(out, "{}", line("edge-classify simd128 (wasmtime cranelift)", s))?;
+                writeln!(out, "{}", line("edge-classify simd128 (wasmtime cranelift)", s, peak_memory))?;
                 if let Some(n) = at(native_at) {
-                    writeln!(out, "{}", line("edge-classify (native)", n))?;
+                    writeln!(out, "{}", line("edge-classify (native)", n, None))?;
                 }
             }
         }
