@@ -80,7 +80,7 @@ fn both<K: Kernels>(
         Kind::Packed => ConvLoop::Packed,
     };
     assert_eq!(op.kernel.lp, expected, "{g:?}");
-    K::bind_conv(&mut op, Some(b), Arch::current());
+    K::bind_conv(&mut op, &filter, Some(b), Arch::current());
     K::conv(&op, x, &filter, Some(b), &mut fast);
     if depthwise {
         generic::depthwise_conv2d_general(p, g, x, w, Some(b), &mut slow);

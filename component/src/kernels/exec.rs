@@ -46,14 +46,16 @@ pub trait Kernels: Debug + Clone + Sized {
 
     /// The arch [`select::conv_arch`] picks for `op` on `target`.
     fn conv_arch(op: &ConvOp<Self>, target: Arch) -> Arch;
-    fn stage(p: &Self::Conv, bias: Option<&[Self::Bias]>, out_c: usize) -> Option<Self::Stage>;
+    /// The stage of the SIMD kernel for `op`, whose `filter` is packed for its loop.
+    fn stage(op: &ConvOp<Self>, filter: &[Self::Weight], bias: Option<&[Self::Bias]>) -> Option<Self::Stage>;
     fn add_arch(p: &Self::Add, target: Arch) -> Arch;
 
-    /// Chooses `op`'s arch for `target` and builds the stage it needs.
-    fn bind_conv(op: &mut ConvOp<Self>, bias: Option<&[Self::Bias]>, target: Arch) {
+    /// Chooses `op`'s arch for `target` and builds the stage it needs from `filter` (as [`ConvOp::new`]
+    /// packed it) and the bias.
+    fn bind_conv(op: &mut ConvOp<Self>, filter: &[Self::Weight], bias: Option<&[Self::Bias]>, target: Arch) {
         op.kernel.arch = Self::conv_arch(op, target);
         op.stage = match op.kernel.arch {
-            Arch::Simd128 => Self::stage(&op.p, bias, op.g.out_c),
+            Arch::Simd128 => Self::stage(op, filter, bias),
             Arch::Scalar => None,
         };
         if op.stage.is_none() {
@@ -61,7 +63,8 @@ pub trait Kernels: Debug + Clone + Sized {
         }
     }
 
-    /// `filter` in the layout of `op.kernel.lp` (see [`pack`]).
+    /// `filter` in the layout of `op.kernel.lp` (see [`pack`]); the SIMD packed and depthwise kernels
+    /// read the stage's widened copy of it instead.
     fn conv(op: &ConvOp<Self>, x: &[Self::Act], filter: &[Self::Weight], b: Option<&[Self::Bias]>, y: &mut [Self::Act]);
     fn fully_connected(
         p: &Self::Fc,
@@ -149,8 +152,8 @@ impl Kernels for F32 {
     fn conv_arch(op: &ConvOp<Self>, target: Arch) -> Arch {
         select::conv_arch(ConvFacts::Fp32, op.kernel.lp, &op.g, target)
     }
-    fn stage(p: &Self::Conv, bias: Option<&[f32]>, out_c: usize) -> Option<F32Stage> {
-        Some(F32Stage::new(p, bias, out_c))
+    fn stage(op: &ConvOp<Self>, _: &[f32], bias: Option<&[f32]>) -> Option<F32Stage> {
+        Some(F32Stage::new(&op.p, bias, op.g.out_c))
     }
     fn add_arch(_: &Self::Add, target: Arch) -> Arch {
         select::add_arch(AddFacts::Fp32, target)
@@ -207,8 +210,8 @@ impl Kernels for I8 {
     fn conv_arch(op: &ConvOp<Self>, target: Arch) -> Arch {
         select::conv_arch(ConvFacts::Int8(&op.p), op.kernel.lp, &op.g, target)
     }
-    fn stage(p: &Self::Conv, bias: Option<&[i32]>, out_c: usize) -> Option<Int8Stage> {
-        Int8Stage::new(p, bias, out_c)
+    fn stage(op: &ConvOp<Self>, filter: &[i8], bias: Option<&[i32]>) -> Option<Int8Stage> {
+        Int8Stage::for_conv(&op.p, bias, op.kernel.lp, &op.g, filter)
     }
     fn add_arch(p: &Self::Add, target: Arch) -> Arch {
         select::add_arch(AddFacts::Int8(p), target)
@@ -218,8 +221,8 @@ impl Kernels for I8 {
         if let (Arch::Simd128, Some(st)) = (op.kernel.arch, &op.stage) {
             return match op.kernel.lp {
                 ConvLoop::Pointwise => simd128::int8::pointwise(st, &op.g, x, f, y),
-                ConvLoop::Packed => simd128::int8::conv_packed(st, &op.g, x, f, y),
-                ConvLoop::Depthwise => simd128::int8::depthwise(st, &op.g, x, f, y),
+                ConvLoop::Packed => simd128::int8::conv_packed(st, &op.g, x, y),
+                ConvLoop::Depthwise => simd128::int8::depthwise(st, &op.g, x, y),
                 lp => scalar_conv(lp, &op.p, &op.g, x, f, b, y),
             };
         }
@@ -270,8 +273,8 @@ impl Kernels for I16 {
     fn conv_arch(op: &ConvOp<Self>, target: Arch) -> Arch {
         select::conv_arch(ConvFacts::Int16, op.kernel.lp, &op.g, target)
     }
-    fn stage(p: &Self::Conv, bias: Option<&[i64]>, out_c: usize) -> Option<Int16Stage> {
-        Some(Int16Stage::new(p, bias, out_c))
+    fn stage(op: &ConvOp<Self>, filter: &[i8], bias: Option<&[i64]>) -> Option<Int16Stage> {
+        Some(Int16Stage::for_conv(&op.p, bias, op.kernel.lp, &op.g, filter))
     }
     fn add_arch(p: &Self::Add, target: Arch) -> Arch {
         select::add_arch(AddFacts::Int16(p), target)
@@ -281,7 +284,7 @@ impl Kernels for I16 {
         if let (Arch::Simd128, Some(st)) = (op.kernel.arch, &op.stage) {
             return match op.kernel.lp {
                 ConvLoop::Pointwise => simd128::int16::pointwise(st, &op.g, x, f, y),
-                ConvLoop::Packed => simd128::int16::conv_packed(st, &op.g, x, f, y),
+                ConvLoop::Packed => simd128::int16::conv_packed(st, &op.g, x, y),
                 ConvLoop::Depthwise => simd128::int16::depthwise(st, &op.p, &op.g, x, f, y),
                 lp => scalar_conv(lp, &op.p, &op.g, x, f, b, y),
             };

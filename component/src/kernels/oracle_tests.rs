@@ -195,7 +195,7 @@ fn run_conv<K: Kernels>(
     y: &mut [K::Act],
 ) {
     let (mut op, filter) = ConvOp::<K>::new(p.clone(), depthwise, g, w);
-    K::bind_conv(&mut op, b, Arch::current());
+    K::bind_conv(&mut op, &filter, b, Arch::current());
     K::conv(&op, x, &filter, b, y)
 }
 

@@ -1,11 +1,19 @@
-//! Output stages of the SIMD micro-kernels as plain data, built once at plan time (never per call):
+//! What the SIMD micro-kernels read, as plain data built once when a plan is bound (never per call):
 //! per output channel, what [`MacStage::finish`](super::generic::MacStage::finish) derives from the
-//! params, laid out the way a 16-lane kernel loads it. Plain numbers, so they are built and tested in
+//! params, laid out the way a 16-lane kernel loads it, and the small filters (3x3 stem, depthwise)
+//! widened to i16 the way the kernel multiplies them. Plain numbers, so they are built and tested in
 //! every build, and the SIMD kernels depend on these types rather than on the precision modules.
+//!
+//! The 1x1 filters (97% of MobileNetV2's weights) are not kept widened: measured with every filter
+//! prepared here (`bench --simd-only --baseline`, interleaved, 2026-12-02), 1x1 filters widened at
+//! bind time ran 1.00-1.04x the per-call widening on both 224 int8 models and 0.96-1.06x in fp32
+//! (de-interleaved), within this VM's A/A spread, while peak memory grew 24.9 -> 29.6 MB (int8) and
+//! 44.3 -> 58.0 MB (fp32): reading twice the bytes from memory costs what widening in cache saves.
 
 use super::fixedpoint::reduced_multiplier_i64;
 use super::generic::{per_channel, LANES};
-use super::{fp32, int16, int8};
+use super::select::ConvLoop;
+use super::{fp32, int16, int8, ConvGeom};
 
 /// The int8 output stage (bias, TFLite's per-channel `MultiplyByQuantizedMultiplier`, output offset,
 /// clamp) for groups of four channels, plus the input and filter offsets the kernels add. Per group:
@@ -24,6 +32,14 @@ pub struct Int8Stage {
     /// `Some(e)` when every channel shifts right by the same `e` (per-tensor models): the stage can
     /// then round once ([`super::fixedpoint::multiply_by_quantized_multiplier_one_rounding`]).
     pub uniform_right_shift: Option<u32>,
+    /// Packed and depthwise loops: the filter as i16 with `filter_offset` added (exact: within ±255),
+    /// in the packed order; for the depthwise loop followed by [`LANES`] zeros, so that a block of 16
+    /// channels starting at any element loads whole. Empty for the 1x1 loop (see the module doc) and
+    /// from [`Self::new`].
+    pub weights: Vec<i16>,
+    /// Depthwise loop only: `weights` with two taps interleaved per channel, `[tap pair][channel][2]`,
+    /// channels padded to whole blocks, for the kernel that does two taps per `i32x4.dot_i16x8_s`.
+    pub tap_pairs: Vec<i16>,
 }
 
 impl Int8Stage {
@@ -75,8 +91,45 @@ impl Int8Stage {
             act_min: p.act_min,
             act_max: p.act_max,
             groups,
+            weights: Vec::new(),
+            tap_pairs: Vec::new(),
         })
     }
+
+    /// The stage of a convolution whose `lp` loop reads `filter` (packed for that loop).
+    pub fn for_conv(
+        p: &int8::ConvParams,
+        bias: Option<&[i32]>,
+        lp: ConvLoop,
+        g: &ConvGeom,
+        filter: &[i8],
+    ) -> Option<Self> {
+        let mut st = Self::new(p, bias, g.out_c)?;
+        let widen = || filter.iter().map(|&w| (i32::from(w) + p.filter_offset) as i16);
+        match lp {
+            ConvLoop::Packed => st.weights = widen().collect(),
+            ConvLoop::Depthwise => {
+                st.weights = widen().chain([0; LANES]).collect();
+                st.tap_pairs = tap_pairs(&st.weights, g.k_h * g.k_w, g.in_c);
+            }
+            _ => {}
+        }
+        Some(st)
+    }
+}
+
+/// `fw` (`[tap][channel]`, `c` channels) as `[tap pair][channel][2]` with channels padded to whole
+/// blocks of [`LANES`]; a last unpaired tap is left out.
+fn tap_pairs(fw: &[i16], taps: usize, c: usize) -> Vec<i16> {
+    let cp = c.next_multiple_of(LANES);
+    let mut paired = vec![0i16; taps / 2 * cp * 2];
+    for (j, dst) in paired.chunks_exact_mut(cp * 2).enumerate() {
+        for (ch, d) in dst[..2 * c].chunks_exact_mut(2).enumerate() {
+            d[0] = fw[2 * j * c + ch];
+            d[1] = fw[(2 * j + 1) * c + ch];
+        }
+    }
+    paired
 }
 
 /// Pairs of input channels an int16 SIMD accumulator lane takes before it is widened to 64 bits: each
@@ -90,6 +143,9 @@ pub struct Int16Stage {
     pub channels: Vec<(i64, i64, u32)>,
     pub min: i32,
     pub max: i32,
+    /// Packed loop only: the filter sign-extended to i16 (the depthwise kernel extends its 16 weights
+    /// in registers, one load where two would be needed; 1x1: see the module doc); else empty.
+    pub weights: Vec<i16>,
 }
 
 impl Int16Stage {
@@ -101,7 +157,16 @@ impl Int16Stage {
                 (bias.map_or(0, |b| b[ch]), rm, shift)
             })
             .collect();
-        Self { channels, min: p.act_min, max: p.act_max }
+        Self { channels, min: p.act_min, max: p.act_max, weights: Vec::new() }
+    }
+
+    /// The stage of a convolution whose `lp` loop reads `filter` (packed for that loop).
+    pub fn for_conv(p: &int16::ConvParams, bias: Option<&[i64]>, lp: ConvLoop, g: &ConvGeom, filter: &[i8]) -> Self {
+        let mut st = Self::new(p, bias, g.out_c);
+        if lp == ConvLoop::Packed {
+            st.weights = filter.iter().map(|&w| i16::from(w)).collect();
+        }
+        st
     }
 
     /// What `int16::ConvParams::finish` gives for accumulator `acc` of channel `ch`.

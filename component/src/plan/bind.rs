@@ -33,7 +33,7 @@ impl Plan {
 
 fn bind_op<P: Prec>(s: &mut OpStep<P>, target: Arch) {
     match s {
-        OpStep::Conv { op, bias, .. } => P::bind_conv(op, bias.as_deref(), target),
+        OpStep::Conv { op, filter, bias, .. } => P::bind_conv(op, filter, bias.as_deref(), target),
         OpStep::Add { p, arch, .. } => *arch = P::add_arch(p, target),
         _ => {}
     }

@@ -10,15 +10,15 @@ use crate::kernels::stage::{Int16Stage, INT16_FLUSH_PAIRS};
 use crate::kernels::ConvGeom;
 
 /// int16 (16x8) CONV_2D on a filter packed by [`generic::pack_conv`] (the 3x3 stem): per tap and input
-/// channel, one input splat times 16 weights (sign-extended once per call) with
+/// channel, one input splat times 16 weights (sign-extended when the plan is bound) with
 /// `i32x4.extmul_*_i16x8_s`. Each product is within 2^22, so up to `2 · INT16_FLUSH_PAIRS` of them sum
 /// exactly in 32 bits (`select::conv_arch` keeps longer filters on the scalar kernel). Then TFLite's
 /// 64-bit output stage.
-pub fn conv_packed(st: &Int16Stage, g: &ConvGeom, input: &[i16], packed: &[i8], output: &mut [i16]) {
+pub fn conv_packed(st: &Int16Stage, g: &ConvGeom, input: &[i16], output: &mut [i16]) {
     let (in_c, out_c) = (g.in_c, g.out_c);
     let k = g.k_h * g.k_w * in_c;
     debug_assert!(k <= 2 * INT16_FLUSH_PAIRS, "select::conv_arch keeps longer filters scalar");
-    let weights = widen(packed, 0);
+    let weights = &st.weights;
     generic::packed_walk(g, output, |taps, out| {
         for (block, ws) in weights.chunks_exact(k * LANES).enumerate() {
             let sums = lanes_i64(&packed_block16(taps, input, ws, in_c, |x| i16x8_splat(x)));
@@ -73,7 +73,7 @@ pub fn pointwise(st: &Int16Stage, g: &ConvGeom, input: &[i16], packed: &[i8], ou
                     }
                 }
                 if in_c % 2 == 1 {
-                    let w = &packed[block * in_c * LANES + pairs * 2 * LANES..][..LANES];
+                    let w = &weights[block * in_c * LANES + pairs * 2 * LANES..][..LANES];
                     for (a, row) in acc.iter_mut().zip(x) {
                         for i in 0..LANES {
                             a[i] = a[i].wrapping_add(i64::from(i32::from(w[i]) * i32::from(row[in_c - 1])));

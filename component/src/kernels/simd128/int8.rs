@@ -118,7 +118,8 @@ pub fn pointwise(st: &Int8Stage, g: &ConvGeom, input: &[i8], packed: &[i8], outp
     // One widened row per pixel, 16-bit, rounded up to whole vectors.
     let stride = in_c.next_multiple_of(LANES);
     let mut wide = vec![0i16; generic::PIXELS * stride];
-    // The weights widened once per call to i16 with the filter offset added, in the same packed order.
+    // The weights widened once per call to i16 with the filter offset added, in the same packed order
+    // (kept widened in the stage instead, they measured no faster: see `kernels::stage`).
     let weights = widen(packed, st.filter_offset);
     generic::pointwise_groups(g, input, output, |rows, out| {
         for (row, wide) in rows.iter().zip(wide.chunks_exact_mut(stride)) {
@@ -166,15 +167,14 @@ pub fn pointwise(st: &Int8Stage, g: &ConvGeom, input: &[i8], packed: &[i8], outp
 }
 
 /// int8 CONV_2D on a filter packed by [`generic::pack_conv`] (the 3x3 stem of MobileNetV2): per tap
-/// and input channel, one offset input splat times 16 offset weights (widened once per call) with
+/// and input channel, one offset input splat times 16 offset weights (the stage's, widened when the plan is bound) with
 /// `i32x4.extmul_*_i16x8_s` (8 when there are at most 8 output channels),
 /// then the output stage in SIMD ([`Requant`], built at plan time).
-pub fn conv_packed(st: &Int8Stage, g: &ConvGeom, input: &[i8], packed: &[i8], output: &mut [i8]) {
+pub fn conv_packed(st: &Int8Stage, g: &ConvGeom, input: &[i8], output: &mut [i8]) {
     let rq = Requant::of(st);
     let (in_c, out_c) = (g.in_c, g.out_c);
     let k = g.k_h * g.k_w * in_c;
-    // The filter widened once per call (it is small: the stem's is 3x3x3 by 32 channels).
-    let weights = widen(packed, st.filter_offset);
+    let weights = &st.weights;
     generic::packed_walk(g, output, |taps, out| {
         if out_c <= 8 {
             // Half a block (VWW's first layer has 8 output channels).
@@ -199,33 +199,28 @@ pub fn conv_packed(st: &Int8Stage, g: &ConvGeom, input: &[i8], packed: &[i8], ou
 }
 
 /// int8 DEPTHWISE_CONV_2D (multiplier 1): 16 channels of `(x − zp_x) · (w − zp_w)` summed over the
-/// taps in four 32-bit accumulators (both factors within ±255, widened once per call), then the output
+/// taps in four 32-bit accumulators (both factors within ±255, the input widened once per call, the filter
+/// when the plan is bound), then the output
 /// stage in SIMD ([`Requant`], built at plan time). A pixel with its whole window inside the input
 /// takes its taps two at a time: both taps' inputs interleaved per channel (`i16x8.shuffle`, one
-/// x86 unpack) against the filter interleaved the same way once per call, so one `i32x4.dot_i16x8_s`
+/// x86 unpack) against the filter interleaved the same way in the stage, so one `i32x4.dot_i16x8_s`
 /// does both taps of four channels, where `extmul` (three x86 instructions each) does one. Border
 /// pixels, whose taps are a subset, take them one at a time.
-pub fn depthwise(st: &Int8Stage, g: &ConvGeom, input: &[i8], filter: &[i8], output: &mut [i8]) {
+pub fn depthwise(st: &Int8Stage, g: &ConvGeom, input: &[i8], output: &mut [i8]) {
     let rq = Requant::of(st);
-    // Input and filter widened once per call to i16 with their offsets added: each input value is
-    // read by up to k_h · k_w taps, so this takes the extends and adds out of the tap loop. Padded,
-    // so that a last block of fewer than 16 channels (all of them in VWW's 8-channel layers) runs
-    // here too: its extra lanes read the next pixel's channels or the padding and are not stored.
-    let (xw, fw) = (widen_padded(input, st.input_offset), widen_padded(filter, st.filter_offset));
+    // The input widened once per call to i16 with its offset added: each input value is read by up
+    // to k_h · k_w taps, so this takes the extends and adds out of the tap loop. Padded, like the
+    // stage's filter, so that a last block of fewer than 16 channels (all of them in VWW's 8-channel
+    // layers) runs here too: its extra lanes read the next pixel's channels or the padding and are
+    // not stored.
+    let xw = widen_padded(input, st.input_offset);
+    let (fw, paired) = (&st.weights, &st.tap_pairs);
     let c = g.in_c;
     let taps = g.k_h * g.k_w;
-    // `[tap pair][channel][2]`, channels padded to whole blocks.
     let cp = c.next_multiple_of(LANES);
-    let mut paired = vec![0i16; taps / 2 * cp * 2];
-    for (j, dst) in paired.chunks_exact_mut(cp * 2).enumerate() {
-        for (ch, d) in dst[..2 * c].chunks_exact_mut(2).enumerate() {
-            d[0] = fw[2 * j * c + ch];
-            d[1] = fw[(2 * j + 1) * c + ch];
-        }
-    }
     generic::depthwise_walk(g, output, |t, c0, out| {
         if out.len() < LANES || t.len() < taps {
-            return depthwise_block(&rq, &xw, &fw, t, c0, out);
+            return depthwise_block(&rq, &xw, fw, t, c0, out);
         }
         let mut v = [i32x4_splat(0); 4];
         for (j, pair) in t.chunks_exact(2).enumerate() {

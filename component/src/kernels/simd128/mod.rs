@@ -241,7 +241,7 @@ unsafe fn widen_raw(src: &[i8], offset: i32, dst: *mut i16) {
 }
 
 /// [`widen_into`] a new vector, followed by `zeros` zeros. Not zeroed first: the widened copies of
-/// inputs and filters are rebuilt on every call, and clearing them was 2% of an inference.
+/// inputs and 1x1 filters are rebuilt on every call, and clearing them was 2% of an inference.
 fn widen_then_zeros(src: &[i8], offset: i32, zeros: usize) -> Vec<i16> {
     let n = src.len();
     let mut dst = Vec::with_capacity(n + zeros);
