@@ -122,39 +122,6 @@ pub struct Model {
     /// With the caller's labels and normalization applied, so persisting it keeps them.
     p: Prepared,
     arenas: Arenas,
-    /// Where the input of the final SOFTMAX is, if there is one.
-    logits: Option<Logits>,
-}
-
-/// The input of the final SOFTMAX: computed by the first `steps` steps, read from `place`.
-#[derive(Debug, Clone, Copy)]
-struct Logits {
-    steps: usize,
-    place: crate::plan::Place,
-    quant: Option<Quantization>,
-}
-
-fn logits_place(g: &Graph, plan: &Plan) -> Option<Logits> {
-    // Plan steps are the graph's nodes minus RESHAPEs (which are aliases), in order.
-    let k = g.nodes.iter().rposition(|n| matches!(n.op, graph::Op::Softmax { .. }))?;
-    let steps = g.nodes[..k].iter().filter(|n| n.op != graph::Op::Reshape).count();
-    let place = match plan.steps.get(steps)? {
-        crate::plan::Step::F32(crate::plan::OpStep::Softmax { x, .. }) => {
-            crate::plan::Place { dtype: DType::F32, slot: *x }
-        }
-        crate::plan::Step::I8(crate::plan::OpStep::Softmax { x, .. }) => {
-            crate::plan::Place { dtype: DType::I8, slot: *x }
-        }
-        crate::plan::Step::I16(crate::plan::OpStep::Softmax { x, .. }) => {
-            crate::plan::Place { dtype: DType::I16, slot: *x }
-        }
-        _ => return None,
-    };
-    let quant = g.tensors[g.nodes[k].input(0)]
-        .quant
-        .as_ref()
-        .map(|q| Quantization { scale: q.scale(), zero_point: q.zero_point() });
-    Some(Logits { steps, place, quant })
 }
 
 /// Weights and arenas are megabytes: show what identifies the model instead.
@@ -214,11 +181,8 @@ impl Model {
             ),
             l => l,
         };
-        let logits = logits_place(&graph, &plan);
         let prepared = Prepared { info, plan, softmax_output: graph.ends_in_softmax(), pixels, labels };
-        let mut model = Model::from_prepared(prepared, options)?;
-        model.logits = logits;
-        Ok(model)
+        Model::from_prepared(prepared, options)
     }
 
     /// The kernel every step of the plan runs, in order, named `precision/loop/arch` (e.g.
@@ -285,9 +249,7 @@ impl Model {
     /// the output. Fidelity is measured on logits because probabilities saturate. Not in the WIT
     /// interface: native callers (the conformance suite) only.
     pub fn infer_logits(&mut self, input: &Tensor) -> Result<Vec<f32>> {
-        let Some(l) = self.logits else {
-            bail!(UnsupportedModel, "no logits: the model has no SOFTMAX, or it was restored prepared")
-        };
+        let Some(l) = self.p.plan.logits else { bail!(UnsupportedModel, "no logits: the model has no SOFTMAX") };
         self.fill_input(input)?;
         self.p.plan.run_steps(&mut self.arenas, 0..l.steps);
         let logits = self.read_logits(l);
@@ -295,7 +257,7 @@ impl Model {
         Ok(logits)
     }
 
-    fn read_logits(&self, l: Logits) -> Vec<f32> {
+    fn read_logits(&self, l: crate::plan::Logits) -> Vec<f32> {
         let a = &self.arenas;
         let r = l.place.slot.range();
         let deq = |v: i32| {
@@ -461,8 +423,7 @@ impl Model {
         if let Some(text) = &options.labels {
             p.labels = Some(parse_labels(text, p.info.classes)?);
         }
-        // Where the logits live is found on the graph, which a prepared model no longer has.
-        Ok(Model { p, arenas: Arenas::default(), logits: None })
+        Ok(Model { p, arenas: Arenas::default() })
     }
 }
 

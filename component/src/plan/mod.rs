@@ -165,6 +165,34 @@ pub struct Plan {
     pub arena_f32: usize,
     pub arena_i8: usize,
     pub arena_i16: usize,
+    /// Where the input of the final SOFTMAX is, if the model has one (persisted, so a restored
+    /// model still answers `Model::infer_logits`).
+    pub logits: Option<Logits>,
+}
+
+/// The input of the final SOFTMAX (what fidelity is measured on): computed by the first `steps`
+/// steps, read from `place` before a later step may reuse it, dequantized with `quant`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Logits {
+    pub steps: usize,
+    pub place: Place,
+    /// `None` for f32 logits.
+    pub quant: Option<TensorQuant>,
+}
+
+/// Finds the final SOFTMAX's input in `g` and in `steps` (the graph's nodes minus RESHAPEs, which are
+/// aliases, in order).
+fn logits_of(g: &Graph, steps: &[Step]) -> Option<Logits> {
+    let k = g.nodes.iter().rposition(|n| matches!(n.op, Op::Softmax { .. }))?;
+    let n = g.nodes[..k].iter().filter(|n| n.op != Op::Reshape).count();
+    let place = match steps.get(n)? {
+        Step::F32(OpStep::Softmax { x, .. }) => Place { dtype: DType::F32, slot: *x },
+        Step::I8(OpStep::Softmax { x, .. }) => Place { dtype: DType::I8, slot: *x },
+        Step::I16(OpStep::Softmax { x, .. }) => Place { dtype: DType::I16, slot: *x },
+        _ => return None,
+    };
+    let quant = (place.dtype != DType::F32).then(|| tq(g, g.nodes[k].input(0)));
+    Some(Logits { steps: n, place, quant })
 }
 
 /// The arenas, allocated once per model instance.
@@ -263,7 +291,9 @@ impl Plan {
         if bytes > MAX_ARENA_BYTES as u64 {
             bail!(TooLarge, "activations need {bytes} bytes, more than {MAX_ARENA_BYTES}");
         }
-        let mut plan = Plan { steps, input: place(g.input)?, output: place(g.output)?, arena_f32, arena_i8, arena_i16 };
+        let logits = logits_of(g, &steps);
+        let mut plan =
+            Plan { steps, input: place(g.input)?, output: place(g.output)?, arena_f32, arena_i8, arena_i16, logits };
         plan.bind(Arch::current());
         Ok(plan)
     }

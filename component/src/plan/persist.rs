@@ -27,7 +27,7 @@ use crate::error::{bail, Result};
 use crate::model::{LoadOptions, Model, Prepared};
 
 /// Format identifier and version: a component never restores bytes written by a different layout.
-pub const MAGIC: &[u8; 8] = b"ECPLAN\x00\x04";
+pub const MAGIC: &[u8; 8] = b"ECPLAN\x00\x05";
 
 const ALIGN: usize = 8;
 
@@ -256,5 +256,19 @@ mod tests {
         let simd = crate::kernels::Arch::Simd128;
         assert_eq!(restored.kernels(Some(simd)), model.kernels(Some(simd)));
         assert!(model.kernels(Some(simd)).iter().any(|k| k.ends_with("/simd128")));
+    }
+
+    /// Where the logits are is part of the plan, so a restored model measures fidelity as a loaded one.
+    #[test]
+    fn a_restored_model_reads_the_same_logits() {
+        let path = format!("{}/../../shared/models/person_detect.tflite", env!("CARGO_MANIFEST_DIR"));
+        let tflite = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut model = Model::load(&tflite, &LoadOptions::default()).unwrap();
+        let mut restored = from_bytes(&to_bytes(&model).unwrap(), &LoadOptions::default()).unwrap();
+        let n = model.info().input.shape.iter().product::<u32>() as usize;
+        let input = model.input_from_real(&(0..n).map(|i| (i % 255) as f32 / 127.5 - 1.0).collect::<Vec<_>>());
+        let logits = model.infer_logits(&input).unwrap();
+        assert_eq!(logits.len(), 2);
+        assert_eq!(restored.infer_logits(&input).unwrap(), logits);
     }
 }
