@@ -21,6 +21,7 @@ pub mod npy;
 pub mod paths;
 pub mod runtime;
 pub mod wasmtime_rt;
+pub mod workerd;
 
 pub use api::*;
 pub use runtime::{Model, Runtime};

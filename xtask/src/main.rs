@@ -4,12 +4,14 @@
 //!   `dist/classifier-simd.wasm` (`simd128`), both with the prepared embedded model, then build the
 //!   apps for wasm32-wasip2 and compose each with the SIMD classifier (`dist/classify.wasm`,
 //!   `dist/classify-http.wasm`, `dist/doorbell.wasm`).
-//! - `test`: `dist`, then the whole workspace's tests, the kernel tests again inside wasm32-wasip2
+//! - `test`: `dist` and `worker`, then the whole workspace's tests, the kernel tests again inside wasm32-wasip2
 //!   with simd128 (testing the SIMD kernels), then `runtimes`. This is what CI runs.
 //! - `runtimes`: the runtime matrix (every golden case on every engine, bit-identical to native).
 //! - `bench`: ours next to tract, TFLite, ONNX Runtime and ONNX Runtime Web (see `bench.rs`); `bench --load`:
 //!   the bounded load run of `dist/classify-http.wasm` (host-tests' `load`); `bench --browser`: tfjs-tflite
 //!   and LiteRT.js next to ours via jco in headless Chromium (`bench/browser`).
+//! - `worker`: `dist`, then `dist/worker/`, the Cloudflare Worker (`worker.rs`); `worker --serve`
+//!   serves it with workerd.
 //! - `demo`: `dist`, then classify a sample photo with `dist/classify.wasm` in wasmtime.
 //! - `check`: rustfmt and clippy (native, and wasm32 with simd128), as CI runs them.
 //! - `fuzz`: libFuzzer on the parsers and the request path (`fuzz.rs`); the corpora replay in `test`.
@@ -19,6 +21,7 @@ mod apps;
 mod bench;
 mod fetch;
 mod fuzz;
+mod worker;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -83,6 +86,16 @@ enum Cmd {
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
         rounds: u32,
     },
+    /// Run `dist`, then write dist/worker/: the Cloudflare Worker (apps/worker/worker.js around
+    /// dist/classifier-simd.wasm transpiled by jco), with wrangler.toml and a workerd config.capnp.
+    Worker {
+        /// Then serve it with workerd in the foreground.
+        #[arg(long)]
+        serve: bool,
+        /// Where `--serve` listens.
+        #[arg(long, default_value = "127.0.0.1:8787", requires = "serve")]
+        addr: String,
+    },
     /// Quantize a TFLite model (natively): `quantize --target int8 --calibrate <dir> in.tflite out.tflite`.
     /// The same command as `edge-classify quantize` (golden/generate.py runs this one).
     Quantize(edge_classify_cli::quantize::QuantizeArgs),
@@ -118,6 +131,9 @@ fn main() -> ExitCode {
         }
         Cmd::Bench { runs, rounds, ours_only, .. } => bench(runs.unwrap_or(5), rounds, !ours_only),
         Cmd::Runtimes { pulley_cases } => dist().and_then(|_| runtimes(&layout()?, pulley_cases)),
+        Cmd::Worker { serve, addr } => {
+            build_worker().and_then(|l| if serve { worker::serve(&l, &addr) } else { Ok(()) })
+        }
         Cmd::Quantize(args) => edge_classify_cli::quantize::run(args),
         Cmd::Check => layout().and_then(|l| check(&l)),
         Cmd::Fuzz(args) => layout().and_then(|l| fuzz::fuzz(&l, args)),
@@ -328,9 +344,16 @@ fn check(layout: &Layout) -> Result<()> {
     Ok(())
 }
 
-fn test(args: &[OsString]) -> Result<()> {
-    let layout = layout()?;
+/// `dist`, then `dist/worker/`.
+fn build_worker() -> Result<Layout> {
     dist()?;
+    let layout = layout()?;
+    worker::build(&layout, &fetch::fetch(&layout)?)?;
+    Ok(layout)
+}
+
+fn test(args: &[OsString]) -> Result<()> {
+    let layout = build_worker()?;
     let mut command = cargo();
     command.current_dir(&layout.workspace_root).args(["test", "--release", "--workspace"]).args(args);
     run(command).context("tests failed")?;

@@ -1,0 +1,194 @@
+//! classify-http's HTTP contract as tests: routes, query, JSON shapes, error kinds and statuses, the
+//! body limit. [`http_contract!`] writes them for one server, so classify-http (`http.rs`, wasmtime
+//! serve) and the Cloudflare Worker (`worker.rs`, workerd) answer the same cases over real TCP.
+
+use std::net::SocketAddr;
+
+use anyhow::{ensure, Context, Result};
+use host_tests::apps::{http_request, HttpResponse, Upload};
+
+use crate::common::*;
+
+/// Whether the server can time its own inference: workerd's clocks do not advance during a
+/// request, so the Worker answers `inference_ms: null`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    Measured,
+    Null,
+}
+
+pub fn request(addr: SocketAddr, method: &str, path: &str, upload: Upload<'_>) -> HttpResponse {
+    http_request(addr, method, path, upload).unwrap_or_else(|e| panic!("{method} {path}: {e:#}"))
+}
+
+/// Every answer, error or not, is JSON with the right content type.
+pub fn json(r: &HttpResponse) -> serde_json::Value {
+    assert_eq!(r.header("content-type"), Some("application/json"), "{r:?}");
+    r.json().unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+pub fn assert_error(r: &HttpResponse, status: u16, kind: &str) {
+    let v = json(r);
+    assert_eq!(r.status, status, "{v}");
+    assert_eq!(v["error"]["status"], status, "{v}");
+    assert_eq!(v["error"]["kind"], kind, "{v}");
+    assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+}
+
+pub fn max_body_bytes(addr: SocketAddr) -> usize {
+    let info = json(&request(addr, "GET", "/", Upload::None));
+    info["max_body_bytes"].as_u64().expect("GET / states the body limit") as usize
+}
+
+pub fn get_root_describes_the_embedded_model(addr: SocketAddr) {
+    let r = request(addr, "GET", "/", Upload::None);
+    let v = json(&r);
+    assert_eq!(r.status, 200, "{v}");
+    let model = golden_model(EMBEDDED_MODEL_ID);
+    assert_eq!(v["input_shape"], serde_json::json!(model.input.shape), "{v}");
+    assert_eq!(v["classes"], serde_json::json!(model.output.shape.last()), "{v}");
+    assert_eq!(v["precision"], "int8", "{v}");
+    assert_eq!(v["max_body_bytes"], classify_http::route::MAX_BODY_BYTES, "{v}");
+}
+
+pub fn post_classify_answers_the_reference_top1(addr: SocketAddr, timing: Timing) -> Result<()> {
+    let model = golden_model(EMBEDDED_MODEL_ID);
+    for image in ["grace_hopper.bmp", "hot_dog.jpg", "coffee.png"] {
+        let case = model.photo_cases().find(|c| c.image == image).context("golden photo")?;
+        let r = request(addr, "POST", "/classify?top=3", Upload::Sized(&case.image_bytes()?));
+        let v = json(&r);
+        ensure!(r.status == 200, "{image}: status {}: {v}", r.status);
+        ensure!(v["precision"] == "int8" && v["model"].is_string(), "{image}: {v}");
+        match timing {
+            Timing::Measured => {
+                ensure!(v["inference_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{image}: inference_ms in {v}")
+            }
+            Timing::Null => ensure!(v["inference_ms"].is_null(), "{image}: inference_ms in {v}"),
+        }
+        let predictions = v["predictions"].as_array().context("predictions")?;
+        ensure!(predictions.len() == 3, "{image}: top=3 gave {}", predictions.len());
+        let label = predictions[0]["label"].as_str().context("the embedded model has labels")?;
+        check_top1_label(model, case, label)?;
+        let index = predictions[0]["index"].as_u64().context("index")? as u32;
+        ensure!(reference_top1(case)?.contains(&index), "{image}: index {index}, reference {:?}", case.top5);
+    }
+    Ok(())
+}
+
+pub fn garbage_is_a_400_json_error(addr: SocketAddr) {
+    assert_error(&request(addr, "POST", "/classify", Upload::Sized(b"this is not an image")), 400, "invalid-image");
+    assert_error(&request(addr, "POST", "/classify", Upload::Sized(b"")), 400, "invalid-image");
+    // A PNG signature followed by nonsense: the decoder must fail cleanly, not trap.
+    assert_error(
+        &request(addr, "POST", "/classify", Upload::Sized(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\xff\xff")),
+        400,
+        "invalid-image",
+    );
+}
+
+pub fn bad_queries_are_400(addr: SocketAddr) {
+    for query in ["top=0", "top=-1", "top=", "precision=int4", "k=v"] {
+        assert_error(&request(addr, "POST", &format!("/classify?{query}"), Upload::Sized(b"x")), 400, "bad-query");
+    }
+}
+
+pub fn oversized_declared_body_is_413_before_it_is_sent(addr: SocketAddr) {
+    let body = vec![0u8; max_body_bytes(addr) + 1];
+    assert_error(&request(addr, "POST", "/classify", Upload::SizedExpectContinue(&body)), 413, "too-large");
+}
+
+pub fn oversized_chunked_body_is_413(addr: SocketAddr) {
+    let body = vec![0u8; max_body_bytes(addr) + 1];
+    assert_error(&request(addr, "POST", "/classify", Upload::Chunked(&body)), 413, "too-large");
+}
+
+pub fn a_body_at_the_limit_is_read_and_judged_on_content(addr: SocketAddr) {
+    // Exactly the limit passes the size check and fails as an image: the limit is inclusive.
+    let body = vec![0u8; max_body_bytes(addr)];
+    assert_error(&request(addr, "POST", "/classify", Upload::Chunked(&body)), 400, "invalid-image");
+}
+
+pub fn unknown_paths_are_404_and_wrong_methods_405(addr: SocketAddr) {
+    assert_error(&request(addr, "GET", "/nope", Upload::None), 404, "not-found");
+    assert_error(&request(addr, "POST", "/classify/extra", Upload::Sized(b"x")), 404, "not-found");
+    assert_error(&request(addr, "GET", "/classify", Upload::None), 405, "method-not-allowed");
+    assert_error(&request(addr, "DELETE", "/", Upload::None), 405, "method-not-allowed");
+}
+
+/// Hostile bodies under the body limit: a truncated JPEG is a 400 naming the problem (as Pillow
+/// refuses it), a BMP header claiming 60000x60000 and a JPEG over the decode budget are 413 from
+/// their headers, before anything is decoded.
+pub fn truncated_images_are_400_and_images_over_the_decode_budget_413(addr: SocketAddr) -> Result<()> {
+    let model = golden_model(EMBEDDED_MODEL_ID);
+    let jpeg = model.photo_cases().find(|c| c.image == "hot_dog.jpg").context("golden photo")?.image_bytes()?;
+    let r = request(addr, "POST", "/classify", Upload::Sized(&jpeg[..jpeg.len() / 3]));
+    assert_error(&r, 400, "invalid-image");
+    ensure!(json(&r)["error"]["message"].as_str().is_some_and(|m| m.contains("JPEG")), "{:?}", json(&r));
+
+    let mut bmp = b"BM".to_vec();
+    for v in [70u32, 0, 54, 40, 60_000, 60_000] {
+        bmp.extend_from_slice(&v.to_le_bytes());
+    }
+    bmp.extend_from_slice(&[1, 0, 24, 0]);
+    bmp.extend_from_slice(&[0u8; 40]);
+    assert_error(&request(addr, "POST", "/classify", Upload::Sized(&bmp)), 413, "too-large");
+
+    // A flat gray 4096x3073 JPEG: small on the wire, one row over MAX_BUFFERED_PIXELS decoded.
+    let mut over = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut over, 50).encode(
+        &vec![128u8; 4096 * 3073],
+        4096,
+        3073,
+        image::ExtendedColorType::L8,
+    )?;
+    ensure!(over.len() < max_body_bytes(addr), "the test image ({} bytes) must fit the body limit", over.len());
+    let r = request(addr, "POST", "/classify", Upload::Sized(&over));
+    assert_error(&r, 413, "too-large");
+    ensure!(json(&r)["error"]["message"].as_str().is_some_and(|m| m.contains("MAX_BUFFERED_PIXELS")), "{:?}", json(&r));
+    Ok(())
+}
+
+/// The contract's tests for the server `$addr()` returns, whose inference timing is `$timing`.
+macro_rules! http_contract {
+    ($addr:expr, $timing:expr) => {
+        use crate::http_contract as c;
+
+        #[test]
+        fn get_root_describes_the_embedded_model() {
+            c::get_root_describes_the_embedded_model($addr())
+        }
+        #[test]
+        fn post_classify_answers_the_reference_top1() -> anyhow::Result<()> {
+            c::post_classify_answers_the_reference_top1($addr(), $timing)
+        }
+        #[test]
+        fn garbage_is_a_400_json_error() {
+            c::garbage_is_a_400_json_error($addr())
+        }
+        #[test]
+        fn bad_queries_are_400() {
+            c::bad_queries_are_400($addr())
+        }
+        #[test]
+        fn oversized_declared_body_is_413_before_it_is_sent() {
+            c::oversized_declared_body_is_413_before_it_is_sent($addr())
+        }
+        #[test]
+        fn oversized_chunked_body_is_413() {
+            c::oversized_chunked_body_is_413($addr())
+        }
+        #[test]
+        fn a_body_at_the_limit_is_read_and_judged_on_content() {
+            c::a_body_at_the_limit_is_read_and_judged_on_content($addr())
+        }
+        #[test]
+        fn unknown_paths_are_404_and_wrong_methods_405() {
+            c::unknown_paths_are_404_and_wrong_methods_405($addr())
+        }
+        #[test]
+        fn truncated_images_are_400_and_images_over_the_decode_budget_413() -> anyhow::Result<()> {
+            c::truncated_images_are_400_and_images_over_the_decode_budget_413($addr())
+        }
+    };
+}
+pub(crate) use http_contract;
