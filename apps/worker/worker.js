@@ -4,18 +4,19 @@
 // statically (Workers refuse to compile wasm bytes at run time) and instantiated once per isolate.
 //
 // Same routes, query, JSON shapes, error kinds, statuses and body limit as classify-http; the
-// host-tests `worker` suite runs classify-http's HTTP cases against both. Differences, each forced
-// by the platform or asked of the Worker: `model=person` selects the Visual Wake Words detector
-// (the doorbell use); `inference_ms` is null, because `Date.now()` and `performance.now()` do not
-// advance during a Worker request (time it from the client); models are created once per isolate
-// and reused by every request, where classify-http (an instance per request) sets one up each time.
+// host-tests `worker` suite runs classify-http's HTTP cases against both, and the limits, endpoints
+// and model names come from classify-http's Rust (`contract.js`, written by `cargo xtask worker`).
+// Two differences, both forced by the platform: `inference_ms` is null, because `Date.now()` and
+// `performance.now()` do not advance during a Worker request (time it from the client); and models
+// are created once per isolate and reused by every request, where classify-http (an instance per
+// request under `wasmtime serve`) sets one up each time.
 
 import core from "./classifier.core.wasm";
 import core2 from "./classifier.core2.wasm";
 import core3 from "./classifier.core3.wasm";
 import person from "./person.bin";
 import { instantiate } from "./classifier.js";
-import { MAX_BODY_BYTES, DEFAULT_TOP } from "./contract.js";
+import { MAX_BODY_BYTES, DEFAULT_TOP, ENDPOINTS, MODEL_NAMES } from "./contract.js";
 
 const cores = { "classifier.core.wasm": core, "classifier.core2.wasm": core2, "classifier.core3.wasm": core3 };
 const { classifier } = instantiate((name) => cores[name], {});
@@ -26,6 +27,9 @@ const MODELS = {
   imagenet: (precision) => classifier.embedded({ precision }),
   person: (precision) => classifier.Model.load(new Uint8Array(person), { precision }),
 };
+if (JSON.stringify(Object.keys(MODELS)) !== JSON.stringify(MODEL_NAMES)) {
+  throw new Error(`worker.js serves ${Object.keys(MODELS)}, classify-http ${MODEL_NAMES}`);
+}
 
 // The model cache: one instance per (model, precision), created by the first request that needs it.
 const cache = new Map();
@@ -77,7 +81,7 @@ function parseQuery(search) {
       if (!PRECISIONS.includes(value)) throw `precision must be fp32, int16 or int8, not ${JSON.stringify(value)}`;
       q.precision = value;
     } else if (key === "model") {
-      if (!(value in MODELS)) throw `model must be imagenet or person, not ${JSON.stringify(value)}`;
+      if (!MODEL_NAMES.includes(value)) throw `model must be imagenet or person, not ${JSON.stringify(value)}`;
       q.model = value;
     } else {
       throw `unknown query parameter ${JSON.stringify(key)} (known: top, precision, model)`;
@@ -121,8 +125,8 @@ function info() {
     macs: Number(i.macs),
     parameter_bytes: Number(i.parameterBytes),
     max_body_bytes: MAX_BODY_BYTES,
-    endpoints: ["GET /", "POST /classify?top=N&precision=fp32|int16|int8&model=imagenet|person"],
-    models: Object.keys(MODELS),
+    endpoints: ENDPOINTS,
+    models: MODEL_NAMES,
   });
 }
 

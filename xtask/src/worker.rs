@@ -65,11 +65,15 @@ pub fn build(layout: &Layout, fetched: &Fetched) -> Result<PathBuf> {
     ensure!(cores == CORE_MODULES, "jco wrote the core modules {cores:?}; worker.js imports {CORE_MODULES:?}");
     copy(&project.join("worker.js"), &out.join("worker.js"))?;
     copy(fetched.path(apps::DOORBELL_MODEL)?, &out.join("person.bin"))?;
+    let route = |v: serde_json::Value| v.to_string();
     let contract = format!(
         "// Written by `cargo xtask worker` from classify-http's `route` (apps/http/src/route.rs).\n\
-         export const MAX_BODY_BYTES = {};\nexport const DEFAULT_TOP = {};\n",
+         export const MAX_BODY_BYTES = {};\nexport const DEFAULT_TOP = {};\n\
+         export const ENDPOINTS = {};\nexport const MODEL_NAMES = {};\n",
         classify_http::route::MAX_BODY_BYTES,
-        classify_http::route::DEFAULT_TOP
+        classify_http::route::DEFAULT_TOP,
+        route(serde_json::json!(classify_http::route::ENDPOINTS)),
+        route(serde_json::json!(classify_http::route::ModelName::ALL.map(classify_http::route::ModelName::name))),
     );
     write(&out.join("contract.js"), &contract)?;
     let modules: String = ["worker.js", "classifier.js", "contract.js"]

@@ -12,6 +12,9 @@ use classify_http::route::{self, Route};
 wit_bindgen::generate!({ path: "../../wit", world: "classifier-client" });
 
 use edge::classify::classifier::{embedded, Model};
+
+/// The person detector `model=person` selects: examples/doorbell's model (the build passes its path).
+static PERSON: &[u8] = include_bytes!(env!("DOORBELL_MODEL"));
 use edge::classify::types::{self as t, LoadOptions};
 
 /// An answer: status and JSON text.
@@ -112,17 +115,22 @@ fn classifier_error(e: t::Error) -> Answer {
     }
 }
 
-fn load(precision: Option<route::Precision>) -> Result<Model, Answer> {
+fn load(name: route::ModelName, precision: Option<route::Precision>) -> Result<Model, Answer> {
     let precision = precision.map(|p| match p {
         route::Precision::Fp32 => t::Precision::Fp32,
         route::Precision::Int16 => t::Precision::Int16,
         route::Precision::Int8 => t::Precision::Int8,
     });
-    embedded(&LoadOptions { precision, labels: None, mean: None, std: None }).map_err(classifier_error)
+    let options = LoadOptions { precision, labels: None, mean: None, std: None };
+    match name {
+        route::ModelName::Imagenet => embedded(&options),
+        route::ModelName::Person => Model::load(PERSON, &options),
+    }
+    .map_err(classifier_error)
 }
 
 fn info() -> Answer {
-    let model = match load(None) {
+    let model = match load(route::ModelName::Imagenet, None) {
         Ok(m) => m,
         Err(answer) => return answer,
     };
@@ -136,12 +144,13 @@ fn info() -> Answer {
         "macs": i.macs,
         "parameter_bytes": i.parameter_bytes,
         "max_body_bytes": route::MAX_BODY_BYTES,
-        "endpoints": ["GET /", "POST /classify?top=N&precision=fp32|int16|int8"],
+        "endpoints": route::ENDPOINTS,
+        "models": route::ModelName::ALL.map(route::ModelName::name),
     }))
 }
 
 fn classify(image: &[u8], query: &route::Query) -> Answer {
-    let model = match load(query.precision) {
+    let model = match load(query.model, query.precision) {
         Ok(m) => m,
         Err(answer) => return answer,
     };

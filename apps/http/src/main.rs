@@ -2,7 +2,8 @@
 //! `wasi:http/proxy` component composed with `dist/classifier.wasm`. Any wasi:http host runs it
 //! unchanged (`wasmtime serve`, Spin, wasmCloud, jco).
 //!
-//! - `POST /classify[?top=N&precision=int8]`, the image as the body: `200` and
+//! - `POST /classify[?top=N&precision=int8&model=person]`, the image as the body (`model=person`: the
+//!   Visual Wake Words detector, built in; default: the embedded ImageNet model): `200` and
 //!   `{"model", "precision", "predictions": [{"index", "label", "score"}], "inference_ms"}`.
 //! - `GET /`: the embedded model's description.
 //! - Errors are JSON `{"error": {"status", "kind", "message"}}`: `400` for a body that is not an

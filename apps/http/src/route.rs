@@ -33,16 +33,39 @@ pub enum Precision {
     Int8,
 }
 
+/// The models an app serves, by their query name (`model=`): the embedded ImageNet classifier and
+/// the Visual Wake Words person detector (examples/doorbell's model, built into the app).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelName {
+    Imagenet,
+    Person,
+}
+
+impl ModelName {
+    pub const ALL: [ModelName; 2] = [ModelName::Imagenet, ModelName::Person];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelName::Imagenet => "imagenet",
+            ModelName::Person => "person",
+        }
+    }
+}
+
+/// What `GET /` lists under `endpoints`.
+pub const ENDPOINTS: [&str; 2] = ["GET /", "POST /classify?top=N&precision=fp32|int16|int8&model=imagenet|person"];
+
 #[derive(Debug, PartialEq, Eq)]
 pub struct Query {
     pub top: u32,
     pub precision: Option<Precision>,
+    pub model: ModelName,
 }
 
-/// Parses `top` and `precision`; anything else in the query is refused, so a typo is not
+/// Parses `top`, `precision` and `model`; anything else in the query is refused, so a typo is not
 /// silently ignored.
 pub fn parse_query(query: Option<&str>) -> Result<Query, String> {
-    let mut q = Query { top: DEFAULT_TOP, precision: None };
+    let mut q = Query { top: DEFAULT_TOP, precision: None, model: ModelName::Imagenet };
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
@@ -60,7 +83,13 @@ pub fn parse_query(query: Option<&str>) -> Result<Query, String> {
                     _ => return Err(format!("precision must be fp32, int16 or int8, not {value:?}")),
                 })
             }
-            _ => return Err(format!("unknown query parameter {key:?} (known: top, precision)")),
+            "model" => {
+                q.model = match ModelName::ALL.into_iter().find(|m| m.name() == value) {
+                    Some(m) => m,
+                    None => return Err(format!("model must be imagenet or person, not {value:?}")),
+                }
+            }
+            _ => return Err(format!("unknown query parameter {key:?} (known: top, precision, model)")),
         }
     }
     Ok(q)
@@ -87,12 +116,12 @@ mod tests {
 
     #[test]
     fn queries() {
-        assert_eq!(parse_query(None).unwrap(), Query { top: DEFAULT_TOP, precision: None });
+        assert_eq!(parse_query(None).unwrap(), Query { top: DEFAULT_TOP, precision: None, model: ModelName::Imagenet });
         assert_eq!(
-            parse_query(Some("top=3&precision=int8")).unwrap(),
-            Query { top: 3, precision: Some(Precision::Int8) }
+            parse_query(Some("top=3&precision=int8&model=person")).unwrap(),
+            Query { top: 3, precision: Some(Precision::Int8), model: ModelName::Person }
         );
-        for bad in ["top=0", "top=-1", "top=", "precision=int4", "k=v"] {
+        for bad in ["top=0", "top=-1", "top=", "precision=int4", "k=v", "model=cat"] {
             assert!(parse_query(Some(bad)).is_err(), "{bad}");
         }
     }
