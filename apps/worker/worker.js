@@ -96,22 +96,28 @@ async function readBody(request) {
   const tooLarge = () => Answer.error(413, "too-large", `the image must be at most ${MAX_BODY_BYTES} bytes`);
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > MAX_BODY_BYTES) return tooLarge();
-  const bytes = new Uint8Array(MAX_BODY_BYTES);
+  const chunks = [];
   let seen = 0;
   if (request.body) {
     const reader = request.body.getReader();
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      if (seen + value.length > MAX_BODY_BYTES) {
+      seen += value.length;
+      if (seen > MAX_BODY_BYTES) {
         await reader.cancel();
         return tooLarge();
       }
-      bytes.set(value, seen);
-      seen += value.length;
+      chunks.push(value);
     }
   }
-  return bytes.subarray(0, seen);
+  const bytes = new Uint8Array(seen);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return bytes;
 }
 
 function info() {

@@ -164,13 +164,7 @@ pub fn browser(layout: &Layout, rounds: u32, runs: u32) -> Result<()> {
     let root = &layout.workspace_root;
     let component = root.join("dist").join("classifier-simd.wasm");
     let project = root.join("bench").join("browser");
-    let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
-    let installed = modified(&project.join("node_modules").join(".package-lock.json"));
-    if installed.is_none() || installed < modified(&project.join("package-lock.json")) {
-        let mut npm = Command::new("npm");
-        npm.current_dir(&project).args(["ci", "--no-audit", "--no-fund"]);
-        run(npm).context("npm ci in bench/browser")?;
-    }
+    crate::npm_ci_if_stale(&project, "bench/browser")?;
     let dir = layout.target_dir.join("bench");
     let jco = dir.join("browser-jco");
     if jco.exists() {

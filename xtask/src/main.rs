@@ -219,6 +219,12 @@ pub(crate) fn layout() -> Result<Layout> {
 }
 
 pub(crate) fn dist() -> Result<PathBuf> {
+    dist_with_models().map(|(simd, _)| simd)
+}
+
+/// `dist`, also returning where it found the models (so a later step does not look them up and
+/// hash them again).
+fn dist_with_models() -> Result<(PathBuf, fetch::Fetched)> {
     let layout = layout()?;
     ensure_targets()?;
     let fetched = fetch::fetch(&layout)?;
@@ -228,7 +234,7 @@ pub(crate) fn dist() -> Result<PathBuf> {
     let simd = build_component(&layout, &SIMD, &bundle)?;
     // The apps get the SIMD build: every runtime in the matrix runs it, with the same bits, faster.
     apps::build_and_compose(&layout, &fetched, &simd)?;
-    Ok(simd)
+    Ok((simd, fetched))
 }
 
 /// The wasm targets the builds need, added through rustup when missing (a fresh machine has only
@@ -346,10 +352,23 @@ fn check(layout: &Layout) -> Result<()> {
 
 /// `dist`, then `dist/worker/`.
 fn build_worker() -> Result<Layout> {
-    dist()?;
+    let (_, fetched) = dist_with_models()?;
     let layout = layout()?;
-    worker::build(&layout, &fetch::fetch(&layout)?)?;
+    worker::build(&layout, &fetched)?;
     Ok(layout)
+}
+
+/// `npm ci` in `project` (`what` names it in errors) when its `node_modules` is missing or older
+/// than its lock file.
+pub(crate) fn npm_ci_if_stale(project: &Path, what: &str) -> Result<()> {
+    let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
+    let installed = modified(&project.join("node_modules").join(".package-lock.json"));
+    if installed.is_none() || installed < modified(&project.join("package-lock.json")) {
+        let mut npm = Command::new("npm");
+        npm.current_dir(project).args(["ci", "--no-audit", "--no-fund"]);
+        run(npm).with_context(|| format!("npm ci in {what}"))?;
+    }
+    Ok(())
 }
 
 fn test(args: &[OsString]) -> Result<()> {

@@ -25,30 +25,19 @@ pub fn workerd(layout: &Layout) -> PathBuf {
     layout.workspace_root.join(PROJECT).join("node_modules/@cloudflare/workerd-linux-64/bin/workerd")
 }
 
-/// `npm ci` in `apps/worker` when its `node_modules` is missing or older than the lock.
-fn npm_ci(project: &Path) -> Result<()> {
-    let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
-    let installed = modified(&project.join("node_modules").join(".package-lock.json"));
-    if installed.is_none() || installed < modified(&project.join("package-lock.json")) {
-        let mut npm = Command::new("npm");
-        npm.current_dir(project).args(["ci", "--no-audit", "--no-fund"]);
-        run(npm).context("npm ci in apps/worker")?;
-    }
-    Ok(())
-}
-
 /// Writes `dist/worker/` from `dist/classifier-simd.wasm` (built by `dist`).
 pub fn build(layout: &Layout, fetched: &Fetched) -> Result<PathBuf> {
     let root = &layout.workspace_root;
     let project = root.join(PROJECT);
-    npm_ci(&project)?;
+    crate::npm_ci_if_stale(&project, PROJECT)?;
     let out = dir(layout);
     if out.exists() {
         std::fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
     }
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    // `--instantiation async`-style output (here sync: every core module is given): the Worker hands
-    // over its statically imported modules instead of letting the bindings compile bytes.
+    // `--instantiation`: the bindings take the core modules from the caller, which hands over the ones
+    // it imports statically, instead of compiling bytes (which Workers refuse); `sync` because every
+    // module is already compiled when the Worker's top level runs.
     let mut transpile = Command::new("node");
     transpile
         .arg(project.join("node_modules/@bytecodealliance/jco/dist/jco.js"))
