@@ -9,7 +9,9 @@
 // Two differences, both forced by the platform: `inference_ms` is null, because `Date.now()` and
 // `performance.now()` do not advance during a Worker request (time it from the client); and models
 // are created once per isolate and reused by every request, where classify-http (an instance per
-// request under `wasmtime serve`) sets one up each time.
+// request under `wasmtime serve`) sets one up each time. One addition: every answer carries
+// `x-wasm-memory-bytes`, the classifier's linear memory after the request, the part of the
+// isolate's 128 MB that grows with models and images (wasm memory never shrinks).
 
 import core from "./classifier.core.wasm";
 import core2 from "./classifier.core2.wasm";
@@ -19,7 +21,13 @@ import { instantiate } from "./classifier.js";
 import { MAX_BODY_BYTES, DEFAULT_TOP, ENDPOINTS, MODEL_NAMES } from "./contract.js";
 
 const cores = { "classifier.core.wasm": core, "classifier.core2.wasm": core2, "classifier.core3.wasm": core3 };
-const { classifier } = instantiate((name) => cores[name], {});
+const memories = [];
+const { classifier } = instantiate((name) => cores[name], {}, (module, imports) => {
+  const instance = new WebAssembly.Instance(module, imports);
+  for (const e of Object.values(instance.exports)) if (e instanceof WebAssembly.Memory) memories.push(e);
+  return instance;
+});
+const memoryBytes = () => memories.reduce((sum, m) => sum + m.buffer.byteLength, 0);
 
 const PRECISIONS = ["fp32", "int16", "int8"];
 // name -> how to create it at a precision (undefined: the model's own)
@@ -81,7 +89,7 @@ function parseQuery(search) {
       if (!PRECISIONS.includes(value)) throw `precision must be fp32, int16 or int8, not ${JSON.stringify(value)}`;
       q.precision = value;
     } else if (key === "model") {
-      if (!MODEL_NAMES.includes(value)) throw `model must be imagenet or person, not ${JSON.stringify(value)}`;
+      if (!MODEL_NAMES.includes(value)) throw `model must be one of ${MODEL_NAMES.join(", ")}, not ${JSON.stringify(value)}`;
       q.model = value;
     } else {
       throw `unknown query parameter ${JSON.stringify(key)} (known: top, precision, model)`;
@@ -178,7 +186,7 @@ export default {
     }
     return new Response(JSON.stringify(answer.body), {
       status: answer.status,
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", "x-wasm-memory-bytes": String(memoryBytes()) },
     });
   },
 };

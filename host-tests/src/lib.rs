@@ -7,12 +7,15 @@
 //!   [`limits`]: what one store may use (memory, instantiation, time), for every host here.
 //! - [`golden`], [`npy`]: the manifest and its `.npy` tensors.
 //! - [`paths`]: where everything is, and the environment overrides.
+//! - [`budget_images`]: images at the decoders' memory budgets; [`workerd`], [`apps`]: the servers the
+//!   apps tests run.
 //!
 //! The tests themselves are in `tests/conformance/` (one test binary, so the component is
 //! compiled once per run).
 
 pub mod api;
 pub mod apps;
+pub mod budget_images;
 pub mod golden;
 pub mod jco_rt;
 pub mod limits;

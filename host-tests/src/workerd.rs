@@ -3,7 +3,7 @@
 //! the one npm installs in `apps/worker/node_modules` (pinned by its lock file).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,13 +24,19 @@ pub struct Workerd {
     child: Child,
     addr: SocketAddr,
     log: PathBuf,
+    spawned: Instant,
 }
 
 impl Workerd {
     /// Starts workerd on `dist/worker/config.capnp` and waits until it accepts connections. Fails
     /// (never skips) when the files or the binary are missing or workerd exits.
     pub fn start() -> Result<Workerd> {
-        let (dir, binary) = (worker_dir(), workerd_binary());
+        Workerd::start_in(&worker_dir())
+    }
+
+    /// The same for the Worker `cargo xtask worker` wrote to `dir` (the benchmark builds others).
+    pub fn start_in(dir: &Path) -> Result<Workerd> {
+        let binary = workerd_binary();
         for path in [dir.join("config.capnp"), binary.clone()] {
             ensure!(
                 path.is_file(),
@@ -43,8 +49,9 @@ impl Workerd {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let log = std::env::temp_dir().join(format!("edge-classify-workerd-{port}.log"));
         let file = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let spawned = Instant::now();
         let child = Command::new(&binary)
-            .current_dir(&dir)
+            .current_dir(dir)
             .args(["serve", "config.capnp", "--socket-addr"])
             .arg(format!("http={addr}"))
             .stdin(Stdio::null())
@@ -52,13 +59,12 @@ impl Workerd {
             .stderr(file)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
-        let mut server = Workerd { child, addr, log };
-        let start = Instant::now();
+        let mut server = Workerd { child, addr, log, spawned };
         while TcpStream::connect(addr).is_err() {
             if let Some(status) = server.child.try_wait()? {
                 bail!("workerd exited ({status}) before listening on {addr}: {}", server.log_text());
             }
-            if start.elapsed() > Duration::from_secs(60) {
+            if spawned.elapsed() > Duration::from_secs(60) {
                 bail!("workerd did not listen on {addr} within 60 s: {}", server.log_text());
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -68,6 +74,11 @@ impl Workerd {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// When the process was spawned: cold start is measured from here.
+    pub fn spawned(&self) -> Instant {
+        self.spawned
     }
 
     /// What workerd printed so far (its errors, uncaught exceptions in the Worker).

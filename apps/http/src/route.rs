@@ -86,7 +86,10 @@ pub fn parse_query(query: Option<&str>) -> Result<Query, String> {
             "model" => {
                 q.model = match ModelName::ALL.into_iter().find(|m| m.name() == value) {
                     Some(m) => m,
-                    None => return Err(format!("model must be imagenet or person, not {value:?}")),
+                    None => {
+                        let names = ModelName::ALL.map(ModelName::name).join(", ");
+                        return Err(format!("model must be one of {names}, not {value:?}"));
+                    }
                 }
             }
             _ => return Err(format!("unknown query parameter {key:?} (known: top, precision, model)")),
@@ -124,6 +127,15 @@ mod tests {
         for bad in ["top=0", "top=-1", "top=", "precision=int4", "k=v", "model=cat"] {
             assert!(parse_query(Some(bad)).is_err(), "{bad}");
         }
+        for model in ModelName::ALL {
+            assert_eq!(parse_query(Some(&format!("model={}", model.name()))).unwrap().model, model);
+        }
+    }
+
+    #[test]
+    fn the_endpoints_name_every_model() {
+        let names = ModelName::ALL.map(ModelName::name).join("|");
+        assert!(ENDPOINTS[1].ends_with(&format!("&model={names}")), "{}", ENDPOINTS[1]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `too-large` from their header, before anything is decoded.
 
 use anyhow::{ensure, Context, Result};
+use host_tests::budget_images::{jpeg, png_black, progressive};
 use host_tests::paths;
 use host_tests::wasmtime_rt::WasmtimeRuntime;
 use host_tests::{ErrorKind, LoadOptions, Runtime};
@@ -20,37 +21,6 @@ fn simd() -> Result<WasmtimeRuntime> {
         &path,
         Some(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("edge-classify-cwasm")),
     )
-}
-
-/// Pixels with detail everywhere (so the JPEG is not trivially small), RGB.
-fn pattern(w: u32, h: u32) -> Vec<u8> {
-    let mut v = Vec::with_capacity((w * h * 3) as usize);
-    for y in 0..h {
-        for x in 0..w {
-            v.extend([(x * 7 + y) as u8, ((y * 5) ^ x) as u8, ((x * y) >> 6) as u8]);
-        }
-    }
-    v
-}
-
-fn jpeg(w: u32, h: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-        .encode(&pattern(w, h), w, h, image::ExtendedColorType::Rgb8)
-        .expect("encoding a JPEG");
-    out
-}
-
-fn png_black(w: u32, h: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    let encoder = image::codecs::png::PngEncoder::new_with_quality(
-        &mut out,
-        image::codecs::png::CompressionType::Best,
-        image::codecs::png::FilterType::NoFilter,
-    );
-    image::ImageEncoder::write_image(encoder, &vec![0u8; (w * h * 3) as usize], w, h, image::ExtendedColorType::Rgb8)
-        .expect("encoding a PNG");
-    out
 }
 
 fn classify_peak(runtime: &WasmtimeRuntime, image: &[u8], what: &str) -> Result<u64> {
@@ -90,17 +60,6 @@ fn images_over_the_decode_budget_are_too_large_from_their_header() -> Result<()>
         Ok(p) => anyhow::bail!("a 4096x3073 JPEG was decoded: {p:?}"),
     }
     Ok(())
-}
-
-fn progressive(w: u16, h: u16, sampling: jpeg_encoder::SamplingFactor) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut encoder = jpeg_encoder::Encoder::new(&mut out, 90);
-    encoder.set_progressive(true);
-    encoder.set_sampling_factor(sampling);
-    encoder
-        .encode(&pattern(w as u32, h as u32), w, h, jpeg_encoder::ColorType::Rgb)
-        .expect("encoding a progressive JPEG");
-    out
 }
 
 /// Progressive JPEG keeps every DCT coefficient while it decodes: at its own budget (2048x1536), 4:4:4
