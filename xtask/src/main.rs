@@ -9,7 +9,9 @@
 //! - `runtimes`: the runtime matrix (every golden case on every engine, bit-identical to native).
 //! - `bench`: ours next to tract, TFLite, ONNX Runtime and ONNX Runtime Web (see `bench.rs`); `bench --load`:
 //!   the bounded load run of `dist/classify-http.wasm` (host-tests' `load`); `bench --browser`: tfjs-tflite
-//!   and LiteRT.js next to ours via jco in headless Chromium (`bench/browser`).
+//!   and LiteRT.js next to ours via jco in headless Chromium (`bench/browser`); `bench --worker`: the
+//!   premise's experiment, the Worker in workerd next to `wasmtime serve` (`worker.rs`, host-tests'
+//!   `bench-worker`).
 //! - `worker`: `dist`, then `dist/worker/`, the Cloudflare Worker (`worker.rs`); `worker --serve`
 //!   serves it with workerd.
 //! - `demo`: `dist`, then classify a sample photo with `dist/classify.wasm` in wasmtime.
@@ -81,6 +83,11 @@ enum Cmd {
         /// target/bench/browser.jsonl).
         #[arg(long, conflicts_with = "load")]
         browser: bool,
+        /// Instead: `worker`, then the premise's experiment: cold start, model load and inference per
+        /// model and precision in workerd next to dist/classify-http.wasm in wasmtime, interleaved
+        /// rounds, fresh servers (also in target/bench/worker.jsonl) [--runs default: 10].
+        #[arg(long, conflicts_with_all = ["load", "browser"])]
+        worker: bool,
         /// Interleaved rounds: each round runs every runtime in turn (the order rotated each round);
         /// ratios are medians of per-round ratios.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
@@ -128,6 +135,9 @@ fn main() -> ExitCode {
         Cmd::Bench { load: true, .. } => dist().and_then(|_| load_run(&layout()?)),
         Cmd::Bench { browser: true, rounds, runs, .. } => {
             dist().and_then(|_| layout()).and_then(|l| bench::browser(&l, rounds, runs.unwrap_or(50)))
+        }
+        Cmd::Bench { worker: true, rounds, runs, .. } => {
+            build_worker_with_models().and_then(|(l, f)| worker::bench(&l, &f, rounds, runs.unwrap_or(10)))
         }
         Cmd::Bench { runs, rounds, ours_only, .. } => bench(runs.unwrap_or(5), rounds, !ours_only),
         Cmd::Runtimes { pulley_cases } => dist().and_then(|_| runtimes(&layout()?, pulley_cases)),
@@ -352,10 +362,14 @@ fn check(layout: &Layout) -> Result<()> {
 
 /// `dist`, then `dist/worker/`.
 fn build_worker() -> Result<Layout> {
+    build_worker_with_models().map(|(layout, _)| layout)
+}
+
+fn build_worker_with_models() -> Result<(Layout, fetch::Fetched)> {
     let (_, fetched) = dist_with_models()?;
     let layout = layout()?;
     worker::build(&layout, &fetched)?;
-    Ok(layout)
+    Ok((layout, fetched))
 }
 
 /// `npm ci` in `project` (`what` names it in errors) when its `node_modules` is missing or older

@@ -27,10 +27,17 @@ pub fn workerd(layout: &Layout) -> PathBuf {
 
 /// Writes `dist/worker/` from `dist/classifier-simd.wasm` (built by `dist`).
 pub fn build(layout: &Layout, fetched: &Fetched) -> Result<PathBuf> {
+    let classifier = layout.workspace_root.join("dist").join("classifier-simd.wasm");
+    build_from(layout, fetched, &classifier, &dir(layout))
+}
+
+/// Writes the Worker around `classifier` (any baked classifier: its embedded model is the default,
+/// `model=imagenet`) to `out`.
+pub fn build_from(layout: &Layout, fetched: &Fetched, classifier: &Path, out: &Path) -> Result<PathBuf> {
     let root = &layout.workspace_root;
     let project = root.join(PROJECT);
     crate::npm_ci_if_stale(&project, PROJECT)?;
-    let out = dir(layout);
+    let out = out.to_path_buf();
     if out.exists() {
         std::fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
     }
@@ -44,8 +51,8 @@ pub fn build(layout: &Layout, fetched: &Fetched) -> Result<PathBuf> {
         .args(["transpile", "--quiet", "--name", "classifier", "--instantiation", "sync", "--no-nodejs-compat"])
         .args(["--no-typescript", "-o"])
         .arg(&out)
-        .arg(root.join("dist").join("classifier-simd.wasm"));
-    run(transpile).context("jco transpile of dist/classifier-simd.wasm")?;
+        .arg(classifier);
+    run(transpile).with_context(|| format!("jco transpile of {}", classifier.display()))?;
     let mut cores: Vec<String> = std::fs::read_dir(&out)?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n.ends_with(".wasm"))
@@ -94,7 +101,7 @@ pub fn build(layout: &Layout, fetched: &Fetched) -> Result<PathBuf> {
     let files: Vec<_> =
         std::fs::read_dir(&out)?.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).collect();
     let bytes: u64 = files.iter().map(|m| m.len()).sum();
-    println!("dist/worker: {} files, {bytes} bytes; `cargo xtask worker --serve` runs it in workerd", files.len());
+    println!("{}: {} files, {bytes} bytes", crate::display_relative(&out, root), files.len());
     Ok(out)
 }
 
@@ -113,4 +120,58 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
 
 fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The dog-breed model the premise's "10-class ImageNet-derived" row compares with. It has no public
+/// source (it is derived in ../shared), so `dist/` cannot embed it: the bench bakes it itself.
+const DOG_MODEL: &str = "dog_breeds_mobilenet_v2_160_int8.tflite";
+const DOG_LABELS: &str = "dog_breeds_labels.txt";
+
+/// `bench --worker`: the Worker in workerd next to `dist/classify-http.wasm` (host-tests'
+/// `bench-worker`), with the dog-breed model baked into both when ../shared has it.
+pub fn bench(layout: &Layout, fetched: &Fetched, rounds: u32, runs: u32) -> Result<()> {
+    let bench_dir = layout.target_dir.join("bench");
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    let models = std::env::var_os("EDGE_CLASSIFY_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::fetch::shared_dir(layout).join("models"));
+    let (model, labels) = (models.join(DOG_MODEL), models.join(DOG_LABELS));
+    if model.is_file() && labels.is_file() {
+        let baked = bench_dir.join("worker-dog").join("baked");
+        let bake = edge_classify_cli::bake::BakeArgs {
+            model,
+            labels: Some(labels),
+            // As `dist` prepares the default model: the file's own int8, and int16; fp32 is
+            // converted from the file when first asked for, in both servers alike.
+            precision: vec![edge_classify_cli::PrecisionArg::Int8, edge_classify_cli::PrecisionArg::Int16],
+            calibrate: None,
+            no_tflite: false,
+            scalar: false,
+            parts: Some(crate::apps::parts_dir(layout)),
+            out: baked.clone(),
+        };
+        edge_classify_cli::bake::run(&bake, &mut std::io::stdout()).context("baking the dog-breed model")?;
+        let worker =
+            build_from(layout, fetched, &baked.join("classifier.wasm"), &bench_dir.join("worker-dog").join("worker"))?;
+        args.push("--dog".into());
+        args.push(worker.into());
+        args.push(baked.join("classify-http.wasm").into());
+    } else {
+        eprintln!(
+            "xtask: {} or {} not in {}: the dog-breed rows are left out",
+            DOG_MODEL,
+            DOG_LABELS,
+            models.display()
+        );
+    }
+    let mut command = crate::cargo();
+    command
+        .current_dir(&layout.workspace_root)
+        .args(["run", "--quiet", "--release", "-p", "host-tests", "--bin", "bench-worker", "--"])
+        .args(["--rounds", &rounds.to_string(), "--runs", &runs.to_string(), "--json"])
+        .arg(bench_dir.join("worker.jsonl"))
+        .arg("--cache")
+        .arg(bench_dir.join("worker-cwasm"))
+        .args(args);
+    run(command).context("the Worker benchmark")
 }
