@@ -17,7 +17,9 @@ pub mod preprocess;
 pub mod quantize;
 pub mod tflite;
 
-#[cfg(target_arch = "wasm32")]
+/// The `edge:classify` exports of `dist/classifier.wasm`. Off for crates that link this one into a
+/// component of their own (`wasi-nn/`), which would otherwise export `edge:classify` too.
+#[cfg(all(target_arch = "wasm32", feature = "wit"))]
 mod bindings;
 
 pub use error::{Error, Result};

@@ -69,6 +69,8 @@ pub struct Quantization {
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TensorInfo {
+    /// The tensor's name in the file (wasi:nn names a graph's outputs by it).
+    pub name: String,
     pub shape: Vec<u32>,
     pub element: ElementType,
     pub quantization: Option<Quantization>,
@@ -84,6 +86,9 @@ pub struct ModelInfo {
     pub precision: Precision,
     pub input: TensorInfo,
     pub output: TensorInfo,
+    /// The file's own input, before any conversion to `precision` (`input` is what executes): what a
+    /// caller holding the file's tensors (uint8 pixels, say) has to convert them from.
+    pub file_input: TensorInfo,
     pub classes: u32,
     pub operators: u32,
     pub macs: u64,
@@ -166,7 +171,7 @@ impl Model {
         };
         let own = graph.precision();
         let plan = Plan::new(&graph)?;
-        let mut info = model_info(&graph, own)?;
+        let mut info = model_info(&graph, own, file_input)?;
         if let Some(name) = meta.name.filter(|n| !n.is_empty()) {
             info.name = name;
         }
@@ -476,10 +481,10 @@ fn tensor_info(g: &Graph, t: usize, uint8: bool) -> Result<TensorInfo> {
         // Report the file's own zero point, not the re-centred one.
         zero_point: q.zero_point() + if uint8 { 128 } else { 0 },
     });
-    Ok(TensorInfo { shape, element, quantization })
+    Ok(TensorInfo { name: tensor.name.clone(), shape, element, quantization })
 }
 
-fn model_info(g: &Graph, precision: Precision) -> Result<ModelInfo> {
+fn model_info(g: &Graph, precision: Precision, file_input: TensorInfo) -> Result<ModelInfo> {
     let input = tensor_info(g, g.input, g.input_uint8)?;
     let output = tensor_info(g, g.output, g.output_uint8)?;
     let classes = output.shape.last().copied().unwrap_or(1);
@@ -490,6 +495,7 @@ fn model_info(g: &Graph, precision: Precision) -> Result<ModelInfo> {
         precision,
         input,
         output,
+        file_input,
         classes,
         operators: g.nodes.len() as u32,
         macs: g.macs(),

@@ -27,7 +27,7 @@ use crate::error::{bail, Result};
 use crate::model::{LoadOptions, Model, Prepared};
 
 /// Format identifier and version: a component never restores bytes written by a different layout.
-pub const MAGIC: &[u8; 8] = b"ECPLAN\x00\x05";
+pub const MAGIC: &[u8; 8] = b"ECPLAN\x00\x06";
 
 const ALIGN: usize = 8;
 
