@@ -174,20 +174,34 @@ pub fn encode_component(module: &[u8]) -> Result<Vec<u8>> {
 /// `socket` with every `edge:classify` import satisfied by `classifier`. The result exports what
 /// `socket` exports and imports only what neither component provides (WASI, for the apps).
 pub fn plug(classifier: &[u8], socket: &[u8], socket_name: &str) -> Result<Vec<u8>> {
+    compose(classifier, socket, "classifier", socket_name)
+}
+
+/// `socket` with its imports of what `plug` exports satisfied by `plug` (wac's `plug`): what
+/// `cargo xtask compose` and `wac plug --plug PLUG SOCKET` do. Fails if any import of an interface
+/// `plug` exports is left, or if `plug` satisfies none of `socket`'s imports.
+pub fn compose(plug: &[u8], socket: &[u8], plug_name: &str, socket_name: &str) -> Result<Vec<u8>> {
+    let (_, plugged) = top_level_names(plug).with_context(|| format!("reading the exports of {plug_name}"))?;
+    let (wanted, _) = top_level_names(socket).with_context(|| format!("reading the imports of {socket_name}"))?;
+    ensure!(
+        wanted.iter().any(|i| plugged.contains(i)),
+        "{socket_name} imports none of what {plug_name} exports ({})",
+        plugged.join(", ")
+    );
     let mut graph = CompositionGraph::new();
-    let plug = Package::from_bytes("edge:classifier", None, classifier.to_vec(), graph.types_mut())
-        .context("reading the classifier component")?;
-    let plug = graph.register_package(plug)?;
-    let socket_package = Package::from_bytes(&format!("edge:{socket_name}"), None, socket.to_vec(), graph.types_mut())
+    let plug_package = Package::from_bytes("edge:plug", None, plug.to_vec(), graph.types_mut())
+        .with_context(|| format!("reading the {plug_name} component"))?;
+    let plug_id = graph.register_package(plug_package)?;
+    let socket_package = Package::from_bytes("edge:socket", None, socket.to_vec(), graph.types_mut())
         .with_context(|| format!("reading the {socket_name} component"))?;
-    let socket = graph.register_package(socket_package)?;
-    wac_graph::plug(&mut graph, vec![plug], socket)
-        .with_context(|| format!("plugging the classifier into {socket_name}"))?;
+    let socket_id = graph.register_package(socket_package)?;
+    wac_graph::plug(&mut graph, vec![plug_id], socket_id)
+        .with_context(|| format!("plugging {plug_name} into {socket_name}"))?;
     let composed = graph.encode(EncodeOptions::default()).with_context(|| format!("encoding {socket_name}"))?;
 
     let (imports, _) = top_level_names(&composed)?;
-    let leftover: Vec<_> = imports.iter().filter(|i| i.starts_with("edge:classify/")).collect();
-    ensure!(leftover.is_empty(), "{socket_name} still imports {leftover:?} after composition");
+    let leftover: Vec<_> = imports.iter().filter(|i| plugged.contains(i)).collect();
+    ensure!(leftover.is_empty(), "{socket_name} still imports {leftover:?} after composition with {plug_name}");
     Ok(composed)
 }
 

@@ -3,7 +3,8 @@
 //! - `dist`: build the guest for wasm32 and wrap it into `dist/classifier.wasm` (scalar) and
 //!   `dist/classifier-simd.wasm` (`simd128`), both with the prepared embedded model, then build the
 //!   apps for wasm32-wasip2 and compose each with the SIMD classifier (`dist/classify.wasm`,
-//!   `dist/classify-http.wasm`, `dist/doorbell.wasm`).
+//!   `dist/classify-http.wasm`, `dist/doorbell.wasm`); then `dist/wasi-nn.wasm`, the wasi:nn provider
+//!   with the same model, and the example wasi-nn guest composed with it (`wasi_nn.rs`).
 //! - `test`: `dist` and `worker`, then the whole workspace's tests, the kernel tests again inside wasm32-wasip2
 //!   with simd128 (testing the SIMD kernels), then `runtimes`. This is what CI runs.
 //! - `runtimes`: the runtime matrix (every golden case on every engine, bit-identical to native).
@@ -17,12 +18,15 @@
 //! - `demo`: `dist`, then classify a sample photo with `dist/classify.wasm` in wasmtime.
 //! - `check`: rustfmt and clippy (native, and wasm32 with simd128), as CI runs them.
 //! - `fuzz`: libFuzzer on the parsers and the request path (`fuzz.rs`); the corpora replay in `test`.
+//! - `compose`: plug one component into another's imports (`wasi_nn.rs`), as `dist` does for the apps
+//!   and for `dist/wasi-nn-classify.wasm`.
 //! - `fetch-models`: find or download the files in `models.json` (used by `dist`).
 
 mod apps;
 mod bench;
 mod fetch;
 mod fuzz;
+mod wasi_nn;
 mod worker;
 
 use std::ffi::OsString;
@@ -103,6 +107,18 @@ enum Cmd {
         #[arg(long, default_value = "127.0.0.1:8787", requires = "serve")]
         addr: String,
     },
+    /// Plug one component's exports into another's imports (wac's `plug`, as `dist` composes the
+    /// apps): `compose --plug dist/wasi-nn.wasm app.wasm -o out.wasm`. Fails if an import of an
+    /// interface the plug exports is left.
+    Compose {
+        /// The component whose exports satisfy the imports (dist/wasi-nn.wasm, dist/classifier.wasm).
+        #[arg(long)]
+        plug: PathBuf,
+        /// The component that imports them.
+        socket: PathBuf,
+        #[arg(short, long)]
+        out: PathBuf,
+    },
     /// Quantize a TFLite model (natively): `quantize --target int8 --calibrate <dir> in.tflite out.tflite`.
     /// The same command as `edge-classify quantize` (golden/generate.py runs this one).
     Quantize(edge_classify_cli::quantize::QuantizeArgs),
@@ -144,6 +160,7 @@ fn main() -> ExitCode {
         Cmd::Worker { serve, addr } => {
             build_worker().and_then(|l| if serve { worker::serve(&l, &addr) } else { Ok(()) })
         }
+        Cmd::Compose { plug, socket, out } => layout().and_then(|l| wasi_nn::compose_files(&l, &plug, &socket, &out)),
         Cmd::Quantize(args) => edge_classify_cli::quantize::run(args),
         Cmd::Check => layout().and_then(|l| check(&l)),
         Cmd::Fuzz(args) => layout().and_then(|l| fuzz::fuzz(&l, args)),
@@ -160,11 +177,14 @@ fn main() -> ExitCode {
 /// One wasm build of the guest. `dist` builds [`BASELINE`] (scalar) and [`SIMD`] (`+simd128`), each
 /// with its own output name; the SIMD build has its own target subdirectory (different rustflags
 /// must not invalidate the baseline's cache).
-struct WasmBuild {
+pub(crate) struct WasmBuild {
+    /// The crate and the core module cargo writes for it.
+    package: &'static str,
+    artifact: &'static str,
     /// Output file under `dist/`.
     output: &'static str,
-    /// The core module as compiled (no model), under `dist/parts/`.
-    part: &'static str,
+    /// The core module as compiled (no model), under `dist/parts/` (for `edge-classify bake`).
+    part: Option<&'static str>,
     target: &'static str,
     /// `-C` flags for the guest only (passed through CARGO_ENCODED_RUSTFLAGS).
     rustflags: &'static [&'static str],
@@ -174,8 +194,10 @@ struct WasmBuild {
 }
 
 const BASELINE: WasmBuild = WasmBuild {
+    package: GUEST_PACKAGE,
+    artifact: GUEST_ARTIFACT,
     output: "classifier.wasm",
-    part: edge_classify_cli::bake::CORE_SCALAR,
+    part: Some(edge_classify_cli::bake::CORE_SCALAR),
     target: "wasm32-unknown-unknown",
     rustflags: &[],
     target_subdir: None,
@@ -183,8 +205,10 @@ const BASELINE: WasmBuild = WasmBuild {
 
 /// The same guest with wasm SIMD128 enabled (every runtime in the matrix supports it).
 const SIMD: WasmBuild = WasmBuild {
+    package: GUEST_PACKAGE,
+    artifact: GUEST_ARTIFACT,
     output: "classifier-simd.wasm",
-    part: edge_classify_cli::bake::CORE_SIMD,
+    part: Some(edge_classify_cli::bake::CORE_SIMD),
     target: "wasm32-unknown-unknown",
     rustflags: &["-Ctarget-feature=+simd128"],
     target_subdir: Some("simd"),
@@ -244,6 +268,7 @@ fn dist_with_models() -> Result<(PathBuf, fetch::Fetched)> {
     let simd = build_component(&layout, &SIMD, &bundle)?;
     // The apps get the SIMD build: every runtime in the matrix runs it, with the same bits, faster.
     apps::build_and_compose(&layout, &fetched, &simd)?;
+    wasi_nn::build(&layout, &bundle)?;
     Ok((simd, fetched))
 }
 
@@ -265,15 +290,15 @@ fn ensure_targets() -> Result<()> {
     run(add).context("adding the wasm targets with rustup")
 }
 
-/// Compiles the guest (no model in it), keeps the core module under `dist/parts/` for `edge-classify
-/// bake`, and writes the classifier with `bundle` baked in.
-fn build_component(layout: &Layout, build: &WasmBuild, bundle: &[u8]) -> Result<PathBuf> {
+/// Compiles a guest (no model in it), keeps its core module under `dist/parts/` if it has a part
+/// name, and writes the component with `bundle` baked in.
+pub(crate) fn build_component(layout: &Layout, build: &WasmBuild, bundle: &[u8]) -> Result<PathBuf> {
     let mut command = cargo();
     command.current_dir(&layout.workspace_root).args([
         "build",
         "--release",
         "-p",
-        GUEST_PACKAGE,
+        build.package,
         "--target",
         build.target,
     ]);
@@ -287,13 +312,15 @@ fn build_component(layout: &Layout, build: &WasmBuild, bundle: &[u8]) -> Result<
     if build.target_subdir.is_some() {
         command.arg("--target-dir").arg(&target_dir);
     }
-    run(command).with_context(|| format!("building {GUEST_PACKAGE} for {}", build.target))?;
+    run(command).with_context(|| format!("building {} for {}", build.package, build.target))?;
 
-    let module_path = target_dir.join(build.target).join("release").join(GUEST_ARTIFACT);
+    let module_path = target_dir.join(build.target).join("release").join(build.artifact);
     let module =
         std::fs::read(&module_path).with_context(|| format!("reading the core module {}", module_path.display()))?;
-    let part = apps::parts_dir(layout).join(build.part);
-    std::fs::write(&part, &module).with_context(|| format!("writing {}", part.display()))?;
+    if let Some(part) = build.part {
+        let part = apps::parts_dir(layout).join(part);
+        std::fs::write(&part, &module).with_context(|| format!("writing {}", part.display()))?;
+    }
     let component = edge_classify_cli::bake::classifier(&module, bundle)
         .with_context(|| format!("baking the default model into {}", module_path.display()))?;
 
@@ -357,6 +384,28 @@ fn check(layout: &Layout) -> Result<()> {
             .args(["--", "-D", "warnings"]);
         run(c).with_context(|| format!("clippy ({target}, simd128)"))?;
     }
+    // The wasi:nn provider's glue, in the target dir its build uses, and the example guest.
+    let mut c = cargo();
+    c.current_dir(&layout.workspace_root)
+        .env("CARGO_ENCODED_RUSTFLAGS", wasi_nn::PROVIDER.rustflags.join("\x1f"))
+        .args(["clippy", "--release", "-p", wasi_nn::PROVIDER.package, "--lib", "--target", wasi_nn::PROVIDER.target])
+        .arg("--target-dir")
+        .arg(layout.target_dir.join(wasi_nn::PROVIDER.target_subdir.unwrap_or("simd-nn")))
+        .args(["--", "-D", "warnings"]);
+    run(c).context("clippy (the wasi:nn provider, wasm32)")?;
+    let mut c = cargo();
+    c.current_dir(&layout.workspace_root).args([
+        "clippy",
+        "--release",
+        "-p",
+        "wasi-nn-classify",
+        "--target",
+        "wasm32-wasip2",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(c).context("clippy (the wasi-nn example guest, wasm32-wasip2)")?;
     Ok(())
 }
 
@@ -387,8 +436,13 @@ pub(crate) fn npm_ci_if_stale(project: &Path, what: &str) -> Result<()> {
 
 fn test(args: &[OsString]) -> Result<()> {
     let layout = build_worker()?;
+    let wasmtime = wasi_nn::wasmtime_cli(&layout)?;
     let mut command = cargo();
-    command.current_dir(&layout.workspace_root).args(["test", "--release", "--workspace"]).args(args);
+    command
+        .current_dir(&layout.workspace_root)
+        .env("WASMTIME_CLI", wasmtime)
+        .args(["test", "--release", "--workspace"])
+        .args(args);
     run(command).context("tests failed")?;
     simd_kernel_tests(&layout)?;
     runtimes(&layout, 1)
