@@ -26,6 +26,11 @@ pub fn jco_dir() -> PathBuf {
 /// `npm ci` (only when `node_modules` is missing or older than the lockfile), then `jco transpile`
 /// `component` into `out`. Both are pinned by the lockfile, so every run transpiles with the same jco.
 pub fn transpile(component: &Path, out: &Path) -> Result<()> {
+    transpile_named(component, out, "classifier")
+}
+
+/// [`transpile`] to `out/NAME.js`.
+pub fn transpile_named(component: &Path, out: &Path, name: &str) -> Result<()> {
     let dir = jco_dir();
     let lock = dir.join("package-lock.json");
     let installed = dir.join("node_modules/.package-lock.json");
@@ -36,7 +41,7 @@ pub fn transpile(component: &Path, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     run(Command::new("node")
         .arg(dir.join("node_modules/@bytecodealliance/jco/dist/jco.js"))
-        .args(["transpile", "--quiet", "--name", "classifier", "-o"])
+        .args(["transpile", "--quiet", "--name", name, "-o"])
         .arg(out)
         .arg(component))
     .context("jco transpile")

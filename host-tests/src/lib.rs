@@ -23,6 +23,7 @@ pub mod native_rt;
 pub mod npy;
 pub mod paths;
 pub mod runtime;
+pub mod wasi_nn;
 pub mod wasmtime_rt;
 pub mod workerd;
 

@@ -9,6 +9,9 @@
 //! (decode, resize, normalize, run, softmax, sort). The digest covers element types, shapes, every
 //! output bit, prediction order, indices and score bits.
 //!
+//! Then the wasi-nn guest composed with `dist/wasi-nn.wasm` (`dist/wasi-nn-classify.wasm`) on
+//! wasmtime and jco: every golden case through the standard interface, bit-identical to native.
+//!
 //! Options: `--work <dir>` (where the jco transpile output and compiled artifacts are kept; default
 //! `target/runtimes`), `--pulley-cases <n>` (the interpreter runs the first n cases of each model over
 //! 10 MMACs, default 1), `--component <path>` (repeatable; default: `dist/classifier.wasm` and
@@ -23,6 +26,7 @@ use anyhow::{bail, ensure, Context, Result};
 use host_tests::golden::{Golden, GoldenModel};
 use host_tests::jco_rt::{self, JcoRuntime};
 use host_tests::native_rt::NativeRuntime;
+use host_tests::wasi_nn::{check_model, GuestHost};
 use host_tests::wasmtime_rt::{Compiler, WasmtimeRuntime};
 use host_tests::{paths, LoadOptions, Model, ModelInfo, Precision, Runtime, Tensor, TensorData};
 use sha2::{Digest, Sha256};
@@ -156,6 +160,7 @@ fn main() -> Result<()> {
             }
         }
     }
+    wasi_nn_guest(&golden, &work, &mut failures);
     if !failures.is_empty() {
         for f in &failures {
             eprintln!("FAIL: {f}");
@@ -164,6 +169,41 @@ fn main() -> Result<()> {
     }
     println!("runtime matrix: every runtime agrees with native on every case it ran");
     Ok(())
+}
+
+/// The wasi-nn guest composed with the provider (`dist/wasi-nn-classify.wasm`) on wasmtime
+/// (Cranelift, through wasmtime-wasi as `wasmtime run`) and jco: every golden case of every model at
+/// its own precision, fed as FP32, bit-identical to native `infer` (`host_tests::wasi_nn`). Either
+/// host failing to start is a failure: both are in this checkout's build.
+fn wasi_nn_guest(golden: &Golden, work: &std::path::Path, failures: &mut Vec<String>) {
+    let component = paths::workspace_root().join("dist").join("wasi-nn-classify.wasm");
+    let hosts = [
+        host_tests::apps::engine()
+            .and_then(|e| host_tests::apps::WasiCommand::new(&e, &component, Some(&work.join("cwasm"))))
+            .map(GuestHost::Wasmtime),
+        GuestHost::jco(&component),
+    ];
+    println!("wasi-nn guest: {} composed with dist/wasi-nn.wasm, fed FP32", component.display());
+    for host in hosts {
+        let host = match host {
+            Ok(h) => h,
+            Err(e) => {
+                failures.push(format!("the wasi-nn guest's host cannot start: {e:#}"));
+                continue;
+            }
+        };
+        for model in golden.models() {
+            let t = Instant::now();
+            let verdict = match check_model(&host, golden, model, None, "fp32", &work.join("wasi-nn")) {
+                Ok(n) => format!("identical to native infer ({n} cases, {:.1} s)", t.elapsed().as_secs_f64()),
+                Err(e) => {
+                    failures.push(format!("wasi-nn guest: {e:#}"));
+                    "DIFFERENT or failed".to_owned()
+                }
+            };
+            println!("{:<24} {:<36} {verdict}", host.name(), model.id);
+        }
+    }
 }
 
 /// The precisions each model is run at: every one the native build loads it at. Its own precision

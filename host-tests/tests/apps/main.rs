@@ -15,4 +15,5 @@ mod doorbell;
 mod http;
 mod http_contract;
 mod prepared;
+mod wasi_nn;
 mod worker;
