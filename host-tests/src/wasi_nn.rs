@@ -119,6 +119,14 @@ pub fn tensor_bytes(model: &GoldenModel, golden: &Tensor, ty: &str) -> Result<Ve
     })
 }
 
+/// `dir`, emptied (created if missing): a run's input files never mix with an earlier run's.
+pub fn fresh_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
 /// Every case of `model` at `precision` (none: its own) fed as `ty` through the guest on `host`,
 /// input files written under `work`; fails unless every output equals native `infer`'s, bit for bit.
 /// Returns the number of cases.
@@ -137,10 +145,7 @@ pub fn check_model(
     let name = own.info().output.name.clone();
     let precision_name = precision.map(|p| format!("{p:?}").to_lowercase());
     let label = format!("{} {} {}/{ty}", host.name(), model.id, precision_name.as_deref().unwrap_or("own"));
-    if work.exists() {
-        std::fs::remove_dir_all(work)?;
-    }
-    std::fs::create_dir_all(work)?;
+    fresh_dir(work)?;
     let model_path = model.model_path();
     let model_dir = model_path.parent().context("model path without a folder")?;
     let file = model_path.file_name().context("model file name")?.to_string_lossy();

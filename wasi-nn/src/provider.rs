@@ -226,24 +226,20 @@ impl Graph {
         self.clone()
     }
 
-    pub fn info(&self) -> ModelInfo {
-        self.model.borrow().info().clone()
-    }
-
     /// `graph-execution-context.compute`: the one tensor given is the model's input whatever its
     /// name; the output is named by the model's output tensor.
     pub fn compute(&self, inputs: &[(String, NnTensor)]) -> Result<Vec<(String, NnTensor)>, NnError> {
         let mut model = self.model.borrow_mut();
-        let info = model.info().clone();
         let [(_, tensor)] = inputs else {
             return err(
                 Code::RuntimeError,
-                format!("this graph has one input ({}); {} tensors given", info.input.name, inputs.len()),
+                format!("this graph has one input ({}); {} tensors given", model.info().input.name, inputs.len()),
             );
         };
-        let input = input_tensor(&model, &info, tensor)?;
+        let input = input_tensor(&model, model.info(), tensor)?;
         let output = model.infer(&input).map_err(executor)?;
-        Ok(vec![(info.output.name.clone(), output_tensor(&info.output, output))])
+        let info = &model.info().output;
+        Ok(vec![(info.name.clone(), output_tensor(info, output))])
     }
 }
 

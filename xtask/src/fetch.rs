@@ -67,8 +67,17 @@ pub fn shared_dir(layout: &Layout) -> PathBuf {
     env_dir("EDGE_CLASSIFY_SHARED").unwrap_or_else(|| layout.workspace_root.join("..").join("shared"))
 }
 
+/// Where models are looked for before downloading, in order: `$EDGE_CLASSIFY_MODELS`, the shared
+/// folder's `models/`, `../shared/models` beside the checkout.
+pub fn model_dirs(layout: &Layout) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = env_dir("EDGE_CLASSIFY_MODELS").into_iter().collect();
+    dirs.push(shared_dir(layout).join("models"));
+    dirs.push(layout.workspace_root.join("..").join("shared").join("models"));
+    dirs.dedup();
+    dirs
+}
+
 fn candidates(layout: &Layout, entry: &Entry) -> Vec<PathBuf> {
-    let shared = shared_dir(layout);
     let mut dirs = Vec::new();
     if entry.kind == "image" {
         if let Some(s) = env_dir("EDGE_CLASSIFY_SHARED") {
@@ -76,11 +85,7 @@ fn candidates(layout: &Layout, entry: &Entry) -> Vec<PathBuf> {
         }
         dirs.push(layout.workspace_root.join("..").join("shared").join("images"));
     } else {
-        if let Some(m) = env_dir("EDGE_CLASSIFY_MODELS") {
-            dirs.push(m);
-        }
-        dirs.push(shared.join("models"));
-        dirs.push(layout.workspace_root.join("..").join("shared").join("models"));
+        dirs.extend(model_dirs(layout));
     }
     dirs.push(cache_dir(layout));
     dirs.dedup();

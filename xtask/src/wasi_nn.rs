@@ -16,7 +16,7 @@ pub const PROVIDER: WasmBuild = WasmBuild {
     output: "wasi-nn.wasm",
     part: None,
     target: "wasm32-unknown-unknown",
-    rustflags: &["-Ctarget-feature=+simd128"],
+    rustflags: crate::SIMD.rustflags,
     target_subdir: Some("simd-nn"),
 };
 

@@ -132,11 +132,10 @@ const DOG_LABELS: &str = "dog_breeds_labels.txt";
 pub fn bench(layout: &Layout, fetched: &Fetched, rounds: u32, runs: u32) -> Result<()> {
     let bench_dir = layout.target_dir.join("bench");
     let mut args: Vec<std::ffi::OsString> = Vec::new();
-    let models = std::env::var_os("EDGE_CLASSIFY_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| crate::fetch::shared_dir(layout).join("models"));
-    let (model, labels) = (models.join(DOG_MODEL), models.join(DOG_LABELS));
-    if model.is_file() && labels.is_file() {
+    let dirs = crate::fetch::model_dirs(layout);
+    let found = dirs.iter().find(|d| d.join(DOG_MODEL).is_file() && d.join(DOG_LABELS).is_file());
+    if let Some(dir) = found {
+        let (model, labels) = (dir.join(DOG_MODEL), dir.join(DOG_LABELS));
         let baked = bench_dir.join("worker-dog").join("baked");
         let bake = edge_classify_cli::bake::BakeArgs {
             model,
@@ -157,11 +156,10 @@ pub fn bench(layout: &Layout, fetched: &Fetched, rounds: u32, runs: u32) -> Resu
         args.push(worker.into());
         args.push(baked.join("classify-http.wasm").into());
     } else {
+        let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         eprintln!(
-            "xtask: {} or {} not in {}: the dog-breed rows are left out",
-            DOG_MODEL,
-            DOG_LABELS,
-            models.display()
+            "xtask: {DOG_MODEL} and {DOG_LABELS} are not in {}: the dog-breed rows are left out",
+            dirs.join(", ")
         );
     }
     let mut command = crate::cargo();

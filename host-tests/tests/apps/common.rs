@@ -26,7 +26,7 @@ pub fn engine() -> &'static Engine {
 }
 
 /// Compiles once per test binary; a failure is remembered and reported by every test.
-fn once<T>(cell: &'static OnceLock<Result<T, String>>, make: impl FnOnce() -> Result<T>) -> &'static T {
+pub fn once<T>(cell: &'static OnceLock<Result<T, String>>, make: impl FnOnce() -> Result<T>) -> &'static T {
     match cell.get_or_init(|| make().map_err(|e| format!("{e:#}"))) {
         Ok(t) => t,
         Err(e) => panic!("{e}"),

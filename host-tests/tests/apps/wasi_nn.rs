@@ -13,36 +13,31 @@ use anyhow::{bail, ensure, Context, Result};
 use host_tests::api::{Precision, TensorData};
 use host_tests::apps::{Output, WasiCommand};
 use host_tests::golden::Dtype;
-use host_tests::wasi_nn::{check_model, parse, GuestHost, Printed};
+use host_tests::wasi_nn::{check_model, fresh_dir, parse, GuestHost, Printed};
 
 use crate::common::{
-    check_top1_label, dist, engine, golden, golden_model, images_dir, models_dir, strings, EMBEDDED_MODEL_ID,
+    check_top1_label, dist, engine, golden, golden_model, images_dir, models_dir, once, strings, EMBEDDED_MODEL_ID,
 };
 
 /// The composed guest on each host: wasmtime-wasi (as `wasmtime run`) and jco in Node. A host that
 /// cannot start fails every test that needs it.
 fn hosts() -> &'static [GuestHost] {
     static CELL: OnceLock<Result<Vec<GuestHost>, String>> = OnceLock::new();
-    let make = || -> Result<Vec<GuestHost>> {
+    once::<Vec<GuestHost>>(&CELL, || {
         let component = dist("wasi-nn-classify.wasm");
         let cache = Path::new(env!("CARGO_TARGET_TMPDIR"));
         Ok(vec![
-            GuestHost::Wasmtime(WasiCommand::new(engine(), &component, Some(cache)).context("compiling")?),
-            GuestHost::jco(&component).context("transpiling with jco")?,
+            GuestHost::Wasmtime(
+                WasiCommand::new(engine(), &component, Some(cache)).context("compiling dist/wasi-nn-classify.wasm")?,
+            ),
+            GuestHost::jco(&component).context("transpiling dist/wasi-nn-classify.wasm with jco")?,
         ])
-    };
-    match CELL.get_or_init(|| make().map_err(|e| format!("{e:#}"))) {
-        Ok(h) => h,
-        Err(e) => panic!("dist/wasi-nn-classify.wasm: {e}"),
-    }
+    })
 }
 
 fn scratch(name: &str) -> Result<PathBuf> {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasi-nn").join(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    std::fs::create_dir_all(&dir)?;
+    fresh_dir(&dir)?;
     Ok(dir)
 }
 
