@@ -11,4 +11,5 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
 "$venv/bin/python" "$here/generate.py" "$@"
+"$venv/bin/python" "$here/jpeg_decodes.py"
 exec "$venv/bin/python" "$here/kernel_oracle.py" "$here/kernel_cases.txt"

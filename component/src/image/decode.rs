@@ -1,18 +1,20 @@
 //! Decoding PNG, JPEG and BMP into rows for [`Resizer`], converted to RGB or to Pillow's luma on the
 //! way, with memory bounded before anything large is allocated.
 //!
-//! - PNG (not interlaced): streamed row by row (the `png` crate), so only the resize's intermediate is
+//! - PNG (not interlaced) and sequential JPEG: streamed row by row (the `png` crate; our
+//!   [`jpeg`](super::jpeg) decoder one MCU row at a time), so only the resize's intermediate is
 //!   held: any size up to [`MAX_DIMENSION`](super::MAX_DIMENSION) a side.
-//! - JPEG, BMP and interlaced PNG: their decoders produce the whole image, so the header's size is
-//!   checked against [`MAX_BUFFERED_PIXELS`] first (progressive JPEG, which also holds every DCT
-//!   coefficient, against [`MAX_PROGRESSIVE_PIXELS`]) and a larger one is `too-large`.
+//! - BMP and interlaced PNG: their decoders produce the whole image, so the header's size is checked
+//!   against [`MAX_BUFFERED_PIXELS`] first; progressive JPEG, which holds every DCT coefficient until
+//!   its last scan, against [`MAX_PROGRESSIVE_PIXELS`]. A larger one is `too-large`.
 //! - A file that ends early or is corrupt is `invalid-image` naming the problem, as Pillow refuses it
-//!   ("image file is truncated"); JPEG is decoded by zune-jpeg in strict mode for that.
+//!   ("image file is truncated").
 
 use std::io::Cursor;
 
 use crate::error::{Error, Result};
 
+use super::jpeg;
 use super::resize::Resizer;
 use super::MAX_DIMENSION;
 
@@ -20,8 +22,8 @@ use super::MAX_DIMENSION;
 /// the model, its arenas and the encoded file keeps `classify` of a 12 MP photo under 64 MiB of linear
 /// memory (README, "Reliability").
 pub const MAX_BUFFERED_PIXELS: u64 = 4096 * 3072;
-/// Progressive JPEG keeps 2 bytes per coefficient of every component besides the output: measured
-/// ~10 bytes a pixel at 4:4:4, so 3.1 MP peaks at 42.9 MiB with the model (conformance `memory.rs`).
+/// Progressive JPEG keeps 2 bytes per coefficient of every component until its last scan: 6 bytes
+/// a pixel at 4:4:4 (3 at 4:2:0), so 3.1 MP holds 18 MiB of coefficients (conformance `memory.rs`).
 pub const MAX_PROGRESSIVE_PIXELS: u64 = 2048 * 1536;
 
 /// Decodes `bytes` and feeds every row, as RGB (`channels == 3`) or Pillow's luma (`channels == 1`), to
@@ -157,37 +159,32 @@ fn png(bytes: &[u8], channels: u32, make: impl FnOnce(u32, u32) -> Result<Resize
 }
 
 fn jpeg(bytes: &[u8], channels: u32, make: impl FnOnce(u32, u32) -> Result<Resizer>) -> Result<Resizer> {
-    use zune_jpeg::zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
-    let bad = |e: zune_jpeg::errors::DecodeErrors| Error::InvalidImage(format!("JPEG: {e}"));
-    let options = DecoderOptions::default()
-        .set_strict_mode(true)
-        .set_max_width(MAX_DIMENSION as usize)
-        .set_max_height(MAX_DIMENSION as usize);
-    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
-    decoder.decode_headers().map_err(bad)?;
-    let info = decoder.info().ok_or_else(|| Error::InvalidImage("JPEG: no frame header".into()))?;
-    let (w, h) = (info.width as u32, info.height as u32);
-    let (limit, what) = match info.sof.is_progressive() {
-        true => (MAX_PROGRESSIVE_PIXELS, "a progressive JPEG"),
-        false => (MAX_BUFFERED_PIXELS, "a JPEG"),
-    };
-    check_buffered(w, h, limit, what)?;
-    // Gray stays gray (the model's luma of a gray image is the image); everything else becomes RGB.
-    let gray = decoder.input_colorspace() == Some(ColorSpace::Luma);
-    let out = if gray { ColorSpace::Luma } else { ColorSpace::RGB };
-    decoder.set_options(options.jpeg_set_out_colorspace(out));
-    let resizer = make(w, h)?;
-    let image = decoder.decode().map_err(bad)?;
-    let layout = if gray { Layout::Gray } else { Layout::Rgb };
-    let mut rows = Rows::new(layout, channels, w, resizer);
-    let line = w as usize * layout.bytes();
-    if image.len() != line * h as usize {
-        return Err(Error::InvalidImage(format!("JPEG: decoded {} bytes for {w}x{h}", image.len())));
+    /// Checks the size, makes the resizer once the frame header is read, then takes rows.
+    struct ToRows<F> {
+        make: Option<F>,
+        channels: u32,
+        rows: Option<Rows>,
     }
-    for row in image.chunks_exact(line) {
-        rows.push(row)?;
+    impl<F: FnOnce(u32, u32) -> Result<Resizer>> jpeg::Sink for ToRows<F> {
+        fn start(&mut self, info: &jpeg::Info) -> Result<()> {
+            let (w, h) = (info.width, info.height);
+            match info.buffered {
+                true => check_buffered(w, h, MAX_PROGRESSIVE_PIXELS, "a progressive JPEG")?,
+                // Streamed: only two MCU rows are held, whatever the size.
+                false => check_dimensions(w, h)?,
+            }
+            let make = self.make.take().expect("one frame");
+            let layout = if info.gray { Layout::Gray } else { Layout::Rgb };
+            self.rows = Some(Rows::new(layout, self.channels, w, make(w, h)?));
+            Ok(())
+        }
+        fn row(&mut self, row: &[u8]) -> Result<()> {
+            self.rows.as_mut().expect("started").push(row)
+        }
     }
-    Ok(rows.resizer)
+    let mut sink = ToRows { make: Some(make), channels, rows: None };
+    jpeg::decode(bytes, &mut sink)?;
+    Ok(sink.rows.expect("decode starts the sink before it succeeds").resizer)
 }
 
 fn bmp(bytes: &[u8], channels: u32, make: impl FnOnce(u32, u32) -> Result<Resizer>) -> Result<Resizer> {

@@ -1,18 +1,19 @@
-//! Image input: decode (PNG/JPEG/BMP, [`decode`]) → RGB, or Pillow's integer luma → Pillow's bilinear
-//! resize ([`resize`]) → the model's pixel rule (`crate::preprocess`).
+//! Image input: decode (PNG/JPEG/BMP, [`decode`], JPEG by our own [`jpeg`]) → RGB, or Pillow's integer
+//! luma → Pillow's bilinear resize ([`resize`]) → the model's pixel rule (`crate::preprocess`).
 //!
 //! The same steps `golden/generate.py` applies with Pillow: `convert('RGB')` / `convert('L')`,
-//! `resize((W, H), BILINEAR)` over the whole image (no crop). The resize is bit-identical to Pillow's and
-//! PNG/BMP decode exactly like Pillow, so PNG and BMP photos give exactly the golden input tensors; JPEG
-//! adds the decoder: zune-jpeg differs from libjpeg-turbo on ~1% of decoded pixels (4:2:0 files: more).
-//! `host-tests/tests/conformance/image_pipeline.rs` measures all of this against `golden/`.
+//! `resize((W, H), BILINEAR)` over the whole image (no crop). Every decoder gives exactly Pillow's
+//! pixels (JPEG: libjpeg-turbo's, as Pillow 13 decodes it) and the resize is bit-identical to Pillow's,
+//! so every golden photo gives exactly the golden input tensor.
+//! `host-tests/tests/conformance/{image_pipeline,jpeg}.rs` measure all of this against `golden/`.
 //!
 //! Memory is bounded by design: decoders hand rows to the resizer, which keeps only its first pass's
-//! output, so a PNG of any accepted size is never held whole; whole-image decoders are refused above a
-//! pixel budget read from the header (`decode`). Not covered: EXIF orientation (ignored on both sides),
-//! CMYK JPEGs (converted by zune-jpeg, not as Pillow does).
+//! output, so a PNG or sequential JPEG of any accepted size is never held whole; whole-image decoders
+//! are refused above a pixel budget read from the header (`decode`). Not covered: EXIF orientation
+//! (ignored on both sides), CMYK JPEGs (refused).
 
 mod decode;
+pub mod jpeg;
 mod resize;
 
 pub use decode::{MAX_BUFFERED_PIXELS, MAX_PROGRESSIVE_PIXELS};

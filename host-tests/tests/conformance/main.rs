@@ -10,6 +10,7 @@
 //!   `golden/tolerances.toml`; our quantizer's files against TFLite within 1 LSB.
 //! - `classify`: image path top-1 equals the reference's, top-5 snapshots (insta).
 //! - `image_pipeline`: decode + resize + normalize natively against the golden input tensors.
+//! - `jpeg`: our JPEG decoder against Pillow's decodes of `golden/jpeg/` and the shared photos, exactly.
 //! - `robustness`: garbage models, images and tensors give an error, never a trap.
 //! - `imports`: what the shipped component imports and exports.
 //! - `info`: `model.info` against the manifest; `embedded`.
@@ -28,5 +29,6 @@ mod golden_files;
 mod image_pipeline;
 mod imports;
 mod info;
+mod jpeg;
 mod memory;
 mod robustness;
