@@ -115,16 +115,7 @@ pub fn decode(bytes: &[u8], sink: &mut impl Sink) -> Result<()> {
                 let all = coefs.as_mut().expect("allocated above");
                 let mut decoder = ScanDecoder::new(bytes, r.pos, frame, &scan, &tables)?;
                 for row in 0..frame.mcus_y {
-                    let mut stripes: Vec<&mut [Block]> = Vec::with_capacity(scan.components.len());
-                    // The scan's components in scan order, each its block rows of this MCU row.
-                    let mut rest: Vec<Option<&mut Vec<Block>>> = all.iter_mut().map(Some).collect();
-                    for &(ci, _, _) in &scan.components {
-                        let c = &frame.components[ci];
-                        let n = c.v * c.blocks_w;
-                        let blocks = rest[ci].take().expect("a component once per scan");
-                        stripes.push(&mut blocks[row * n..(row + 1) * n]);
-                    }
-                    decoder.mcu_row(row, &mut stripes)?;
+                    decoder.mcu_row(row, &mut scan_stripes(all, frame, &scan, row))?;
                 }
                 r.pos = decoder.bits.pos;
             }
@@ -172,17 +163,30 @@ fn stream(
     let mut out = Output::new(frame, tables);
     for row in 0..frame.mcus_y {
         blocks.iter_mut().for_each(|b| b.fill([0; 64]));
-        {
-            // Scan order may differ from frame order.
-            let mut rest: Vec<Option<&mut Vec<Block>>> = blocks.iter_mut().map(Some).collect();
-            let mut stripes: Vec<&mut [Block]> =
-                scan.components.iter().map(|&(ci, _, _)| rest[ci].take().expect("once").as_mut_slice()).collect();
-            decoder.mcu_row(row, &mut stripes)?;
-        }
+        // The buffers hold one MCU row: its block rows are the whole buffer, at index 0.
+        decoder.mcu_row(row, &mut scan_stripes(&mut blocks, frame, scan, 0))?;
         let stripes: Vec<&[Block]> = blocks.iter().map(|b| b.as_slice()).collect();
         out.stripe(&stripes, quant, sink)?;
     }
     out.finish(sink)
+}
+
+/// The scan's components in scan order (which may differ from frame order), each its block rows of
+/// MCU row `row` of `blocks` (every component's blocks, frame order).
+fn scan_stripes<'b>(
+    blocks: &'b mut [Vec<Block>],
+    frame: &Frame,
+    scan: &markers::Scan,
+    row: usize,
+) -> Vec<&'b mut [Block]> {
+    let mut rest: Vec<Option<&mut Vec<Block>>> = blocks.iter_mut().map(Some).collect();
+    scan.components
+        .iter()
+        .map(|&(ci, _, _)| {
+            let n = frame.components[ci].v * frame.components[ci].blocks_w;
+            &mut rest[ci].take().expect("a component once per scan")[row * n..(row + 1) * n]
+        })
+        .collect()
 }
 
 /// One component's samples: the MCU row being completed and the one before, so that the rows of
@@ -196,6 +200,18 @@ struct Plane {
     /// The last row of the MCU row before `prev`.
     above: Vec<u8>,
     upsample: Upsample,
+}
+
+impl Plane {
+    /// Moves `cur` to `prev` (the old `prev` becomes the buffer to overwrite), first keeping the
+    /// outgoing `prev`'s last row as `above` once `received` MCU rows make that a real row.
+    fn advance(&mut self, received: usize) {
+        if received > 1 {
+            let last = (self.rows - 1) * self.stride;
+            self.above.copy_from_slice(&self.prev[last..last + self.stride]);
+        }
+        std::mem::swap(&mut self.prev, &mut self.cur);
+    }
 }
 
 /// IDCT, upsampling and colour conversion of MCU rows into sink rows.
@@ -244,11 +260,7 @@ impl<'f> Output<'f> {
         for ((plane, blocks), (c, quant)) in
             self.planes.iter_mut().zip(blocks).zip(self.frame.components.iter().zip(quant))
         {
-            if self.stripes > 0 {
-                let last = (plane.rows - 1) * plane.stride;
-                plane.above.copy_from_slice(&plane.prev[last..last + plane.stride]);
-            }
-            std::mem::swap(&mut plane.prev, &mut plane.cur);
+            plane.advance(self.stripes);
             for (i, block) in blocks.iter().enumerate() {
                 let (by, bx) = (i / c.blocks_w, i % c.blocks_w);
                 idct::idct_islow(block, quant, &mut plane.cur[by * 8 * plane.stride + bx * 8..], plane.stride);
@@ -264,11 +276,7 @@ impl<'f> Output<'f> {
     fn finish(mut self, sink: &mut impl Sink) -> Result<()> {
         // The last MCU row has no row below: its filters replicate its last real row.
         for plane in &mut self.planes {
-            if self.stripes > 1 {
-                let last = (plane.rows - 1) * plane.stride;
-                plane.above.copy_from_slice(&plane.prev[last..last + plane.stride]);
-            }
-            std::mem::swap(&mut plane.prev, &mut plane.cur);
+            plane.advance(self.stripes);
         }
         self.emit(self.stripes - 1, sink)
     }
