@@ -39,14 +39,14 @@ use crate::wasmtime_rt::{Compiler, WasmtimeRuntime};
 /// Largest output the tests keep from a guest's stdout or stderr.
 const CAPTURE_BYTES: usize = 1 << 20;
 
-/// Cap of each linear memory of an app instance. The classifier's memory starts at 11.6 MiB (the
-/// embedded model bundle) and is the one that grows; measured peaks: `GET /` 11.8 MiB, a golden
-/// photo 20.6 MiB (46 MiB at `precision=fp32`), a 12 MP JPEG (decoded whole) 51 MiB at int8 or
-/// int16 and 80.4 MiB at fp32, a 12 MP PNG 17.7 MiB (decoded row by row). The app's own memory
-/// stays under 5 MiB (the 4 MiB upload). The per-request target is 64 MiB, which serves every
-/// photo at int8 and int16; 96 MiB also serves fp32, the worst case the apps accept today, with
-/// 15 MiB to spare, so no request the apps are meant to serve is refused here.
-pub const APP_MEMORY_BYTES: usize = 96 << 20;
+/// Cap of each linear memory of an app instance: the per-request target. The classifier's memory
+/// starts at 11.6 MiB (the embedded model bundle) and is the one that grows; measured peaks
+/// (2026-12-03, bisecting this cap in `HttpServer`): a golden photo 18.7 MiB (42.9 MiB at
+/// `precision=fp32`), a 12 MP JPEG 19.3 (42.9), a 12 MP PNG 18.0 (42.9), both decoded row by row,
+/// and the largest progressive JPEG accepted (2048x1536 4:4:4, held whole) 34.5 (48.9). The app's
+/// own memory stays under 5 MiB (the 4 MiB upload). 64 MiB serves every request the apps accept,
+/// fp32 included, with 15 MiB to spare.
+pub const APP_MEMORY_BYTES: usize = 64 << 20;
 
 impl Limits {
     /// One `wasmtime serve` request, instantiation included. The slowest legitimate one measured,

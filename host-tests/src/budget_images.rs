@@ -27,6 +27,28 @@ pub fn jpeg_at(w: u32, h: u32, quality: u8) -> Vec<u8> {
     out
 }
 
+/// A baseline JPEG of one flat gray (`image`'s encoder, 4:2:0): a small file of as many pixels as
+/// asked for, which a streaming decoder must not hold.
+pub fn jpeg_flat(w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 50)
+        .encode(&vec![128u8; (w * h * 3) as usize], w, h, image::ExtendedColorType::Rgb8)
+        .expect("encoding a JPEG");
+    out
+}
+
+/// Only the headers of a 24-bit BMP of `w x h` (no pixel data): its size is refused or accepted from
+/// them, before anything is decoded.
+pub fn bmp_header(w: u32, h: u32) -> Vec<u8> {
+    let mut bmp = b"BM".to_vec();
+    for v in [70u32, 0, 54, 40, w, h] {
+        bmp.extend_from_slice(&v.to_le_bytes());
+    }
+    bmp.extend_from_slice(&[1, 0, 24, 0]);
+    bmp.extend_from_slice(&[0u8; 40]);
+    bmp
+}
+
 /// A black RGB PNG: a tiny file of `w * h * 3` bytes of pixels.
 pub fn png_black(w: u32, h: u32) -> Vec<u8> {
     let mut out = Vec::new();

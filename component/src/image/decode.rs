@@ -47,11 +47,16 @@ fn check_dimensions(w: u32, h: u32) -> Result<()> {
     Ok(())
 }
 
-fn check_buffered(w: u32, h: u32, limit: u64, what: &str) -> Result<()> {
+/// A budget and the name of its constant, which the `too-large` message names.
+type Budget = (u64, &'static str);
+const BUFFERED: Budget = (MAX_BUFFERED_PIXELS, "MAX_BUFFERED_PIXELS");
+const PROGRESSIVE: Budget = (MAX_PROGRESSIVE_PIXELS, "MAX_PROGRESSIVE_PIXELS");
+
+fn check_buffered(w: u32, h: u32, (limit, name): Budget, what: &str) -> Result<()> {
     check_dimensions(w, h)?;
     if w as u64 * h as u64 > limit {
         return Err(Error::TooLarge(format!(
-            "{what} of {w}x{h} pixels is over the {:.1} MP decoded at once (MAX_BUFFERED_PIXELS)",
+            "{what} of {w}x{h} pixels is over the {:.1} MP decoded at once ({name})",
             limit as f64 / 1e6
         )));
     }
@@ -142,7 +147,7 @@ fn png(bytes: &[u8], channels: u32, make: impl FnOnce(u32, u32) -> Result<Resize
     let mut rows = Rows::new(layout, channels, w, make(w, h)?);
     if interlaced {
         // Adam7 hands out passes, not rows: the whole image is needed.
-        check_buffered(w, h, MAX_BUFFERED_PIXELS, "an interlaced PNG")?;
+        check_buffered(w, h, BUFFERED, "an interlaced PNG")?;
         let mut image = vec![0u8; reader.output_buffer_size().ok_or_else(|| Error::TooLarge("PNG size".into()))?];
         let frame = reader.next_frame(&mut image).map_err(bad)?;
         for row in image[..frame.buffer_size()].chunks_exact(frame.line_size) {
@@ -169,7 +174,7 @@ fn jpeg(bytes: &[u8], channels: u32, make: impl FnOnce(u32, u32) -> Result<Resiz
         fn start(&mut self, info: &jpeg::Info) -> Result<()> {
             let (w, h) = (info.width, info.height);
             match info.buffered {
-                true => check_buffered(w, h, MAX_PROGRESSIVE_PIXELS, "a progressive JPEG")?,
+                true => check_buffered(w, h, PROGRESSIVE, "a progressive JPEG")?,
                 // Streamed: only two MCU rows are held, whatever the size.
                 false => check_dimensions(w, h)?,
             }
@@ -196,11 +201,11 @@ fn bmp(bytes: &[u8], channels: u32, make: impl FnOnce(u32, u32) -> Result<Resize
     // The size from the header ourselves first: the decoder refuses some huge ones itself, but as an
     // unsupported format and only where their byte count overflows a usize (wasm32, not 64-bit hosts).
     if let Some((w, h)) = bmp_dimensions(bytes) {
-        check_buffered(w, h, MAX_BUFFERED_PIXELS, "a BMP")?;
+        check_buffered(w, h, BUFFERED, "a BMP")?;
     }
     let mut decoder = image::codecs::bmp::BmpDecoder::new(Cursor::new(bytes)).map_err(bad)?;
     let (w, h) = decoder.dimensions();
-    check_buffered(w, h, MAX_BUFFERED_PIXELS, "a BMP")?;
+    check_buffered(w, h, BUFFERED, "a BMP")?;
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(MAX_BUFFERED_PIXELS * 4);
     decoder.set_limits(limits).map_err(bad)?;

@@ -160,13 +160,13 @@ fn a_run_over_the_memory_cap_fails_naming_the_limit() -> Result<()> {
     use host_tests::apps::{LimitHit, Limits};
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-memory-cap");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("12mp.jpg"), crate::http::twelve_megapixel_jpeg())?;
-    // Above a golden photo's 20.6 MiB, below the 12 MP JPEG's 51 (see `APP_MEMORY_BYTES`).
-    let limited = classify_cli().with_limits(Limits { memory_bytes: 32 << 20, ..classify_cli().limits() });
+    std::fs::write(dir.join("big.jpg"), crate::http::progressive_444())?;
+    let limited =
+        classify_cli().with_limits(Limits { memory_bytes: crate::http::SMALL_CAP, ..classify_cli().limits() });
     let fits = limited.run(&[images_dir()], &strings(&["/photos/grace_hopper.bmp"]))?;
     ensure!(fits.exit_code == 0, "{fits:?}");
-    let Err(e) = limited.run(&[(dir, "/big".to_owned())], &strings(&["/big/12mp.jpg"])) else {
-        anyhow::bail!("a 12 MP JPEG was classified under a 32 MiB cap");
+    let Err(e) = limited.run(&[(dir, "/big".to_owned())], &strings(&["/big/big.jpg"])) else {
+        anyhow::bail!("a 2048x1536 4:4:4 progressive JPEG was classified under a 28 MiB cap");
     };
     ensure!(matches!(e.downcast_ref::<LimitHit>(), Some(LimitHit::Memory { .. })), "{e:#}");
     ensure!(format!("{e:#}").contains("memory limit exceeded"), "{e:#}");

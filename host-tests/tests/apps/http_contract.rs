@@ -117,8 +117,8 @@ pub fn unknown_paths_are_404_and_wrong_methods_405(addr: SocketAddr) {
 }
 
 /// Hostile bodies under the body limit: a truncated JPEG is a 400 naming the problem (as Pillow
-/// refuses it), a BMP header claiming 60000x60000 and a JPEG over the decode budget are 413 from
-/// their headers, before anything is decoded.
+/// refuses it), a BMP header claiming 60000x60000 and images over the budgets of what is decoded whole
+/// (BMP, progressive JPEG) are 413 from their headers, before anything is decoded.
 pub fn truncated_images_are_400_and_images_over_the_decode_budget_413(addr: SocketAddr) -> Result<()> {
     let model = golden_model(EMBEDDED_MODEL_ID);
     let jpeg = model.photo_cases().find(|c| c.image == "hot_dog.jpg").context("golden photo")?.image_bytes()?;
@@ -126,26 +126,20 @@ pub fn truncated_images_are_400_and_images_over_the_decode_budget_413(addr: Sock
     assert_error(&r, 400, "invalid-image");
     ensure!(json(&r)["error"]["message"].as_str().is_some_and(|m| m.contains("JPEG")), "{:?}", json(&r));
 
-    let mut bmp = b"BM".to_vec();
-    for v in [70u32, 0, 54, 40, 60_000, 60_000] {
-        bmp.extend_from_slice(&v.to_le_bytes());
-    }
-    bmp.extend_from_slice(&[1, 0, 24, 0]);
-    bmp.extend_from_slice(&[0u8; 40]);
-    assert_error(&request(addr, "POST", "/classify", Upload::Sized(&bmp)), 413, "too-large");
+    let huge = host_tests::budget_images::bmp_header(60_000, 60_000);
+    assert_error(&request(addr, "POST", "/classify", Upload::Sized(&huge)), 413, "too-large");
 
-    // A flat gray 4096x3073 JPEG: small on the wire, one row over MAX_BUFFERED_PIXELS decoded.
-    let mut over = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut over, 50).encode(
-        &vec![128u8; 4096 * 3073],
-        4096,
-        3073,
-        image::ExtendedColorType::L8,
-    )?;
-    ensure!(over.len() < max_body_bytes(addr), "the test image ({} bytes) must fit the body limit", over.len());
-    let r = request(addr, "POST", "/classify", Upload::Sized(&over));
-    assert_error(&r, 413, "too-large");
-    ensure!(json(&r)["error"]["message"].as_str().is_some_and(|m| m.contains("MAX_BUFFERED_PIXELS")), "{:?}", json(&r));
+    // One row over each budget of what must be held whole: small on the wire, refused from the header.
+    use host_tests::budget_images::{bmp_header, progressive};
+    for (over, budget) in [
+        (bmp_header(4096, 3073), "MAX_BUFFERED_PIXELS"),
+        (progressive(2048, 1537, jpeg_encoder::SamplingFactor::R_4_2_0), "MAX_PROGRESSIVE_PIXELS"),
+    ] {
+        ensure!(over.len() < max_body_bytes(addr), "the test image ({} bytes) must fit the body limit", over.len());
+        let r = request(addr, "POST", "/classify", Upload::Sized(&over));
+        assert_error(&r, 413, "too-large");
+        ensure!(json(&r)["error"]["message"].as_str().is_some_and(|m| m.contains(budget)), "{:?}", json(&r));
+    }
     Ok(())
 }
 
