@@ -1,7 +1,9 @@
 //! The image path: `classify(photo, 5)` for every model and every photo case.
 //!
-//! - Asserted: our top-1 equals the reference's top-1. The reference ranks by score then index;
-//!   when the reference has a tie for first place, any of the tied indices is accepted.
+//! - Asserted: our top-5 equals the reference's, index for index and every score within 1e-5 (the
+//!   golden file's rounding), for every photo whatever its format: every decoder gives Pillow's
+//!   pixels (`image_pipeline`, `jpeg`) and inference is TFLite's bit for bit (`exactness`), so
+//!   `classify` is TFLite-on-Pillow end to end. A top-1 that differs is reported on its own.
 //! - Snapshotted (insta), one snapshot per model named `top5__<model id>`, stored in
 //!   `tests/conformance/snapshots/conformance__classify__top5__<model id>.snap`: for each photo,
 //!   our top-5 (score, index, label as returned by the component) next to the reference's top-5
@@ -20,10 +22,8 @@ const TOP_K: u32 = 5;
 
 struct ModelResult {
     snapshot: String,
-    top1_mismatches: Vec<String>,
-    /// Photos whose top-5 (indices, and scores within 1e-5) equals the reference's: since the
-    /// reference ran on the golden input tensor, this counts photos where our decode + resize +
-    /// normalize reproduced that tensor closely enough not to move any top-5 score.
+    mismatches: Vec<String>,
+    /// Photos whose top-5 (indices, and scores within 1e-5) equals the reference's.
     same_top5: usize,
 }
 
@@ -33,7 +33,7 @@ fn classify_model(runtime: &dyn Runtime, model: &GoldenModel) -> Result<ModelRes
     let mut instance = load(runtime, model, &model.load_options(true)?)?;
 
     let mut snapshot = String::new();
-    let mut top1_mismatches = Vec::new();
+    let mut mismatches = Vec::new();
     let mut same_top5 = 0;
     writeln!(
         snapshot,
@@ -75,7 +75,7 @@ fn classify_model(runtime: &dyn Runtime, model: &GoldenModel) -> Result<ModelRes
         let (ref_top, ref_score) = *case.top5.first().context("golden case without top5")?;
         let tied: Vec<u32> = case.top5.iter().filter(|(_, s)| *s == ref_score).map(|&(i, _)| i).collect();
         if !tied.contains(&ours[0].index) {
-            top1_mismatches.push(format!(
+            mismatches.push(format!(
                 "{}: {}: top-1 is {} {:?} ({:.4}), reference {} {:?} ({:.4})",
                 model.id,
                 case.image,
@@ -92,6 +92,9 @@ fn classify_model(runtime: &dyn Runtime, model: &GoldenModel) -> Result<ModelRes
             && ours.iter().zip(&case.top5).all(|(p, &(i, s))| p.index == i && (p.score - s).abs() <= 1e-5)
         {
             same_top5 += 1;
+        } else {
+            mismatches
+                .push(format!("{}: {}: top-5 differs from the reference's (see the snapshot)", model.id, case.image));
         }
 
         writeln!(snapshot, "{}", case.image)?;
@@ -104,11 +107,11 @@ fn classify_model(runtime: &dyn Runtime, model: &GoldenModel) -> Result<ModelRes
             writeln!(snapshot, "  {}. {left:<44} | {right}", rank + 1)?;
         }
     }
-    Ok(ModelResult { snapshot, top1_mismatches, same_top5 })
+    Ok(ModelResult { snapshot, mismatches, same_top5 })
 }
 
 #[test]
-fn photos_top1_matches_the_reference_and_top5_is_snapshotted() {
+fn photos_top5_equals_the_reference_and_is_snapshotted() {
     let mut errors = Vec::new();
     let mut snapshots = Vec::new();
     for runtime in runtimes() {
@@ -119,14 +122,13 @@ fn photos_top1_matches_the_reference_and_top5_is_snapshotted() {
             match classify_model(runtime, model) {
                 Ok(result) => {
                     report(format!(
-                        "classify [{}] {}: {} photos, {} top-1 mismatches, {} with the reference's top-5",
+                        "classify [{}] {}: {} photos, {} with the reference's top-5",
                         runtime.name(),
                         model.id,
                         model.photo_cases().count(),
-                        result.top1_mismatches.len(),
                         result.same_top5
                     ));
-                    errors.extend(result.top1_mismatches.into_iter().map(|m| format!("[{}] {m}", runtime.name())));
+                    errors.extend(result.mismatches.into_iter().map(|m| format!("[{}] {m}", runtime.name())));
                     snapshots.push((format!("top5__{}", model.id), result.snapshot));
                 }
                 Err(e) => errors.push(format!("[{}] {}: {e:#}", runtime.name(), model.id)),
