@@ -62,8 +62,32 @@ PILLOW = [
     ("pil-420-5x7", (5, 7), "RGB", {"subsampling": 2}),
     ("pil-422-17x1", (17, 1), "RGB", {"subsampling": 1}),
 ]
+# Motion-JPEG style: a file above (written with the standard Huffman tables, optimize off) with its DHT
+# segments removed; libjpeg-turbo then decodes with the standard tables (its std_huff_tables).
+WITHOUT_DHT = [("pil-420-no-dht", "pil-420"), ("pil-gray-no-dht", "pil-gray")]
+# A sequential scan header with progressive-looking Ss=1, Se=5, Ah=Al=1 (pil-420's otherwise): libjpeg
+# only warns and decodes whole blocks, as in any sequential scan.
+ODD_SOS = [("pil-420-sequential-ss1-se5", "pil-420", bytes([1, 5, 0x11]))]
 # Files Pillow decodes in a mode we refuse (CMYK): the suite checks the refusal, nothing else.
 REFUSED = [("pil-cmyk", (16, 16), "CMYK", {})]
+
+
+def without_dht(data: bytes) -> bytes:
+    """The file with every DHT segment (FFC4) before the first scan cut out."""
+    out, i = bytearray(data[:2]), 2
+    while data[i + 1] != 0xDA:
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if data[i + 1] != 0xC4:
+            out += data[i:i + 2 + length]
+        i += 2 + length
+    return bytes(out + data[i:])
+
+
+def with_scan_params(data: bytes, params: bytes) -> bytes:
+    """The file with the first scan header's Ss, Se and Ah/Al bytes replaced."""
+    sos = data.index(b"\xff\xda")
+    at = sos + 5 + 2 * data[sos + 4]
+    return data[:at] + params + data[at + 3:]
 
 
 def sha256(data: bytes) -> str:
@@ -89,6 +113,10 @@ def main() -> None:
     for name, (w, h), mode, options in PILLOW + REFUSED:
         im = Image.fromarray(picture(w, h))
         im.convert(mode).save(OUT / f"{name}.jpg", "JPEG", **options)
+    for name, source in WITHOUT_DHT:
+        (OUT / f"{name}.jpg").write_bytes(without_dht((OUT / f"{source}.jpg").read_bytes()))
+    for name, source, params in ODD_SOS:
+        (OUT / f"{name}.jpg").write_bytes(with_scan_params((OUT / f"{source}.jpg").read_bytes(), params))
     subprocess.run(["cargo", "run", "-q", "--release", "-p", "host-tests", "--bin", "jpeg-variants", "--", str(OUT)],
                    cwd=REPO, check=True)
     refused = {f"{name}.jpg" for name, *_ in REFUSED}

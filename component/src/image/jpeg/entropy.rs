@@ -185,8 +185,10 @@ pub struct ScanDecoder<'a, 't> {
 
 impl<'a, 't> ScanDecoder<'a, 't> {
     pub fn new(data: &'a [u8], pos: usize, frame: &'t Frame, scan: &'t Scan, tables: &'t Tables) -> Result<Self> {
-        let first_dc = scan.ss == 0 && (scan.ah == 0 || !frame.progressive);
-        let any_ac = scan.se > 0 || !frame.progressive;
+        // A sequential scan decodes whole blocks whatever its Ss/Se/Ah say (libjpeg only warns), so it
+        // needs both tables; a progressive one only what its band reads.
+        let first_dc = !frame.progressive || (scan.ss == 0 && scan.ah == 0);
+        let any_ac = !frame.progressive || scan.se > 0;
         let mut dc = Vec::new();
         let mut ac = Vec::new();
         for &(_, d, a) in &scan.components {

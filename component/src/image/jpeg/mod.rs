@@ -94,6 +94,7 @@ pub fn decode(bytes: &[u8], sink: &mut impl Sink) -> Result<()> {
                     return Err(Error::InvalidImage(format!("JPEG: more than {MAX_SCANS} scans")));
                 }
                 let scan = markers::scan(r.segment()?, frame)?;
+                tables.standard_huffman()?;
                 for &(ci, _, _) in &scan.components {
                     if quant[ci].is_none() {
                         let id = frame.components[ci].quant;
