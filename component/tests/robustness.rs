@@ -80,7 +80,10 @@ proptest! {
     #[test]
     fn garbage_images_are_invalid_image(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
         let mut m = Model::load(vww(), &LoadOptions::default()).unwrap();
-        prop_assert!(matches!(m.classify(&bytes, 1), Err(Error::InvalidImage(_))));
+        // Garbage that starts like a BMP header (the regression file keeps one) may claim a size over
+        // the budget: `too-large` from the header, as for a real one. Nothing else.
+        let r = m.classify(&bytes, 1);
+        prop_assert!(matches!(r, Err(Error::InvalidImage(_) | Error::TooLarge(_))), "{r:?}");
     }
 
     #[test]

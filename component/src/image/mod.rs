@@ -109,14 +109,15 @@ mod tests {
         assert_eq!(decode_resize(&png_of(256, 1, &gray), 256, 1, 1).unwrap(), (0..=255u8).collect::<Vec<_>>());
     }
 
-    /// The streaming decoders give the pixels the `image` crate decodes (what classify used before),
-    /// for every shared photo, as RGB and as luma.
+    /// The streaming PNG and BMP decoders give the pixels the `image` crate decodes whole, for every
+    /// shared photo, as RGB and as luma. (JPEG is our own decoder, held to Pillow's pixels instead:
+    /// `host-tests` conformance `jpeg`.)
     #[test]
-    fn image_decoders_match_the_image_crate_on_every_shared_photo() {
+    fn png_and_bmp_decoders_match_the_image_crate_on_every_shared_photo() {
         for entry in std::fs::read_dir(shared().join("images")).unwrap() {
             let path = entry.unwrap().path();
             let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
-            if !matches!(ext.as_str(), "png" | "jpg" | "jpeg" | "bmp") {
+            if !matches!(ext.as_str(), "png" | "bmp") {
                 continue;
             }
             let bytes = std::fs::read(&path).unwrap();
