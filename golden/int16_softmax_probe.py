@@ -8,14 +8,18 @@ last SOFTMAX's int16 input, `experimental_preserve_all_tensors`) and prints, per
   a. max |dp| of TFLite's int16 output against the fp32 reference (the fidelity table's number),
   b. max |dp| of a float softmax of the dequantized int16 logits against the fp32 reference,
   c. max |dp| between TFLite's int16 SOFTMAX and that float softmax (the kernel's own error),
-  d. max |d logit| against the fp32 logits.
+  d. max |d logit| against the fp32 logits,
+  e. (given `ID=INT16:FP32`, FP32 the int16 file dequantized by `cargo xtask quantize --target fp32`)
+     max |dp| of TFLite's float kernels with the int16 file's weights: the error its weights alone cause.
 
+Every int16 run is fed the real tensor the source's golden input stands for, as the fp32 reference was.
 Reads only committed golden data and the int16 files, which it does not write:
 
   cargo xtask quantize --target int16 ../shared/models/mobilenet_v2_1.0_224_ptq_int8.tflite /tmp/ptq16.tflite
   cargo xtask quantize --target int16 ../shared/models/mobilenet_v2_1.0_224_quant.tflite /tmp/u8_16.tflite
+  cargo xtask quantize --target fp32 /tmp/u8_16.tflite /tmp/u8_16_fp32.tflite
   golden/.venv/bin/python golden/int16_softmax_probe.py \\
-      mobilenet_v2_1.0_224_ptq_int8=/tmp/ptq16.tflite mobilenet_v2_1.0_224_quant=/tmp/u8_16.tflite
+      mobilenet_v2_1.0_224_ptq_int8=/tmp/ptq16.tflite mobilenet_v2_1.0_224_quant=/tmp/u8_16.tflite:/tmp/u8_16_fp32.tflite
 
 Each file's sha256 must be the manifest's (so it is the graph the suite checks bit for bit). Prints only.
 """
@@ -33,11 +37,34 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 GOLDEN = Path(__file__).resolve().parent
 
 
+def real_input(source: dict, case: dict) -> np.ndarray:
+    """The real tensor the source's golden input stands for: `scale * (q - zero_point)` in float32."""
+    x = np.load(GOLDEN / case["input"])
+    spec = source["input"]
+    if spec["dtype"] == "float32":
+        return x.astype(np.float32)
+    return (x.astype(np.float32) - np.float32(spec["zero_point"])) * np.float32(spec["scale"])
+
+
+def int16_input(source: dict, case: dict, scale: float, zero_point: int) -> np.ndarray:
+    """The real tensor the source's golden input stands for (what its fp32 reference was fed, and what
+    `classify` feeds any precision), quantized to the int16 file's input. Not the case's own .input.npy:
+    for a uint8 model those were preprocessed with the int16 file's normalization, another tensor."""
+    real = real_input(source, case)
+    return np.clip(np.round(real / np.float32(scale)) + zero_point, -32768, 32767).astype(np.int16)
+
+
 def main() -> None:
     manifest = json.loads((GOLDEN / "manifest.json").read_text())
     models = {m["id"]: m for m in manifest["models"]}
     for arg in sys.argv[1:]:
-        source_id, path = arg.split("=", 1)
+        source_id, paths = arg.split("=", 1)
+        path, _, fp32_path = paths.partition(":")
+        weights_only = None
+        if fp32_path:
+            weights_only = Interpreter(model_path=fp32_path, experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                                       num_threads=1)
+            weights_only.allocate_tensors()
         entry = next(q for q in manifest["quantized"] if q["id"] == f"{source_id}.ours_int16")
         sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         if sha != entry["sha256"]:
@@ -50,25 +77,36 @@ def main() -> None:
         l_scale, l_zp = logits["quantization"]
         out = interp.get_output_details()[0]
         o_scale, o_zp = out["quantization"]
-        reference = {c["image"]: c for c in models[source_id]["cases"] if c.get("kind", "photo") == "photo"}
+        source = models[source_id]
+        reference = {c["image"]: c for c in source["cases"] if c.get("kind", "photo") == "photo"}
+        inp = interp.get_input_details()[0]
+        i_scale, i_zp = inp["quantization"]
         print(f"{entry['id']} (logit scale {l_scale:.3g}, output scale {o_scale:.3g})")
-        print(f"  {'photo':28s} {'a. int16':>9s} {'b. float sm':>11s} {'c. kernel':>10s} {'d. logit':>9s}")
-        worst = np.zeros(4)
+        print(f"  {'photo':28s} {'a. int16':>9s} {'b. float sm':>11s} {'c. kernel':>10s} {'d. logit':>9s} "
+              f"{'e. weights':>10s}")
+        worst = np.zeros(5)
         for case in entry["cases"]:
-            interp.set_tensor(interp.get_input_details()[0]["index"], np.load(GOLDEN / case["input"]))
+            ref = reference[case["image"]]
+            interp.set_tensor(inp["index"], int16_input(source, ref, i_scale, i_zp))
             interp.invoke()
             l16 = (interp.get_tensor(logits["index"]).astype(np.float64).reshape(-1) - l_zp) * l_scale
             p16 = (interp.get_tensor(out["index"]).astype(np.float64).reshape(-1) - o_zp) * o_scale
-            ref = reference[case["image"]]
             lf = np.load(GOLDEN / ref["fp32_logits"]).astype(np.float64).reshape(-1)
             pf = np.load(GOLDEN / ref["fp32_output"]).astype(np.float64).reshape(-1)
             soft = np.exp(l16 - l16.max())
             soft /= soft.sum()
+            e = float("nan")
+            if weights_only is not None:
+                x = real_input(source, ref)
+                weights_only.set_tensor(weights_only.get_input_details()[0]["index"], x)
+                weights_only.invoke()
+                pw = weights_only.get_tensor(weights_only.get_output_details()[0]["index"]).astype(np.float64)
+                e = np.abs(pw.reshape(-1) - pf).max()
             row = np.array([np.abs(p16 - pf).max(), np.abs(soft - pf).max(), np.abs(p16 - soft).max(),
-                            np.abs(l16 - lf).max()])
-            worst = np.maximum(worst, row)
-            print(f"  {case['image']:28s} {row[0]:9.4f} {row[1]:11.4f} {row[2]:10.4f} {row[3]:9.3f}")
-        print(f"  {'worst':28s} {worst[0]:9.4f} {worst[1]:11.4f} {worst[2]:10.4f} {worst[3]:9.3f}")
+                            np.abs(l16 - lf).max(), e])
+            worst = np.fmax(worst, row)
+            print(f"  {case['image']:28s} {row[0]:9.4f} {row[1]:11.4f} {row[2]:10.4f} {row[3]:9.3f} {row[4]:10.4f}")
+        print(f"  {'worst':28s} {worst[0]:9.4f} {worst[1]:11.4f} {worst[2]:10.4f} {worst[3]:9.3f} {worst[4]:10.4f}")
 
 
 if __name__ == "__main__":
