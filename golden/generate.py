@@ -137,6 +137,18 @@ def preprocess_photo(path: Path, height: int, width: int, channels: int, dtype, 
     return np.ascontiguousarray(tensor.reshape(1, height, width, channels))
 
 
+def as_source_feeds(path: Path, source_input: dict, dtype, scale, zero_point) -> np.ndarray:
+    """A converted model's input as `classify` feeds it: the real value `scale * (q - zero_point)` the
+    source model's own preprocessed input stands for, quantized to the converted input."""
+    _, height, width, channels = source_input["shape"]
+    src = preprocess_photo(path, height, width, channels, np.dtype(source_input["dtype"]).type,
+                           source_input["scale"], source_input["zero_point"])
+    real = (src.astype(np.float32) - np.float32(source_input["zero_point"])) * np.float32(source_input["scale"])
+    info = np.iinfo(dtype)
+    q = round_half_away(real / np.float32(scale)).astype(np.int64) + int(zero_point)
+    return np.ascontiguousarray(np.clip(q, info.min, info.max).astype(dtype))
+
+
 def raw_int8(path: Path, shape) -> np.ndarray:
     indices = np.array(Image.open(path))
     if indices.dtype != np.uint8 or indices.ndim != 2:
@@ -398,7 +410,10 @@ def quantized(manifest: dict, photos: list) -> None:
                      "calibration": calibration if float_source else [], "sha256": sha256(path), "input": in_json, "output": out_json,
                      "cases": []}
             for p in photos:
-                inp = preprocess_photo(p, height, width, channels, np.dtype(ind["dtype"]).type, in_scale, in_zp)
+                if float_source:
+                    inp = preprocess_photo(p, height, width, channels, np.dtype(ind["dtype"]).type, in_scale, in_zp)
+                else:
+                    inp = as_source_feeds(p, source["input"], np.dtype(ind["dtype"]).type, in_scale, in_zp)
                 out = run(interp, inp)
                 rel_in, rel_out = f"data/{qid}/{p.stem}.input.npy", f"data/{qid}/{p.stem}.output.npy"
                 save_npy(GOLDEN / rel_in, inp)

@@ -48,8 +48,8 @@ def real_input(source: dict, case: dict) -> np.ndarray:
 
 def int16_input(source: dict, case: dict, scale: float, zero_point: int) -> np.ndarray:
     """The real tensor the source's golden input stands for (what its fp32 reference was fed, and what
-    `classify` feeds any precision), quantized to the int16 file's input. Not the case's own .input.npy:
-    for a uint8 model those were preprocessed with the int16 file's normalization, another tensor."""
+    `classify` feeds any precision), quantized to the int16 file's input: for converted files, the
+    case's own .input.npy (generate.py's `as_source_feeds`); derived here so the probe needs no more."""
     real = real_input(source, case)
     return np.clip(np.round(real / np.float32(scale)) + zero_point, -32768, 32767).astype(np.int16)
 
