@@ -130,6 +130,7 @@ fn png(bytes: &[u8], channels: u32, make: impl FnOnce(u32, u32) -> Result<Resize
         }
         e => Error::InvalidImage(format!("PNG: {e}")),
     };
+    check_palette(bytes)?;
     let mut decoder = png::Decoder::new(Cursor::new(bytes));
     // 8 bits per channel, palettes and low bit depths expanded (what the `image` crate asked before);
     // 16-bit samples keep their high byte, as Pillow's `RGB;16B` unpacker does.
@@ -235,4 +236,24 @@ fn bmp_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
         12 => Some((u16_at(18)?, u16_at(20)?)),
         _ => Some(((u32_at(18)? as i32).unsigned_abs(), (u32_at(22)? as i32).unsigned_abs())),
     }
+}
+
+/// A PLTE chunk must hold whole RGB entries (PNG 11.2.3). png 0.18.1 panics expanding an
+/// index into a partial last entry (found by fuzzing `image_decode`), which in the component is a trap,
+/// so such a file is refused here, as libpng refuses it. (Pillow alone is lenient: it drops the partial
+/// entry.) Chunks are walked up to the first IDAT, after which a PLTE may not come.
+fn check_palette(bytes: &[u8]) -> Result<()> {
+    let mut at = 8;
+    while let Some(head) = bytes.get(at..at + 8) {
+        let len = u32::from_be_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+        match &head[4..8] {
+            b"PLTE" if len % 3 != 0 => {
+                return Err(Error::InvalidImage(format!("PNG: a palette of {len} bytes is not whole RGB entries")))
+            }
+            b"IDAT" => break,
+            _ => {}
+        }
+        at = at.saturating_add(12).saturating_add(len);
+    }
+    Ok(())
 }

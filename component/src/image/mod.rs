@@ -99,6 +99,30 @@ mod tests {
         out
     }
 
+    /// A palette PNG whose PLTE ends in a partial entry (5 bytes), indices 0 and 1 used, interlaced
+    /// or not: `invalid-image` naming the palette, never the png crate's panic (a trap in wasm).
+    #[test]
+    fn a_palette_of_partial_entries_is_invalid_image() {
+        for interlace in [0u8, 1] {
+            let chunk = |kind: &[u8], data: &[u8]| {
+                let mut c = (data.len() as u32).to_be_bytes().to_vec();
+                c.extend_from_slice(kind);
+                c.extend_from_slice(data);
+                c.extend_from_slice(&crc32fast::hash(&c[4..]).to_be_bytes());
+                c
+            };
+            let mut file = b"\x89PNG\r\n\x1a\n".to_vec();
+            file.extend(chunk(b"IHDR", &[0, 0, 0, 2, 0, 0, 0, 2, 8, 3, 0, 0, interlace]));
+            file.extend(chunk(b"PLTE", &[10, 20, 30, 40, 50]));
+            file.extend(chunk(b"IDAT", &miniz_oxide::deflate::compress_to_vec_zlib(&[0, 0, 1, 0, 1, 0], 6)));
+            file.extend(chunk(b"IEND", &[]));
+            match decode_resize(&file, 2, 2, 3) {
+                Err(Error::InvalidImage(m)) => assert!(m.contains("palette"), "{m}"),
+                other => panic!("interlace {interlace}: {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn image_luma_is_pillows() {
         // values checked against Pillow 13 convert('L')
