@@ -247,7 +247,7 @@ fn check_palette(bytes: &[u8]) -> Result<()> {
     while let Some(head) = bytes.get(at..at + 8) {
         let len = u32::from_be_bytes(head[..4].try_into().expect("4 bytes")) as usize;
         match &head[4..8] {
-            b"PLTE" if len % 3 != 0 => {
+            b"PLTE" if !len.is_multiple_of(3) => {
                 return Err(Error::InvalidImage(format!("PNG: a palette of {len} bytes is not whole RGB entries")))
             }
             b"IDAT" => break,
