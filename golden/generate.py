@@ -128,13 +128,15 @@ def preprocess_photo(path: Path, height: int, width: int, channels: int, dtype, 
     if dtype == np.uint8:
         return np.ascontiguousarray(pixels.reshape(1, height, width, channels))
     real = (pixels.astype(np.float32) - np.float32(MEAN)) / np.float32(STD)
-    if dtype == np.float32:
-        tensor = real
-    else:
-        info = np.iinfo(dtype)
-        q = round_half_away(real / np.float32(scale)).astype(np.int64) + int(zero_point)
-        tensor = np.clip(q, info.min, info.max).astype(dtype)
+    tensor = real if dtype == np.float32 else quantize_real(real, dtype, scale, zero_point)
     return np.ascontiguousarray(tensor.reshape(1, height, width, channels))
+
+
+def quantize_real(real: np.ndarray, dtype, scale, zero_point) -> np.ndarray:
+    """The manifest's `quantized_input` rule."""
+    info = np.iinfo(dtype)
+    q = round_half_away(real / np.float32(scale)).astype(np.int64) + int(zero_point)
+    return np.clip(q, info.min, info.max).astype(dtype)
 
 
 def as_source_feeds(path: Path, source_input: dict, dtype, scale, zero_point) -> np.ndarray:
@@ -144,9 +146,7 @@ def as_source_feeds(path: Path, source_input: dict, dtype, scale, zero_point) ->
     src = preprocess_photo(path, height, width, channels, np.dtype(source_input["dtype"]).type,
                            source_input["scale"], source_input["zero_point"])
     real = (src.astype(np.float32) - np.float32(source_input["zero_point"])) * np.float32(source_input["scale"])
-    info = np.iinfo(dtype)
-    q = round_half_away(real / np.float32(scale)).astype(np.int64) + int(zero_point)
-    return np.ascontiguousarray(np.clip(q, info.min, info.max).astype(dtype))
+    return np.ascontiguousarray(quantize_real(real, dtype, scale, zero_point))
 
 
 def raw_int8(path: Path, shape) -> np.ndarray:

@@ -12,7 +12,8 @@ last SOFTMAX's int16 input, `experimental_preserve_all_tensors`) and prints, per
   e. (given `ID=INT16:FP32`, FP32 the int16 file dequantized by `cargo xtask quantize --target fp32`)
      max |dp| of TFLite's float kernels with the int16 file's weights: the error its weights alone cause.
 
-Every int16 run is fed the real tensor the source's golden input stands for, as the fp32 reference was.
+Every int16 run is fed its case's input, which generate.py made from the real tensor the source's golden
+input stands for, as the fp32 reference was fed.
 Reads only committed golden data and the int16 files, which it does not write:
 
   cargo xtask quantize --target int16 ../shared/models/mobilenet_v2_1.0_224_ptq_int8.tflite /tmp/ptq16.tflite
@@ -46,14 +47,6 @@ def real_input(source: dict, case: dict) -> np.ndarray:
     return (x.astype(np.float32) - np.float32(spec["zero_point"])) * np.float32(spec["scale"])
 
 
-def int16_input(source: dict, case: dict, scale: float, zero_point: int) -> np.ndarray:
-    """The real tensor the source's golden input stands for (what its fp32 reference was fed, and what
-    `classify` feeds any precision), quantized to the int16 file's input: for converted files, the
-    case's own .input.npy (generate.py's `as_source_feeds`); derived here so the probe needs no more."""
-    real = real_input(source, case)
-    return np.clip(np.round(real / np.float32(scale)) + zero_point, -32768, 32767).astype(np.int16)
-
-
 def main() -> None:
     manifest = json.loads((GOLDEN / "manifest.json").read_text())
     models = {m["id"]: m for m in manifest["models"]}
@@ -80,14 +73,14 @@ def main() -> None:
         source = models[source_id]
         reference = {c["image"]: c for c in source["cases"] if c.get("kind", "photo") == "photo"}
         inp = interp.get_input_details()[0]
-        i_scale, i_zp = inp["quantization"]
         print(f"{entry['id']} (logit scale {l_scale:.3g}, output scale {o_scale:.3g})")
         print(f"  {'photo':28s} {'a. int16':>9s} {'b. float sm':>11s} {'c. kernel':>10s} {'d. logit':>9s} "
               f"{'e. weights':>10s}")
         worst = np.zeros(5)
         for case in entry["cases"]:
             ref = reference[case["image"]]
-            interp.set_tensor(inp["index"], int16_input(source, ref, i_scale, i_zp))
+            # The case's input is the real tensor the source's golden input stands for (generate.py).
+            interp.set_tensor(inp["index"], np.load(GOLDEN / case["input"]))
             interp.invoke()
             l16 = (interp.get_tensor(logits["index"]).astype(np.float64).reshape(-1) - l_zp) * l_scale
             p16 = (interp.get_tensor(out["index"]).astype(np.float64).reshape(-1) - o_zp) * o_scale

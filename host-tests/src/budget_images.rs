@@ -37,15 +37,17 @@ pub fn jpeg_flat(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
-/// Only the headers of a 24-bit BMP of `w x h` (no pixel data): its size is refused or accepted from
-/// them, before anything is decoded.
-pub fn bmp_header(w: u32, h: u32) -> Vec<u8> {
+/// Only the 54 bytes of headers of a 24-bit BMP of `w x h` (a negative height: top-down rows), no pixel
+/// data: its size is refused or accepted from them, before anything is decoded.
+pub fn bmp_header(w: i32, h: i32) -> Vec<u8> {
     let mut bmp = b"BM".to_vec();
-    for v in [70u32, 0, 54, 40, w, h] {
-        bmp.extend_from_slice(&v.to_le_bytes());
+    for v in [54u32, 0, 54, 40] {
+        bmp.extend_from_slice(&v.to_le_bytes()); // file size, reserved, pixel offset, BITMAPINFOHEADER
     }
-    bmp.extend_from_slice(&[1, 0, 24, 0]);
-    bmp.extend_from_slice(&[0u8; 40]);
+    bmp.extend_from_slice(&w.to_le_bytes());
+    bmp.extend_from_slice(&h.to_le_bytes());
+    bmp.extend_from_slice(&[1, 0, 24, 0]); // planes, bits per pixel
+    bmp.extend_from_slice(&[0u8; 24]); // compression, sizes, resolution, palette
     bmp
 }
 

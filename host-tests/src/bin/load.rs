@@ -37,12 +37,7 @@ fn kinds() -> Result<Vec<Kind>> {
     );
     image::ImageEncoder::write_image(encoder, &vec![0u8; 9000 * 9000 * 3], 9000, 9000, image::ExtendedColorType::Rgb8)?;
     // A 54-byte BMP header claiming 60000 x 60000 x 24 bit.
-    let mut bmp_bomb = b"BM".to_vec();
-    for v in [70u32, 0, 54, 40, 60_000, 60_000] {
-        bmp_bomb.extend_from_slice(&v.to_le_bytes());
-    }
-    bmp_bomb.extend_from_slice(&[1, 0, 24, 0]);
-    bmp_bomb.extend_from_slice(&[0u8; 40]);
+    let bmp_bomb = host_tests::budget_images::bmp_header(60_000, 60_000);
     let mut noise = 0x9e37_79b9u32;
     let garbage = (0..64 << 10)
         .map(|_| {

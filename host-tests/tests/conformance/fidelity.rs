@@ -184,6 +184,15 @@ fn requantized(q: &QuantizedModel) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// A quantizer entry's target as the WIT API names it.
+fn api_target(q: &QuantizedModel) -> host_tests::Precision {
+    if q.target == "int8" {
+        host_tests::Precision::Int8
+    } else {
+        host_tests::Precision::Int16
+    }
+}
+
 fn quantized_for(source_file: &str, target: &str) -> Option<&'static QuantizedModel> {
     golden().manifest.quantized.iter().find(|q| q.source == source_file && q.target == target)
 }
@@ -355,9 +364,7 @@ fn quantizer_outputs_match_the_reference_within_one_lsb() {
         let mut loads = vec![(q.id.clone(), bytes, host_tests::LoadOptions::default())];
         if q.calibration.is_empty() {
             let source = std::fs::read(paths::models_dir().join(&q.source)).expect("the source model");
-            let precision =
-                Some(if q.target == "int8" { host_tests::Precision::Int8 } else { host_tests::Precision::Int16 });
-            let opts = host_tests::LoadOptions { precision, ..Default::default() };
+            let opts = host_tests::LoadOptions { precision: Some(api_target(q)), ..Default::default() };
             loads.push((format!("{} at load", q.id), source, opts));
         }
         for runtime in runtimes() {
@@ -462,7 +469,7 @@ fn the_exported_quantizer_writes_the_checked_files_on_every_runtime() {
         let source = std::fs::read(paths::models_dir().join(&q.source)).unwrap();
         let images: Vec<Vec<u8>> =
             q.calibration.iter().map(|n| std::fs::read(paths::images_dir().join(n)).unwrap()).collect();
-        let target = if q.target == "int8" { host_tests::Precision::Int8 } else { host_tests::Precision::Int16 };
+        let target = api_target(q);
         let cal = host_tests::Calibration { images, mean: None, std: None };
         for runtime in runtimes() {
             match runtime.quantize(&source, target, &cal) {
