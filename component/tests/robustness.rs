@@ -321,7 +321,7 @@ fn arena_byte_count_is_too_large_not_wrapped() {
 
 #[test]
 fn out_size_refuses_windows_that_could_wrap() {
-    use edge_classify::graph::lower::out_size;
+    use edge_classify::graph::operators::out_size;
     use edge_classify::graph::Padding;
     assert!(matches!(out_size(Padding::Same, 96, 3, 1, 1 << 20), Err(Error::UnsupportedModel(_))));
     assert!(matches!(out_size(Padding::Same, 96, 3, 1 << 20, 1), Err(Error::UnsupportedModel(_))));

@@ -7,6 +7,7 @@
 
 pub mod convert;
 pub mod lower;
+pub mod operators;
 
 pub use lower::lower;
 

@@ -351,7 +351,7 @@ fn op_step<P: Prec>(
             let f = shape4(g, node.input(1));
             let (kh, kw) = (f[1], f[2]);
             let pad = |i, k, s, d, o| match padding {
-                graph::Padding::Same => graph::lower::pad_before(i, k, s, d, o),
+                graph::Padding::Same => graph::operators::pad_before(i, k, s, d, o),
                 graph::Padding::Valid => 0,
             };
             let geom = ConvGeom {
@@ -392,7 +392,7 @@ fn op_step<P: Prec>(
             let [n, ih, iw, c] = shape4(g, node.input(0));
             let [_, oh, ow, _] = shape4(g, node.output);
             let pad = |i, k, s, o| match padding {
-                graph::Padding::Same => graph::lower::pad_before(i, k, s, 1, o),
+                graph::Padding::Same => graph::operators::pad_before(i, k, s, 1, o),
                 graph::Padding::Valid => 0,
             };
             let geom = PoolGeom {
