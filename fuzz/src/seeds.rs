@@ -407,3 +407,43 @@ pub fn requests(images: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
     }
     out
 }
+
+/// Inputs for the wasi_nn target (its layout is in `targets.rs`): every seed model at its own
+/// precision and each conversion, fed a well-formed FP32 tensor (NHWC and NCHW) and U8 pixels, plus
+/// tensors of the wrong type, dimensions and length.
+pub fn nn_inputs() -> Inputs {
+    use edge_classify::model::{LoadOptions, Model};
+    let mut out = Vec::new();
+    for (m, (name, file)) in models().iter().enumerate() {
+        let shape = Model::load(file, &LoadOptions::default()).expect("a seed model loads").info().input.shape.clone();
+        let nchw = match shape[..] {
+            [n, h, w, c] => vec![n, c, h, w],
+            _ => shape.clone(),
+        };
+        // (options mode, text), then (type index, cycle the bytes, dimensions, bytes): see `targets::wasi_nn`.
+        let options: [(u8, &[u8]); 4] = [(0, b""), (1, b""), (2, b"\x01"), (3, b"precision=int8\n")];
+        let ones_and_halves: &[u8] = &[0, 0, 0x80, 0x3f, 0, 0, 0, 0xbf];
+        let tensors: [(u8, bool, &[u32], &[u8]); 6] = [
+            (1, true, &shape, ones_and_halves),
+            (1, true, &nchw, ones_and_halves),
+            (4, true, &shape, &[0, 37, 200, 255]),
+            (0, true, &shape, &[0, 0x3c]),
+            (1, true, &shape[1..], ones_and_halves),
+            (1, false, &shape, ones_and_halves),
+        ];
+        for (o, (mode, text)) in options.iter().enumerate() {
+            for (t, (ty, cycle, dims, bytes)) in tensors.iter().enumerate() {
+                let mut input = vec![m as u8, mode | (*cycle as u8) << 2 | ty << 3];
+                input.extend_from_slice(&(text.len() as u16).to_le_bytes());
+                input.extend_from_slice(text);
+                input.push(dims.len() as u8);
+                for &d in dims.iter() {
+                    input.extend_from_slice(&(d as u16).to_le_bytes());
+                }
+                input.extend_from_slice(bytes);
+                out.push((format!("{name}-options{o}-tensor{t}"), input));
+            }
+        }
+    }
+    out
+}

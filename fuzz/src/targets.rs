@@ -9,6 +9,7 @@ use edge_classify::model::{ElementType, LoadOptions, Model, Tensor, TensorData};
 use edge_classify::quantize::{self, Calibration};
 use edge_classify::tflite::{metadata, write};
 use edge_classify::{image, Error};
+use edge_classify_wasi_nn::provider::{self as nn, Code, Encoding, NnTensor, TensorType};
 
 use crate::seeds;
 
@@ -44,6 +45,11 @@ pub const TARGETS: &[Target] = &[
         name: "quantize",
         run: quantize,
         about: "a .tflite file quantized to int8 and int16 (calibrated on a tiny image); whatever the quantizer writes loads at that precision",
+    },
+    Target {
+        name: "wasi_nn",
+        run: wasi_nn,
+        about: "a seed model, its wasi:nn options builder and an input tensor (dimensions, type, bytes) through the wasi:nn provider: a well-formed tensor computes, deterministically, into the output's shape; anything else is a runtime-error",
     },
 ];
 
@@ -216,4 +222,104 @@ fn quantize(data: &[u8]) {
             .unwrap_or_else(|e| panic!("the quantizer wrote a {target:?} model that does not load: {e}"));
         assert_eq!(model.info().precision, target);
     }
+}
+
+/// The wasi_nn input: `[model][mode][u16 length][options text][rank][rank x u16 LE dims][tensor bytes]`.
+/// `mode` picks the options builder (none, `precision=fp32|int16|int8`, or the fuzzed text), the tensor
+/// type (`mode >> 3`, of wasi:nn's seven) and whether the bytes are cycled to exactly the size the
+/// dimensions and type need (`mode & 4`), so well-formed tensors with fuzzed values are common.
+fn wasi_nn(data: &[u8]) {
+    static MODELS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    let models = MODELS.get_or_init(|| seeds::models().into_iter().map(|(_, m)| m).collect());
+    let [model, mode, rest @ ..] = data else { return };
+    let file = &models[*model as usize % models.len()];
+    let (text, rest) = split_u16(rest);
+    let options: Option<&[u8]> = match mode & 3 {
+        0 => None,
+        1 => Some(b"precision=fp32"),
+        2 => Some(if text.first().is_some_and(|b| b & 1 == 1) { b"precision=int16" } else { b"precision=int8" }),
+        _ => Some(text),
+    };
+    let builders: Vec<&[u8]> = [Some(&file[..]), options].into_iter().flatten().collect();
+    let graph = match nn::load(&builders, Encoding::Autodetect, nn::Target::Cpu) {
+        Ok(g) => g,
+        // A fuzzed options text, or a float seed asked for an integer precision (no calibration).
+        Err(e) if matches!(e.code, Code::InvalidArgument | Code::RuntimeError) => return,
+        Err(e) => panic!("a seed model got {:?} from load: {}", e.code, e.message),
+    };
+    let precision = match options {
+        None => None,
+        Some(o) => match std::str::from_utf8(o).map(str::trim) {
+            Ok("precision=fp32") => Some(Precision::Fp32),
+            Ok("precision=int16") => Some(Precision::Int16),
+            Ok("precision=int8") => Some(Precision::Int8),
+            _ => return, // other spellings the provider accepts: their info is not derived here
+        },
+    };
+    let info = Model::load(file, &LoadOptions { precision, ..LoadOptions::default() })
+        .expect("the provider loaded it")
+        .info()
+        .clone();
+
+    let types = [
+        TensorType::Fp16,
+        TensorType::Fp32,
+        TensorType::Fp64,
+        TensorType::Bf16,
+        TensorType::U8,
+        TensorType::I32,
+        TensorType::I64,
+    ];
+    let ty = types[(mode >> 3) as usize % types.len()];
+    let Some((&rank, rest)) = rest.split_first() else { return };
+    let (dims, bytes) = rest.split_at((rank as usize % 6 * 2).min(rest.len()));
+    let dimensions: Vec<u32> = dims.chunks_exact(2).map(|d| u16::from_le_bytes([d[0], d[1]]) as u32).collect();
+    let size = |ty: TensorType| match ty {
+        TensorType::U8 => 1,
+        TensorType::Fp16 | TensorType::Bf16 => 2,
+        TensorType::Fp32 | TensorType::I32 => 4,
+        TensorType::Fp64 | TensorType::I64 => 8,
+    };
+    let want = dimensions.iter().fold(size(ty) as u64, |n, &d| n.saturating_mul(d as u64));
+    let data: Vec<u8> = if mode & 4 != 0 && !bytes.is_empty() && want <= 1 << 20 {
+        bytes.iter().copied().cycle().take(want as usize).collect()
+    } else {
+        bytes.to_vec()
+    };
+
+    // What the provider documents: the model's NHWC shape or its NCHW transpose; FP32 always, U8 for a
+    // uint8 file; exactly the bytes the dimensions need.
+    let s = &info.input.shape;
+    let shape_ok = dimensions == *s || (s.len() == 4 && dimensions == [s[0], s[3], s[1], s[2]]);
+    let type_ok = ty == TensorType::Fp32 || (ty == TensorType::U8 && info.file_input.element == ElementType::Uint8);
+    let well_formed = shape_ok && type_ok && data.len() as u64 == want;
+
+    let tensor = NnTensor { dimensions: dimensions.clone(), ty, data };
+    let context = graph.context();
+    match context.compute(&[("input".to_string(), tensor.clone())]) {
+        Ok(outputs) => {
+            assert!(well_formed, "{dimensions:?} {ty:?} of {} bytes computed", tensor.data.len());
+            let [(name, out)] = &outputs[..] else { panic!("{} outputs", outputs.len()) };
+            assert_eq!(*name, info.output.name);
+            assert_eq!(out.dimensions, info.output.shape);
+            let out_ty = if info.output.element == ElementType::Uint8 { TensorType::U8 } else { TensorType::Fp32 };
+            assert_eq!(out.ty, out_ty);
+            let elements: usize = out.dimensions.iter().map(|&d| d as usize).product();
+            assert_eq!(out.data.len(), elements * size(out_ty));
+            // Another context of the same graph runs in between: the first then gives the same bytes.
+            let other = NnTensor { dimensions: s.clone(), ty: TensorType::Fp32, data: vec![0x3f; fp32_bytes(s)] };
+            graph.context().compute(&[("x".to_string(), other)]).expect("a well-formed FP32 tensor computes");
+            let again = context.compute(&[("input".to_string(), tensor)]).expect("it computed once");
+            assert_eq!(again, outputs, "a second compute of the same tensor differs");
+        }
+        Err(e) => {
+            assert!(!well_formed, "a well-formed {dimensions:?} {ty:?} tensor failed: {}", e.message);
+            assert_eq!(e.code, Code::RuntimeError, "{}", e.message);
+        }
+    }
+}
+
+/// Bytes of an FP32 tensor of `shape`.
+fn fp32_bytes(shape: &[u32]) -> usize {
+    shape.iter().map(|&d| d as usize).product::<usize>() * 4
 }

@@ -192,12 +192,14 @@ fn seed(layout: &Layout, corpus_root: &Path) -> Result<()> {
     // The whole-file form too: the tiny model with a metadata buffer and zip of its own.
     metadata.extend(models.iter().take(1).cloned());
     let requests = edge_classify_fuzz::seeds::requests(&images);
-    let sets: [(&str, &edge_classify_fuzz::seeds::Inputs); 5] = [
+    let nn = edge_classify_fuzz::seeds::nn_inputs();
+    let sets: [(&str, &edge_classify_fuzz::seeds::Inputs); 6] = [
         ("tflite_load", &models),
         ("quantize", &models),
         ("metadata", &metadata),
         ("image_decode", &images),
         ("http_request", &requests),
+        ("wasi_nn", &nn),
     ];
     for (target, inputs) in sets {
         let dir = corpus_root.join(target);
