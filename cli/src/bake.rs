@@ -4,7 +4,9 @@
 //! The prebuilt parts (written by `cargo xtask dist` to `dist/parts/`) are the classifier's core
 //! modules as compiled, with no model, and the apps as compiled, not yet composed. `bake` puts the
 //! model bundle (`edge_classify::embedded`) into a core module (`wasm::bake_core`), wraps it as
-//! `classifier.wasm` (still importing nothing) and plugs it into the apps.
+//! `classifier.wasm` (still importing nothing) and plugs it into the apps; the same bundle goes into the
+//! wasi:nn provider (`wasi-nn.wasm`, whose `load-by-name("default")` then serves it), which is composed
+//! with the example wasi-nn guest as `dist/` has it.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +22,10 @@ use crate::{precision_name, read, wasm, PrecisionArg};
 /// The prebuilt parts `bake` starts from, as `cargo xtask dist` names them in `dist/parts/`.
 pub const CORE_SIMD: &str = "classifier-simd.core.wasm";
 pub const CORE_SCALAR: &str = "classifier.core.wasm";
+/// The wasi:nn provider's core module (SIMD, like `dist/wasi-nn.wasm`) and the example guest before
+/// composition.
+pub const CORE_NN: &str = "wasi-nn.core.wasm";
+pub const NN_GUEST: &str = "wasi-nn-classify.wasm";
 /// (app part, baked output, package name for messages)
 pub const APPS: &[(&str, &str, &str)] = &[
     ("classify.app.wasm", "classify.wasm", "classify-cli"),
@@ -51,7 +57,8 @@ pub struct BakeArgs {
     /// checkout this binary was built from).
     #[arg(long)]
     pub parts: Option<PathBuf>,
-    /// Output folder: classifier.wasm, classify.wasm, classify-http.wasm.
+    /// Output folder: classifier.wasm, classify.wasm, classify-http.wasm, and (without --scalar) the
+    /// wasi:nn provider wasi-nn.wasm and wasi-nn-classify.wasm, the example guest composed with it.
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -158,6 +165,16 @@ pub fn run(a: &BakeArgs, out: &mut impl std::io::Write) -> Result<()> {
         let app = read(&parts.join(part), "prebuilt app")?;
         let composed = wasm::plug(&classifier, &app, package)?;
         written.push((write(output, &composed)?, composed.len()));
+    }
+    // The provider is built with SIMD only, as dist/wasi-nn.wasm is: a --scalar bake is for hosts without it.
+    if !a.scalar {
+        let core =
+            read(&parts.join(CORE_NN), "prebuilt wasi:nn provider module (run `cargo xtask dist`, or pass --parts)")?;
+        let provider = self::classifier(&core, &bundle)?;
+        let guest = read(&parts.join(NN_GUEST), "prebuilt wasi-nn guest")?;
+        let composed = wasm::compose(&provider, &guest, "wasi-nn.wasm", NN_GUEST)?;
+        written.push((write("wasi-nn.wasm", &provider)?, provider.len()));
+        written.push((write(NN_GUEST, &composed)?, composed.len()));
     }
     let precisions: Vec<&str> = Bundle::parse(&bundle)
         .map_err(|e| anyhow::anyhow!("{e}"))?

@@ -14,7 +14,7 @@ pub const PROVIDER: WasmBuild = WasmBuild {
     package: "edge-classify-wasi-nn",
     artifact: "edge_classify_wasi_nn.wasm",
     output: "wasi-nn.wasm",
-    part: None,
+    part: Some(edge_classify_cli::bake::CORE_NN),
     target: "wasm32-unknown-unknown",
     rustflags: crate::SIMD.rustflags,
     target_subdir: Some("simd-nn"),
@@ -38,7 +38,7 @@ pub fn build(layout: &Layout, bundle: &[u8]) -> Result<PathBuf> {
     run(command).with_context(|| format!("building {EXAMPLE} for wasm32-wasip2"))?;
     // The guest before composition, kept beside the other parts: what a user's own wasi-nn app is.
     let built = layout.target_dir.join("wasm32-wasip2").join("release").join(format!("{EXAMPLE}.wasm"));
-    let guest = crate::apps::parts_dir(layout).join(format!("{EXAMPLE}.wasm"));
+    let guest = crate::apps::parts_dir(layout).join(edge_classify_cli::bake::NN_GUEST);
     std::fs::copy(&built, &guest).with_context(|| format!("copying {} to {}", built.display(), guest.display()))?;
     let out = layout.workspace_root.join("dist").join(format!("{EXAMPLE}.wasm"));
     compose_files(layout, &provider, &guest, &out)?;

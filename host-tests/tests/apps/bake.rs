@@ -3,7 +3,7 @@
 //! `dist/parts/`: the baked classifier imports nothing, and the baked `classify.wasm` (run as
 //! `wasmtime run` runs it) and `classify-http.wasm` (served as `wasmtime serve` serves it) answer
 //! with the same bits as `Model::load` of that file, at its own precision and at one prepared at
-//! bake time (int16).
+//! bake time (int16); the baked `wasi-nn.wasm` serves it by name as the provider serves the file.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -13,6 +13,7 @@ use edge_classify::model::{LoadOptions, Model, Precision};
 use edge_classify_cli::{bake, wasm, PrecisionArg};
 use host_tests::apps::{http_request, HttpServer, Upload, WasiCommand};
 use host_tests::paths;
+use host_tests::wasi_nn::{fresh_dir, parse, tensor_bytes, GuestHost};
 
 use crate::common::*;
 
@@ -99,6 +100,40 @@ fn baked_http_gives_the_bits_of_load() -> Result<()> {
         let v = r.json()?;
         ensure!(r.status == 200, "{photo}: {v}");
         ensure!(predictions(&v)? == native(Precision::Int16, photo)?, "{photo}: differs from Model::load");
+    }
+    Ok(())
+}
+
+/// The baked wasi:nn provider, through the example guest `bake` composes with it (as `wasmtime run`
+/// runs it): `load-by-name("default")` and `default/int16` serve the baked model, giving what `load` of
+/// the file itself gives through the same provider, on three golden inputs fed as FP32.
+#[test]
+fn baked_wasi_nn_serves_the_model_by_name_as_load_of_the_file() -> Result<()> {
+    let guest = GuestHost::Wasmtime(WasiCommand::new(engine(), &baked_dir().join("wasi-nn-classify.wasm"), None)?);
+    let model = golden_model(MODEL_ID);
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("baked-wasi-nn");
+    fresh_dir(&work)?;
+    let mut tensor = strings(&["--dims", "1,160,160,3", "--type", "fp32"]);
+    for (i, case) in model.photo_cases().take(3).enumerate() {
+        let input = case.input(golden())?.to_tensor()?;
+        std::fs::write(work.join(format!("{i}.bin")), tensor_bytes(model, &input, "fp32")?)?;
+        tensor.extend(["--input".to_owned(), format!("/work/{i}.bin")]);
+    }
+    let path = model.model_path();
+    let file = format!("/model/{}", path.file_name().context("file name")?.to_string_lossy());
+    let dirs = [(work, "/work".to_owned()), (path.parent().context("folder")?.to_owned(), "/model".to_owned())];
+    for (name, options) in [("default", None), ("default/int16", Some("precision=int16"))] {
+        let by_name = [strings(&["--name", name]), tensor.clone()].concat();
+        let mut by_file = strings(&["--model", &file]);
+        if let Some(o) = options {
+            by_file.extend(strings(&["--options", o]));
+        }
+        by_file.extend(tensor.iter().cloned());
+        let (a, b) = (guest.run(&dirs, &by_name)?, guest.run(&dirs, &by_file)?);
+        ensure!(a.exit_code == 0 && b.exit_code == 0, "{name}: {} / {}", a.stderr, b.stderr);
+        let (a, b) = (parse(&a.stdout)?, parse(&b.stdout)?);
+        ensure!(a.len() == 3 && a[0].dims == [1, 19], "{name}: {a:?}");
+        ensure!(a == b, "load-by-name {name:?} differs from load of the file");
     }
     Ok(())
 }
