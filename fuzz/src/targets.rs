@@ -247,19 +247,8 @@ fn wasi_nn(data: &[u8]) {
         Err(e) if matches!(e.code, Code::InvalidArgument | Code::RuntimeError) => return,
         Err(e) => panic!("a seed model got {:?} from load: {}", e.code, e.message),
     };
-    let precision = match options {
-        None => None,
-        Some(o) => match std::str::from_utf8(o).map(str::trim) {
-            Ok("precision=fp32") => Some(Precision::Fp32),
-            Ok("precision=int16") => Some(Precision::Int16),
-            Ok("precision=int8") => Some(Precision::Int8),
-            _ => return, // other spellings the provider accepts: their info is not derived here
-        },
-    };
-    let info = Model::load(file, &LoadOptions { precision, ..LoadOptions::default() })
-        .expect("the provider loaded it")
-        .info()
-        .clone();
+    // What the graph executes (its precision as the options asked), as the provider sees it.
+    let info = graph.info();
 
     let types = [
         TensorType::Fp16,
@@ -274,13 +263,7 @@ fn wasi_nn(data: &[u8]) {
     let Some((&rank, rest)) = rest.split_first() else { return };
     let (dims, bytes) = rest.split_at((rank as usize % 6 * 2).min(rest.len()));
     let dimensions: Vec<u32> = dims.chunks_exact(2).map(|d| u16::from_le_bytes([d[0], d[1]]) as u32).collect();
-    let size = |ty: TensorType| match ty {
-        TensorType::U8 => 1,
-        TensorType::Fp16 | TensorType::Bf16 => 2,
-        TensorType::Fp32 | TensorType::I32 => 4,
-        TensorType::Fp64 | TensorType::I64 => 8,
-    };
-    let want = dimensions.iter().fold(size(ty) as u64, |n, &d| n.saturating_mul(d as u64));
+    let want = dimensions.iter().fold(ty.bytes() as u64, |n, &d| n.saturating_mul(d as u64));
     let data: Vec<u8> = if mode & 4 != 0 && !bytes.is_empty() && want <= 1 << 20 {
         bytes.iter().copied().cycle().take(want as usize).collect()
     } else {
@@ -304,10 +287,9 @@ fn wasi_nn(data: &[u8]) {
             assert_eq!(out.dimensions, info.output.shape);
             let out_ty = if info.output.element == ElementType::Uint8 { TensorType::U8 } else { TensorType::Fp32 };
             assert_eq!(out.ty, out_ty);
-            let elements: usize = out.dimensions.iter().map(|&d| d as usize).product();
-            assert_eq!(out.data.len(), elements * size(out_ty));
+            assert_eq!(out.data.len(), elements_of(&out.dimensions) * out_ty.bytes());
             // Another context of the same graph runs in between: the first then gives the same bytes.
-            let other = NnTensor { dimensions: s.clone(), ty: TensorType::Fp32, data: vec![0x3f; fp32_bytes(s)] };
+            let other = NnTensor { dimensions: s.clone(), ty: TensorType::Fp32, data: vec![0x3f; elements_of(s) * 4] };
             graph.context().compute(&[("x".to_string(), other)]).expect("a well-formed FP32 tensor computes");
             let again = context.compute(&[("input".to_string(), tensor)]).expect("it computed once");
             assert_eq!(again, outputs, "a second compute of the same tensor differs");
@@ -319,7 +301,6 @@ fn wasi_nn(data: &[u8]) {
     }
 }
 
-/// Bytes of an FP32 tensor of `shape`.
-fn fp32_bytes(shape: &[u32]) -> usize {
-    shape.iter().map(|&d| d as usize).product::<usize>() * 4
+fn elements_of(shape: &[u32]) -> usize {
+    shape.iter().map(|&d| d as usize).product()
 }

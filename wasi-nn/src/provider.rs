@@ -77,7 +77,8 @@ pub enum TensorType {
 }
 
 impl TensorType {
-    fn bytes(self) -> usize {
+    /// Bytes per element.
+    pub fn bytes(self) -> usize {
         match self {
             TensorType::U8 => 1,
             TensorType::Fp16 | TensorType::Bf16 => 2,
@@ -224,6 +225,11 @@ impl Graph {
     /// `graph.init-execution-context`.
     pub fn context(&self) -> Graph {
         self.clone()
+    }
+
+    /// What the graph executes: its input and output tensors at the precision it was loaded at.
+    pub fn info(&self) -> ModelInfo {
+        self.model.borrow().info().clone()
     }
 
     /// `graph-execution-context.compute`: the one tensor given is the model's input whatever its

@@ -113,7 +113,8 @@ fn baked_wasi_nn_serves_the_model_by_name_as_load_of_the_file() -> Result<()> {
     let model = golden_model(MODEL_ID);
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("baked-wasi-nn");
     fresh_dir(&work)?;
-    let mut tensor = strings(&["--dims", "1,160,160,3", "--type", "fp32"]);
+    let dims: Vec<String> = model.input.shape.iter().map(u32::to_string).collect();
+    let mut tensor = strings(&["--dims", &dims.join(","), "--type", "fp32"]);
     for (i, case) in model.photo_cases().take(3).enumerate() {
         let input = case.input(golden())?.to_tensor()?;
         std::fs::write(work.join(format!("{i}.bin")), tensor_bytes(model, &input, "fp32")?)?;

@@ -312,15 +312,7 @@ fn every_model_at_every_precision_is_within_its_tolerances() {
         if b.min_top1.is_none() && b.max_dp.is_none() && b.min_cosine.is_none() {
             failures.push(format!("{} {}: empty bounds", r.model, r.precision));
         }
-        if let Some(v) = b.min_top1.filter(|&v| r.top1 < v) {
-            failures.push(format!("{} {}: top-1 agreement {:.3} < {v}", r.model, r.precision, r.top1));
-        }
-        if let Some(v) = b.max_dp.filter(|&v| r.max_dp > v) {
-            failures.push(format!("{} {}: max |dp| {:.3e} > {v:e}", r.model, r.precision, r.max_dp));
-        }
-        if let Some(v) = b.min_cosine.filter(|&v| r.cosine < v) {
-            failures.push(format!("{} {}: logit cosine {:.6} < {v}", r.model, r.precision, r.cosine));
-        }
+        failures.extend(violations(r, b));
     }
     // Every bound in the file must name a row that exists: a typo must not silently skip a check.
     for (model, precs) in tol.iter().filter(|(m, _)| m.as_str() != CALIBRATION_NOISE) {
@@ -344,6 +336,22 @@ fn every_model_at_every_precision_is_within_its_tolerances() {
     insta::assert_snapshot!("fidelity", format!("{}\n{}", table(&rows, false), table(&comparison, false)));
 }
 
+/// How `r` breaks the bounds `b` it has (an absent bound is not checked), one line each.
+fn violations(r: &Row, b: &Bounds) -> Vec<String> {
+    let at = format!("{} {} {}", r.model, r.precision, r.how);
+    let mut out = Vec::new();
+    if let Some(v) = b.min_top1.filter(|&v| r.top1 < v) {
+        out.push(format!("{at}: top-1 agreement {:.3} < {v}", r.top1));
+    }
+    if let Some(v) = b.max_dp.filter(|&v| r.max_dp > v) {
+        out.push(format!("{at}: max |dp| {:.3e} > {v:e}", r.max_dp));
+    }
+    if let Some(v) = b.min_cosine.filter(|&v| r.cosine < v) {
+        out.push(format!("{at}: logit cosine {:.6} < {v}", r.cosine));
+    }
+    out
+}
+
 /// The `golden/tolerances.toml` table of [`calibration_noise_moves_our_int8_quantizer_within_bounds`].
 const CALIBRATION_NOISE: &str = "calibration_noise";
 
@@ -357,6 +365,10 @@ const CALIBRATION_NOISE: &str = "calibration_noise";
 fn calibration_noise_moves_our_int8_quantizer_within_bounds() -> Result<()> {
     let tol = tolerances()?;
     for (id, bounds) in tol.get(CALIBRATION_NOISE).context("golden/tolerances.toml: no [calibration_noise]")? {
+        ensure!(
+            bounds.min_top1.is_some() && bounds.max_dp.is_some() && bounds.min_cosine.is_some(),
+            "[{CALIBRATION_NOISE}] {id}: every bound must be given ({bounds:?})"
+        );
         let model = golden().model(id)?;
         let reference = reference(model)?;
         let q = quantized_for(&model.file, "int8").with_context(|| format!("{id}: no quantized int8 entry"))?;
@@ -394,21 +406,8 @@ fn calibration_noise_moves_our_int8_quantizer_within_bounds() -> Result<()> {
             rows.push(measure(&mut m, &reference, (id, "int8", format!("noise draw {draw}")))?);
         }
         report(format!("{id}: our int8 quantizer, calibration pixels moved by one level:\n{}", table(&rows, true)));
-        for r in &rows {
-            ensure!(bounds.min_top1.is_some_and(|v| r.top1 >= v), "{id} {}: top-1 {:.3} ({bounds:?})", r.how, r.top1);
-            ensure!(
-                bounds.max_dp.is_some_and(|v| r.max_dp <= v),
-                "{id} {}: max |dp| {:.4} ({bounds:?})",
-                r.how,
-                r.max_dp
-            );
-            ensure!(
-                bounds.min_cosine.is_some_and(|v| r.cosine >= v),
-                "{id} {}: cosine {:.5} ({bounds:?})",
-                r.how,
-                r.cosine
-            );
-        }
+        let failures: Vec<String> = rows.iter().flat_map(|r| violations(r, bounds)).collect();
+        ensure!(failures.is_empty(), "{}", failures.join("\n"));
     }
     Ok(())
 }
