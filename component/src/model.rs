@@ -25,6 +25,34 @@ pub enum ElementType {
     Int16,
 }
 
+impl ElementType {
+    pub const ALL: [ElementType; 4] = [ElementType::Float32, ElementType::Uint8, ElementType::Int8, ElementType::Int16];
+
+    /// The one spelling, WIT's `element-type` case names.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ElementType::Float32 => "float32",
+            ElementType::Uint8 => "uint8",
+            ElementType::Int8 => "int8",
+            ElementType::Int16 => "int16",
+        }
+    }
+
+    /// The inverse of [`ElementType::name`].
+    pub fn parse(s: &str) -> Option<ElementType> {
+        ElementType::ALL.into_iter().find(|e| e.name() == s)
+    }
+
+    /// Bytes per element.
+    pub const fn size(self) -> usize {
+        match self {
+            ElementType::Float32 => 4,
+            ElementType::Int16 => 2,
+            ElementType::Uint8 | ElementType::Int8 => 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum TensorData {
     Float32(Vec<f32>),

@@ -186,6 +186,32 @@ pub enum Precision {
     Int8,
 }
 
+impl Precision {
+    /// Every precision, in the order they are reported.
+    pub const ALL: [Precision; 3] = [Precision::Fp32, Precision::Int16, Precision::Int8];
+
+    /// The one spelling: WIT's enum case, the command lines' `--precision`, HTTP's `precision=`,
+    /// wasi:nn's `precision` option and the JSON answers all use it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Int16 => "int16",
+            Precision::Int8 => "int8",
+        }
+    }
+
+    /// The inverse of [`Precision::name`]; nothing else is accepted (no case folding, no aliases).
+    pub fn parse(s: &str) -> Option<Precision> {
+        Precision::ALL.into_iter().find(|p| p.name() == s)
+    }
+
+    /// `fp32, int16 or int8`, for messages that list what [`Precision::parse`] accepts.
+    pub fn choices() -> String {
+        let names = Precision::ALL.map(Precision::name);
+        format!("{}, {} or {}", names[0], names[1], names[2])
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Graph {
     pub name: String,
@@ -254,5 +280,21 @@ impl Graph {
             }
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod precision_tests {
+    use super::Precision;
+
+    #[test]
+    fn precision_names_parse_back_and_nothing_else_does() {
+        for p in Precision::ALL {
+            assert_eq!(Precision::parse(p.name()), Some(p));
+        }
+        for bad in ["", "FP32", "int4", "float32", " int8"] {
+            assert_eq!(Precision::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(Precision::choices(), "fp32, int16 or int8");
     }
 }
