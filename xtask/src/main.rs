@@ -26,6 +26,7 @@ mod apps;
 mod bench;
 mod fetch;
 mod fuzz;
+mod modules;
 mod wasi_nn;
 mod worker;
 
@@ -360,6 +361,16 @@ fn check(layout: &Layout) -> Result<()> {
     let mut fmt = cargo();
     fmt.current_dir(&layout.workspace_root).args(["fmt", "--all", "--check"]);
     run(fmt).context("rustfmt: run `cargo fmt --all`")?;
+    // Import circles: the executor's modules read one way (issue 30). Textual, so it runs first.
+    let circles = modules::circles(&layout.workspace_root.join("component"))?;
+    for c in &circles {
+        eprintln!("import circle in component/: {} -> {}", c.join(" -> "), c[0]);
+    }
+    ensure!(
+        circles.is_empty(),
+        "{} import circle(s) in component/ (xtask/src/modules.rs says how they are found)",
+        circles.len()
+    );
     let mut native = cargo();
     native.current_dir(&layout.workspace_root).args([
         "clippy",
