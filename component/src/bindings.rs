@@ -134,7 +134,7 @@ impl q::Guest for Component {
     fn quantize(tflite: Vec<u8>, target: t::Precision, calibration: q::Calibration) -> Result<Vec<u8>, t::Error> {
         let cal =
             crate::quantize::Calibration { images: calibration.images, mean: calibration.mean, std: calibration.std };
-        Ok(crate::quantize::quantize(&tflite, precision_from(target), &cal)?)
+        Ok(crate::quantize::quantize_file(&tflite, precision_from(target), &cal)?)
     }
 }
 

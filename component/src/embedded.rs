@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Each part starts 8-byte aligned, so a prepared model's weights are borrowed in place. Kinds:
-//! a prepared model at fp32 / int16 / int8 (`plan::persist`), the TFLite file (to convert at
+//! a prepared model at fp32 / int16 / int8 (`crate::prepared`), the TFLite file (to convert at
 //! `embedded()` for a precision not prepared), the labels text.
 //!
 //! The guest finds its bundle through [`LOCATION`]: a static whose marker the baker searches for in
@@ -67,7 +67,7 @@ pub fn restore(bytes: &'static [u8], options: &LoadOptions) -> Result<Model> {
     if let Some(p) = want.filter(|p| prepared.contains(p)) {
         // A prepared model carries the labels it was baked with.
         let part = bundle.part(Kind::Prepared(p)).expect("listed as prepared");
-        return crate::plan::persist::from_static(part, options);
+        return Model::from_static_prepared(part, options);
     }
     match bundle.part(Kind::Tflite) {
         Some(tflite) => {

@@ -1,148 +1,17 @@
-//! The public API, mirroring the WIT `classifier` interface in plain Rust types: `bindings` converts
-//! to and from WIT, native tests and tools call this directly.
+//! The public API, mirroring the WIT `classifier` interface in plain Rust types (`crate::types`):
+//! `bindings` converts to and from WIT, native tests and tools call this directly. A `Model` is a
+//! [`Prepared`] model with its arenas; what goes in is `crate::input`'s.
 
 use crate::error::{bail, Result};
-pub use crate::graph::Precision;
 use crate::graph::{self, DType, Graph};
-use crate::image;
+use crate::input::{Dest, Pipeline};
+pub use crate::input::{Pixels, DEFAULT_MEAN, DEFAULT_STD};
 use crate::plan::{Arenas, Plan};
-pub use crate::preprocess::{Pixels, DEFAULT_MEAN, DEFAULT_STD};
+use crate::prepared::Prepared;
 use crate::tflite::metadata::Metadata;
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LoadOptions {
-    pub precision: Option<Precision>,
-    pub labels: Option<String>,
-    pub mean: Option<f32>,
-    pub std: Option<f32>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum ElementType {
-    Float32,
-    Uint8,
-    Int8,
-    Int16,
-}
-
-impl ElementType {
-    pub const ALL: [ElementType; 4] = [ElementType::Float32, ElementType::Uint8, ElementType::Int8, ElementType::Int16];
-
-    /// The one spelling, WIT's `element-type` case names.
-    pub const fn name(self) -> &'static str {
-        match self {
-            ElementType::Float32 => "float32",
-            ElementType::Uint8 => "uint8",
-            ElementType::Int8 => "int8",
-            ElementType::Int16 => "int16",
-        }
-    }
-
-    /// The inverse of [`ElementType::name`].
-    pub fn parse(s: &str) -> Option<ElementType> {
-        ElementType::ALL.into_iter().find(|e| e.name() == s)
-    }
-
-    /// Bytes per element.
-    pub const fn size(self) -> usize {
-        match self {
-            ElementType::Float32 => 4,
-            ElementType::Int16 => 2,
-            ElementType::Uint8 | ElementType::Int8 => 1,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum TensorData {
-    Float32(Vec<f32>),
-    Uint8(Vec<u8>),
-    Int8(Vec<i8>),
-    Int16(Vec<i16>),
-}
-
-impl TensorData {
-    pub fn element_type(&self) -> ElementType {
-        match self {
-            TensorData::Float32(_) => ElementType::Float32,
-            TensorData::Uint8(_) => ElementType::Uint8,
-            TensorData::Int8(_) => ElementType::Int8,
-            TensorData::Int16(_) => ElementType::Int16,
-        }
-    }
-    pub fn len(&self) -> usize {
-        match self {
-            TensorData::Float32(v) => v.len(),
-            TensorData::Uint8(v) => v.len(),
-            TensorData::Int8(v) => v.len(),
-            TensorData::Int16(v) => v.len(),
-        }
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tensor {
-    pub shape: Vec<u32>,
-    pub data: TensorData,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Quantization {
-    pub scale: f32,
-    pub zero_point: i32,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TensorInfo {
-    /// The tensor's name in the file (wasi:nn names a graph's outputs by it).
-    pub name: String,
-    pub shape: Vec<u32>,
-    pub element: ElementType,
-    pub quantization: Option<Quantization>,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ModelInfo {
-    /// The metadata's model name, else the graph's.
-    pub name: String,
-    /// From the model's TFLite metadata, when it carries them.
-    pub description: Option<String>,
-    pub version: Option<String>,
-    pub precision: Precision,
-    pub input: TensorInfo,
-    pub output: TensorInfo,
-    /// The file's own input, before any conversion to `precision` (`input` is what executes): what a
-    /// caller holding the file's tensors (uint8 pixels, say) has to convert them from.
-    pub file_input: TensorInfo,
-    pub classes: u32,
-    pub operators: u32,
-    pub macs: u64,
-    pub parameter_bytes: u64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prediction {
-    pub index: u32,
-    pub label: Option<String>,
-    pub score: f32,
-}
-
-/// Everything `load` derives from a file, none of the caller's options: what a prepared model
-/// persists (`plan::persist`), so an embedded model restores ready to run.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Prepared {
-    pub info: ModelInfo,
-    pub plan: Plan,
-    /// Whether the output already is a probability distribution.
-    pub softmax_output: bool,
-    /// How `classify` feeds pixels (`preprocess`), chosen from the file and its metadata.
-    pub pixels: Pixels,
-    /// The model's own labels (its metadata's label file), if it carries them.
-    pub labels: Option<Vec<String>>,
-}
+pub use crate::types::{
+    ElementType, LoadOptions, ModelInfo, Precision, Prediction, Quantization, Tensor, TensorData, TensorInfo,
+};
 
 /// A loaded, planned model with its own activation arenas: inference allocates nothing but its result
 /// in the portable build; the SIMD build's 1x1 convolutions widen their filters and input rows, and
@@ -186,7 +55,7 @@ impl Model {
 
     fn from_graph(graph: Graph, metadata: Option<Metadata>, options: &LoadOptions) -> Result<Model> {
         // The pixel rule follows the file's own input, whatever precision it then runs at.
-        let file_input = tensor_info(&graph, graph.input, graph.input_uint8)?;
+        let file_input = TensorInfo::of(&graph, graph.input, graph.input_uint8)?;
         let channels = file_input.shape.last().copied().unwrap_or(1) as usize;
         let meta = metadata.unwrap_or_default();
         let norm = meta.normalization.as_ref().map(|n| (&n.mean[..], &n.std[..]));
@@ -239,42 +108,28 @@ impl Model {
         Ok(Tensor { shape: self.p.info.output.shape.clone(), data: self.read_output() })
     }
 
-    /// The arenas, allocated on first use. Every run starts by filling the input through here.
-    fn arenas(&mut self) -> &mut Arenas {
-        first_use(&self.p.plan, &mut self.arenas)
+    /// The input side: the pixel rule, the file's input and the executing one.
+    pub fn input(&self) -> Pipeline<'_> {
+        Pipeline { rule: &self.p.pixels, file: &self.p.info.file_input, exec: &self.p.info.input }
+    }
+
+    /// The executing input's slot in the arenas (allocated on first use): every run starts by
+    /// filling it.
+    fn input_slot(&mut self) -> (Pipeline<'_>, Dest<'_>) {
+        let range = self.p.plan.input.slot.range();
+        let arenas = first_use(&self.p.plan, &mut self.arenas);
+        let dest = match self.p.plan.input.dtype {
+            DType::F32 => Dest::F32(&mut arenas.f32[range]),
+            DType::I16 => Dest::I16(&mut arenas.i16[range]),
+            _ => Dest::I8(&mut arenas.i8[range]),
+        };
+        let pipeline = Pipeline { rule: &self.p.pixels, file: &self.p.info.file_input, exec: &self.p.info.input };
+        (pipeline, dest)
     }
 
     fn fill_input(&mut self, input: &Tensor) -> Result<()> {
-        let want = &self.p.info.input;
-        if input.shape != want.shape {
-            bail!(InvalidInput, "input shape {:?} does not match the model's {:?}", input.shape, want.shape);
-        }
-        if input.data.element_type() != want.element {
-            bail!(
-                InvalidInput,
-                "input elements are {:?}, the model takes {:?}",
-                input.data.element_type(),
-                want.element
-            );
-        }
-        let numel = self.p.plan.input.slot.len;
-        if input.data.len() != numel {
-            bail!(InvalidInput, "input has {} elements, shape {:?} needs {numel}", input.data.len(), input.shape);
-        }
-        let slot = self.p.plan.input.slot;
-        let a = self.arenas();
-        match &input.data {
-            TensorData::Float32(v) => a.f32[slot.offset..][..numel].copy_from_slice(v),
-            TensorData::Int8(v) => a.i8[slot.offset..][..numel].copy_from_slice(v),
-            TensorData::Int16(v) => a.i16[slot.offset..][..numel].copy_from_slice(v),
-            // Executed as int8: re-centre exactly as the weights were.
-            TensorData::Uint8(v) => {
-                for (d, &s) in a.i8[slot.offset..][..numel].iter_mut().zip(v) {
-                    *d = (s as i32 - 128) as i8;
-                }
-            }
-        }
-        Ok(())
+        let (pipeline, dest) = self.input_slot();
+        pipeline.write_tensor(input, dest)
     }
 
     /// Runs on `input` like [`Model::infer`] and returns the logits (the input of the final SOFTMAX,
@@ -308,69 +163,23 @@ impl Model {
     /// The input tensor for real (normalized) values: quantized with the executing input's own
     /// parameters, exactly as `classify` does for pixels.
     pub fn input_from_real(&self, real: &[f32]) -> Tensor {
-        let q = self.p.info.input.quantization;
-        let quant = |lo: i32, hi: i32| -> Vec<i32> {
-            let q = q.expect("quantized inputs carry parameters");
-            real.iter().map(|&r| image::quantize(r, q.scale, q.zero_point, lo, hi)).collect()
-        };
-        let data = match self.p.info.input.element {
-            ElementType::Float32 => TensorData::Float32(real.to_vec()),
-            ElementType::Uint8 => TensorData::Uint8(quant(0, 255).into_iter().map(|v| v as u8).collect()),
-            ElementType::Int8 => TensorData::Int8(quant(-128, 127).into_iter().map(|v| v as i8).collect()),
-            ElementType::Int16 => TensorData::Int16(quant(-32768, 32767).into_iter().map(|v| v as i16).collect()),
-        };
-        Tensor { shape: self.p.info.input.shape.clone(), data }
+        self.input().from_real(real)
+    }
+
+    /// The tensor `classify` feeds this model for an image.
+    pub fn input_tensor(&self, image_bytes: &[u8]) -> Result<Tensor> {
+        self.input().from_image(image_bytes)
     }
 
     /// Decodes, resizes and normalizes an image, runs the model, and returns the `top_k` best classes
     /// (all classes if `top_k` exceeds their number), best first; scores are probabilities.
     pub fn classify(&mut self, image_bytes: &[u8], top_k: u32) -> Result<Vec<Prediction>> {
-        let shape = &self.p.info.input.shape;
-        let (h, w, c) = match shape[..] {
-            [1, h, w, c @ (1 | 3)] => (h, w, c),
-            _ => bail!(
-                InvalidInput,
-                "classify needs a [1, height, width, 1 or 3] image input; this model takes {shape:?}"
-            ),
-        };
-        let pixels = image::decode_resize(image_bytes, w, h, c)?;
-        self.fill_input_from_pixels(&pixels, c as usize);
+        let pixels = self.input().pixels(image_bytes)?;
+        let (pipeline, dest) = self.input_slot();
+        pipeline.write_pixels(&pixels, dest);
         self.p.plan.run(&mut self.arenas);
         let probs = self.probabilities();
         Ok(self.top_k(&probs, top_k))
-    }
-
-    /// Writes the pixels, as `preprocess` rules, into the input slot (HWC, `channels` per pixel).
-    fn fill_input_from_pixels(&mut self, pixels: &[u8], channels: usize) {
-        let slot = self.p.plan.input.slot;
-        let (q, element) = (self.p.info.input.quantization, self.p.info.input.element);
-        let (rule, a) = (&self.p.pixels, first_use(&self.p.plan, &mut self.arenas));
-        let quant = |i: usize, p: u8, lo: i32, hi: i32, shift: i32| {
-            rule.quantized(p, i % channels, q.expect("quantized inputs carry parameters"), lo, hi) - shift
-        };
-        let pixels = pixels.iter().copied().enumerate();
-        match element {
-            ElementType::Float32 => {
-                for (d, (i, p)) in a.f32[slot.range()].iter_mut().zip(pixels) {
-                    *d = rule.real(p, i % channels);
-                }
-            }
-            ElementType::Uint8 => {
-                for (d, (i, p)) in a.i8[slot.range()].iter_mut().zip(pixels) {
-                    *d = quant(i, p, 0, 255, 128) as i8;
-                }
-            }
-            ElementType::Int8 => {
-                for (d, (i, p)) in a.i8[slot.range()].iter_mut().zip(pixels) {
-                    *d = quant(i, p, -128, 127, 0) as i8;
-                }
-            }
-            ElementType::Int16 => {
-                for (d, (i, p)) in a.i16[slot.range()].iter_mut().zip(pixels) {
-                    *d = quant(i, p, -32768, 32767, 0) as i16;
-                }
-            }
-        }
     }
 
     /// How `classify` feeds pixels to this model.
@@ -434,11 +243,22 @@ impl Model {
     }
 }
 
-/// A prepared model (`plan::persist`): restored with any labels and normalization.
+/// A prepared model (`crate::prepared`): restored with any labels and normalization.
 impl Model {
-    /// What `load` derived from the file, with the labels and pixel rule it was loaded with.
-    pub(crate) fn prepared(&self) -> &Prepared {
-        &self.p
+    /// The prepared model's bytes ([`Prepared::to_bytes`]): what `bake` embeds.
+    pub fn to_prepared_bytes(&self) -> Result<Vec<u8>> {
+        self.p.to_bytes()
+    }
+
+    /// Restores [`Model::to_prepared_bytes`], copying the weights, with `options` applied as `load`
+    /// applies them.
+    pub fn from_prepared_bytes(bytes: &[u8], options: &LoadOptions) -> Result<Model> {
+        Model::from_prepared(Prepared::from_bytes(bytes)?, options)
+    }
+
+    /// As [`Model::from_prepared_bytes`] from static data: the weights stay where they are.
+    pub fn from_static_prepared(bytes: &'static [u8], options: &LoadOptions) -> Result<Model> {
+        Model::from_prepared(Prepared::from_static(bytes)?, options)
     }
 
     /// Applies `options` to prepared parts as `load` applies them to a freshly planned model: the
@@ -489,32 +309,9 @@ fn parse_labels(text: &str, classes: u32) -> Result<Vec<String>> {
     Ok(labels)
 }
 
-fn tensor_info(g: &Graph, t: usize, uint8: bool) -> Result<TensorInfo> {
-    let tensor = &g.tensors[t];
-    let element = match (tensor.dtype, uint8) {
-        (DType::F32, _) => ElementType::Float32,
-        (DType::I8, true) => ElementType::Uint8,
-        (DType::I8, false) => ElementType::Int8,
-        (DType::I16, _) => ElementType::Int16,
-        (dt, _) => bail!(UnsupportedModel, "graph input/output of type {dt:?}"),
-    };
-    let shape = tensor
-        .shape
-        .iter()
-        .map(|&d| u32::try_from(d))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| crate::Error::TooLarge(format!("dimension of {:?} exceeds u32", tensor.shape)))?;
-    let quantization = tensor.quant.as_ref().map(|q| Quantization {
-        scale: q.scale(),
-        // Report the file's own zero point, not the re-centred one.
-        zero_point: q.zero_point() + if uint8 { 128 } else { 0 },
-    });
-    Ok(TensorInfo { name: tensor.name.clone(), shape, element, quantization })
-}
-
 fn model_info(g: &Graph, precision: Precision, file_input: TensorInfo) -> Result<ModelInfo> {
-    let input = tensor_info(g, g.input, g.input_uint8)?;
-    let output = tensor_info(g, g.output, g.output_uint8)?;
+    let input = TensorInfo::of(g, g.input, g.input_uint8)?;
+    let output = TensorInfo::of(g, g.output, g.output_uint8)?;
     let classes = output.shape.last().copied().unwrap_or(1);
     Ok(ModelInfo {
         name: g.name.clone(),

@@ -18,12 +18,13 @@
 use crate::error::{bail, Result};
 use crate::graph::convert::{self, Range};
 use crate::graph::{self, ConstData, DType, Graph, Op, Precision};
-use crate::image;
+use crate::input::{Pipeline, Pixels};
 use crate::plan::{Plan, Step};
-use crate::tflite::write;
+use crate::tflite::{metadata, write};
+use crate::types::{ElementType, Tensor, TensorData, TensorInfo};
 
-/// Images to calibrate on and their pixel normalization (`real = (pixel − mean) / std`; none = the
-/// defaults `load` uses).
+/// Images to calibrate on and their pixel normalization (`real = (pixel − mean) / std`; none = what
+/// `load` would use for the file: its metadata's normalization, else 127.5 / 127.5).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Calibration {
     pub images: Vec<Vec<u8>>,
@@ -53,34 +54,70 @@ impl Default for Options {
 
 const BINS: usize = 2048;
 
-/// `quantize` of the WIT interface, with the default calibration options.
-pub fn quantize(tflite: &[u8], target: Precision, cal: &Calibration) -> Result<Vec<u8>> {
-    quantize_with(tflite, target, cal, Options::default())
+/// `quantize` of the WIT interface: a TFLite file in, one at `target` out, with the default
+/// calibration options.
+pub fn quantize_file(tflite: &[u8], target: Precision, cal: &Calibration) -> Result<Vec<u8>> {
+    quantize_file_with(tflite, target, cal, Options::default())
 }
 
-pub fn quantize_with(tflite: &[u8], target: Precision, cal: &Calibration, opts: Options) -> Result<Vec<u8>> {
+pub fn quantize_file_with(tflite: &[u8], target: Precision, cal: &Calibration, opts: Options) -> Result<Vec<u8>> {
     let g = graph::lower(tflite)?;
-    let out = quantize_graph(&g, target, cal, opts)?;
+    let pixels = calibration_pixels(&g, metadata_normalization(tflite)?.as_ref(), cal)?;
+    let out = quantize_graph_with(&g, &pixels, target, cal, opts)?;
     write::write(&out, &format!("edge-classify quantizer: {target:?}"))
 }
 
-/// The graph the quantizer would write: planned before it is returned, so a graph the executor
-/// would refuse (found by fuzzing: an int16 source whose SOFTMAX output scale TFLite rejects, passed
-/// through unchanged at its own precision) is an error here rather than a file that does not load.
+/// The file's metadata normalization (mean, std per channel), which `load` follows too.
+fn metadata_normalization(tflite: &[u8]) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
+    let meta = metadata::read(tflite)?.unwrap_or_default();
+    Ok(meta.normalization.map(|n| (n.mean, n.std)))
+}
+
+/// The pixel rule calibration feeds `g` by: the one `load` picks for a float file with this
+/// metadata normalization and the calibration's mean / std.
+fn calibration_pixels(g: &Graph, metadata: Option<&(Vec<f32>, Vec<f32>)>, cal: &Calibration) -> Result<Pixels> {
+    let channels = g.tensors[g.input].shape.last().copied().unwrap_or(1).max(1);
+    let norm = metadata.map(|(m, s)| (&m[..], &s[..]));
+    Pixels::choose(ElementType::Float32, None, cal.mean, cal.std, norm, channels)
+}
+
+/// The graph the quantizer would write (for a float `g`, calibrated with no metadata normalization:
+/// [`quantize_file`] reads the file's).
 pub fn quantize_graph(g: &Graph, target: Precision, cal: &Calibration, opts: Options) -> Result<Graph> {
-    let out = quantize_unchecked(g, target, cal, opts)?;
+    let pixels = calibration_pixels(g, None, cal)?;
+    quantize_graph_with(g, &pixels, target, cal, opts)
+}
+
+/// Planned before it is returned, so a graph the executor would refuse (found by fuzzing: an int16
+/// source whose SOFTMAX output scale TFLite rejects, passed through unchanged at its own precision)
+/// is an error here rather than a file that does not load.
+fn quantize_graph_with(
+    g: &Graph,
+    pixels: &Pixels,
+    target: Precision,
+    cal: &Calibration,
+    opts: Options,
+) -> Result<Graph> {
+    let out = quantize_unchecked(g, pixels, target, cal, opts)?;
     Plan::new(&out)?;
     Ok(out)
 }
 
-fn quantize_unchecked(g: &Graph, target: Precision, cal: &Calibration, opts: Options) -> Result<Graph> {
+fn quantize_unchecked(
+    g: &Graph,
+    pixels: &Pixels,
+    target: Precision,
+    cal: &Calibration,
+    opts: Options,
+) -> Result<Graph> {
     if target == Precision::Fp32 || g.precision() != Precision::Fp32 {
         return convert::convert(g, target);
     }
     if cal.images.is_empty() {
         bail!(InvalidInput, "quantizing a float model needs calibration images (none given)");
     }
-    let stats = calibrate(g, cal)?;
+    let inputs = calibration_inputs(g, pixels, &cal.images)?;
+    let stats = calibrate(g, &inputs)?;
     let levels = if target == Precision::Int8 { 256.0 } else { 65536.0 };
     let ranges: Vec<Option<Range>> = stats
         .iter()
@@ -93,23 +130,45 @@ fn quantize_unchecked(g: &Graph, target: Precision, cal: &Calibration, opts: Opt
         .collect();
     let mut g = g.clone();
     // The input range is what normalization can produce, not what 20 images happened to contain.
-    let (mean, std) = norm(cal)?;
-    let (a, b) = ((0.0 - mean) / std, (255.0 - mean) / std);
+    let channels = g.tensors[g.input].shape.last().copied().unwrap_or(1).max(1);
     let mut ranges = ranges;
-    ranges[g.input] = Some((a.min(b), a.max(b)));
+    ranges[g.input] = Some(pixels.real_range(channels));
     if opts.bias_correction {
         correct_biases(&mut g, &stats)?;
     }
-    convert::quantize(&g, &ranges, target)
+    convert::quantize_with_ranges(&g, &ranges, target)
 }
 
-fn norm(cal: &Calibration) -> Result<(f32, f32)> {
-    let mean = cal.mean.unwrap_or(crate::model::DEFAULT_MEAN);
-    let std = cal.std.unwrap_or(crate::model::DEFAULT_STD);
-    if !mean.is_finite() || !std.is_finite() || std == 0.0 {
-        bail!(InvalidInput, "calibration mean {mean} / std {std} must be finite, std non-zero");
+/// The float input tensors calibration runs `g` on: each image as `classify` would feed the float
+/// model with this pixel rule (`crate::input`, the one path into a model).
+pub fn calibration_inputs(g: &Graph, pixels: &Pixels, images: &[Vec<u8>]) -> Result<Vec<Vec<f32>>> {
+    let info = TensorInfo::of(g, g.input, g.input_uint8)?;
+    if info.element != ElementType::Float32 {
+        bail!(UnsupportedModel, "calibration runs float graphs only");
     }
-    Ok((mean, std))
+    let pipeline = Pipeline { rule: pixels, file: &info, exec: &info };
+    pipeline.image_size().map_err(|_| {
+        crate::Error::InvalidInput(format!(
+            "calibration needs a [1, height, width, 1 or 3] image input, not {:?}",
+            info.shape
+        ))
+    })?;
+    images
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| match pipeline.from_image(bytes) {
+            Ok(Tensor { data: TensorData::Float32(v), .. }) => Ok(v),
+            Ok(_) => unreachable!("a float input builds float tensors"),
+            Err(e) => Err(crate::Error::InvalidImage(format!("calibration image {i}: {e}"))),
+        })
+        .collect()
+}
+
+/// [`calibration_inputs`] for a file, with the pixel rule [`quantize_file`] calibrates it by.
+pub fn calibration_inputs_of_file(tflite: &[u8], cal: &Calibration) -> Result<Vec<Vec<f32>>> {
+    let g = graph::lower(tflite)?;
+    let pixels = calibration_pixels(&g, metadata_normalization(tflite)?.as_ref(), cal)?;
+    calibration_inputs(&g, &pixels, &cal.images)
 }
 
 /// What calibration saw of one activation tensor.
@@ -187,39 +246,23 @@ fn best_fraction(fractions: &[f64], error: impl Fn(f64) -> f64) -> f64 {
     best.1
 }
 
-/// Runs the float graph on every calibration image (twice: ranges, then histograms) and returns
+/// Runs the float graph on every calibration input (twice: ranges, then histograms) and returns
 /// statistics for every activation tensor.
-pub fn calibrate(g: &Graph, cal: &Calibration) -> Result<Vec<Option<Stats>>> {
-    let (mean, std) = norm(cal)?;
+pub fn calibrate(g: &Graph, inputs: &[Vec<f32>]) -> Result<Vec<Option<Stats>>> {
     let plan = Plan::new(g)?;
     let mut arenas = plan.arenas();
-    let shape = &g.tensors[g.input].shape;
-    let (h, w, c) = match shape[..] {
-        [1, h, w, c @ (1 | 3)] => (h as u32, w as u32, c as u32),
-        _ => bail!(InvalidInput, "calibration needs a [1, height, width, 1 or 3] image input, not {shape:?}"),
-    };
     // Step k writes the output of the k-th non-RESHAPE node (RESHAPE outputs alias their input).
     let producers: Vec<usize> = g.nodes.iter().filter(|n| n.op != Op::Reshape).map(|n| n.output).collect();
     if producers.len() != plan.steps.len() {
         bail!(UnsupportedModel, "plan and graph disagree on the number of steps");
     }
-    let inputs: Vec<Vec<f32>> = cal
-        .images
-        .iter()
-        .enumerate()
-        .map(|(i, bytes)| {
-            let px = image::decode_resize(bytes, w, h, c)
-                .map_err(|e| crate::Error::InvalidImage(format!("calibration image {i}: {e}")))?;
-            Ok(px.iter().map(|&p| image::normalize(p, mean, std)).collect())
-        })
-        .collect::<Result<_>>()?;
 
     let n = g.tensors.len();
     let mut stats: Vec<Option<Stats>> = vec![None; n];
     let mut sums: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut counts = vec![0u64; n];
     for pass in 0..2 {
-        for input in &inputs {
+        for input in inputs {
             let slot = plan.input.slot;
             arenas.f32[slot.range()].copy_from_slice(input);
             let mut observe = |t: usize, values: &[f32]| {
@@ -325,7 +368,7 @@ mod tests {
         let path =
             format!("{}/../../shared/models/dog_breeds_mobilenet_v2_160_float.tflite", env!("CARGO_MANIFEST_DIR"));
         let bytes = std::fs::read(path).unwrap();
-        let e = quantize(&bytes, Precision::Int8, &Calibration::default()).unwrap_err();
+        let e = quantize_file(&bytes, Precision::Int8, &Calibration::default()).unwrap_err();
         assert!(matches!(e, crate::Error::InvalidInput(_)), "{e}");
     }
 
@@ -343,5 +386,56 @@ mod tests {
         u.histogram[0] = 1000;
         let (_, hi) = u.mse_range(256.0, false);
         assert!(hi > 0.95, "{hi}");
+    }
+
+    /// The dog-breed float model with the ImageNet file's TFLite Support metadata, its two 127.5
+    /// normalization values patched to 2 and 64 (one becomes the mean, the other the std: either
+    /// way not the default), and the dog labels under the metadata's label file name.
+    fn float_model_with_metadata_normalization() -> (Vec<u8>, (Vec<f32>, Vec<f32>)) {
+        let models = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/models/");
+        let imagenet = std::fs::read(format!("{models}mobilenet_v2_1.0_224_quant.tflite")).unwrap();
+        let m = crate::tflite::read(&imagenet).unwrap();
+        let entry = m.metadata().unwrap().iter().find(|e| e.name() == Some("TFLITE_METADATA")).unwrap();
+        let mut meta = m.buffers().unwrap().get(entry.buffer() as usize).data().unwrap().bytes().to_vec();
+        let at: Vec<usize> = (0..meta.len() - 3).filter(|&i| meta[i..i + 4] == 127.5f32.to_le_bytes()).collect();
+        assert_eq!(at.len(), 2, "the mean and the std, 127.5 each");
+        meta[at[0]..at[0] + 4].copy_from_slice(&2.0f32.to_le_bytes());
+        meta[at[1]..at[1] + 4].copy_from_slice(&64.0f32.to_le_bytes());
+        let dog = std::fs::read(format!("{models}dog_breeds_mobilenet_v2_160_float.tflite")).unwrap();
+        let mut file =
+            write::write_with_metadata(&graph::lower(&dog).unwrap(), "test", &[("TFLITE_METADATA", &meta)]).unwrap();
+        let labels = std::fs::read(format!("{models}dog_breeds_labels.txt")).unwrap();
+        file.extend(write::associated_file_zip(file.len(), "imagenet_labels.txt", &labels));
+        let n = metadata::read(&file).unwrap().unwrap().normalization.unwrap();
+        assert!([(vec![2.0], vec![64.0]), (vec![64.0], vec![2.0])].contains(&(n.mean.clone(), n.std.clone())));
+        (file, (n.mean, n.std))
+    }
+
+    /// Calibration sees exactly the tensors `classify` feeds the float model: its metadata's
+    /// normalization, not the 127.5 default (which an earlier calibration used, quantizing such
+    /// models for inputs they never get); the caller's mean / std win over both, as in `load`.
+    #[test]
+    fn calibration_feeds_what_classify_feeds() {
+        let (file, (mean, std)) = float_model_with_metadata_normalization();
+        let images: Vec<Vec<u8>> = ["chelsea.png", "hot_dog.jpg", "bird.bmp"]
+            .iter()
+            .map(|f| std::fs::read(format!("{}/../../shared/images/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap())
+            .collect();
+        for (cal_mean, cal_std) in [(None, None), (Some(100.0), None), (Some(0.0), Some(255.0))] {
+            let cal = Calibration { images: images.clone(), mean: cal_mean, std: cal_std };
+            let inputs = calibration_inputs_of_file(&file, &cal).unwrap();
+            let options = crate::model::LoadOptions { mean: cal_mean, std: cal_std, ..Default::default() };
+            let model = crate::model::Model::load(&file, &options).unwrap();
+            if cal_mean.is_none() {
+                assert_eq!(model.pixels(), &Pixels::Normalize { mean: mean.clone(), std: std.clone() });
+            }
+            for (image, input) in images.iter().zip(&inputs) {
+                let fed = model.input_tensor(image).unwrap();
+                assert_eq!(fed.data, TensorData::Float32(input.clone()), "{cal_mean:?} / {cal_std:?}");
+            }
+        }
+        // And the default rule would have fed other numbers: the check above can fail.
+        let default = Pixels::choose(ElementType::Float32, None, None, None, None, 3).unwrap();
+        assert_ne!(default.real(200, 0), Pixels::Normalize { mean, std }.real(200, 0));
     }
 }

@@ -233,10 +233,11 @@ pub fn models() -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for (name, g) in [("block", tiny_graph().clone()), ("padmean", tiny_graph_b())] {
         let write = |g: &Graph| write::write(g, "fuzz seed").expect("the seed graph writes");
-        out.push((format!("{name}-fp32.tflite"), write(&g)));
+        let file = |p: Precision| format!("{name}-{}.tflite", p.name());
+        out.push((file(Precision::Fp32), write(&g)));
         let int8 = quantized(&g, Precision::Int8);
-        out.push((format!("{name}-int8.tflite"), write(&int8)));
-        out.push((format!("{name}-int16.tflite"), write(&quantized(&g, Precision::Int16))));
+        out.push((file(Precision::Int8), write(&int8)));
+        out.push((file(Precision::Int16), write(&quantized(&g, Precision::Int16))));
         out.push((format!("{name}-uint8.tflite"), write(&to_uint8(&int8))));
     }
     out
@@ -334,38 +335,6 @@ pub fn images(shared_images: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
     Ok(out)
 }
 
-/// A one-entry stored zip placed after `base` bytes of file, offsets counted from the start of the
-/// file as TFLite Support writes them.
-fn stored_zip(base: usize, name: &str, data: &[u8]) -> Vec<u8> {
-    let crc = crc32fast::hash(data);
-    let common = |out: &mut Vec<u8>| {
-        for v in [0u16, 0, 0] {
-            out.extend(v.to_le_bytes());
-        }
-        for v in [crc, data.len() as u32, data.len() as u32] {
-            out.extend(v.to_le_bytes());
-        }
-        out.extend((name.len() as u16).to_le_bytes());
-        out.extend(0u16.to_le_bytes());
-    };
-    let mut out = b"PK\x03\x04\x14\x00\x00\x00".to_vec();
-    common(&mut out);
-    out.extend(name.as_bytes());
-    out.extend(data);
-    let cd = out.len();
-    out.extend(b"PK\x01\x02\x14\x00\x14\x00\x00\x00");
-    common(&mut out);
-    out.extend([0; 10]);
-    out.extend((base as u32).to_le_bytes());
-    out.extend(name.as_bytes());
-    let cd_size = (out.len() - cd) as u32;
-    out.extend(b"PK\x05\x06\x00\x00\x00\x00\x01\x00\x01\x00");
-    out.extend(cd_size.to_le_bytes());
-    out.extend(((base + cd) as u32).to_le_bytes());
-    out.extend(0u16.to_le_bytes());
-    out
-}
-
 /// The metadata target's inputs, `[u16 length][metadata flatbuffer][zip]`, from a shared model's
 /// TFLITE_METADATA and label file: with all of its labels (a count the tiny model refuses) and with
 /// as many as the tiny model has classes (it loads).
@@ -385,7 +354,7 @@ pub fn metadata_seeds(model: &[u8]) -> Vec<(String, Vec<u8>)> {
     for (name, n) in [("all-labels", labels.len()), ("three-labels", 3)] {
         let mut seed = len.to_le_bytes().to_vec();
         seed.extend_from_slice(meta);
-        seed.extend(stored_zip(base, &file, labels[..n].join("\n").as_bytes()));
+        seed.extend(write::associated_file_zip(base, &file, labels[..n].join("\n").as_bytes()));
         out.push((name.to_string(), seed));
     }
     out
@@ -398,6 +367,14 @@ pub fn requests(images: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
         ["GET /", "DELETE /classify", "GET /nope", "POST /classify?top=0", "POST /classify?precision=int4&top=2"];
     for (i, head) in heads.iter().enumerate() {
         out.push((format!("head-{i}"), format!("{head}\n").into_bytes()));
+    }
+    // The body limit: a length declared over it, and 1 KiB chunks sent until just past it.
+    let limit = classify_http::contract::MAX_BODY_BYTES;
+    let over = [format!("length={}", limit + 1), format!("chunked repeat={}", limit / 1024 + 1)];
+    for (i, options) in over.iter().enumerate() {
+        let mut r = format!("POST /classify?top=2 {options}\n").into_bytes();
+        r.extend_from_slice(&[0xff; 1024]);
+        out.push((format!("over-limit-{i}"), r));
     }
     let queries = ["", "?top=3", "?precision=int8", "?precision=int16&top=1", "?precision=fp32&top=4000000000"];
     for ((name, body), query) in images.iter().step_by(5).zip(queries.iter().cycle()) {

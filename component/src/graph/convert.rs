@@ -5,7 +5,7 @@
 //!   `real = q · s_input · s_weight[c]`, the scale the integer kernels actually apply (the bias tensor's own
 //!   scale is not read by TFLite, and the shipped person detector's bias parameters are known to be off);
 //!   QUANTIZE/DEQUANTIZE become free aliases because every tensor is float now.
-//! * [`quantize`]: float graph + one real range per activation tensor → int8 (asymmetric activations,
+//! * [`quantize_with_ranges`]: float graph + one real range per activation tensor → int8 (asymmetric activations,
 //!   per-channel symmetric int8 weights, int32 bias) or 16x8 (symmetric int16 activations, zero point 0,
 //!   per-channel symmetric int8 weights, int64 bias), TFLite's two integer schemes.
 //! * [`convert`]: what `load` does for `load-options.precision`: int8 ↔ int16 goes through float with the
@@ -35,7 +35,7 @@ pub fn convert(g: &Graph, target: Precision) -> Result<Graph> {
             let float = to_fp32(g)?;
             let ranges =
                 if (own, t) == (Precision::Int8, Precision::Int16) { int16_ranges(g) } else { source_ranges(g) };
-            let mut out = quantize(&float, &ranges, t)?;
+            let mut out = quantize_with_ranges(&float, &ranges, t)?;
             keep_exact_weights(g, &float, &mut out)?;
             Ok(out)
         }
@@ -308,7 +308,7 @@ pub fn quantize_weights(w: &[f32], shape: &[usize], axis: usize) -> (Vec<i8>, Ve
     quantize_weights_min(w, shape, axis, &[])
 }
 
-/// [`quantize_weights`] with a floor per channel on the scale (see [`quantize`]'s bias handling).
+/// [`quantize_weights`] with a floor per channel on the scale (see [`quantize_with_ranges`]'s bias handling).
 pub fn quantize_weights_min(w: &[f32], shape: &[usize], axis: usize, min_scale: &[f32]) -> (Vec<i8>, Vec<f32>) {
     let channels = shape[axis];
     let mut max = vec![0f32; channels];
@@ -331,7 +331,7 @@ pub fn quantize_weights_min(w: &[f32], shape: &[usize], axis: usize, min_scale: 
 }
 
 /// Float graph → int8 or 16x8, given a range for every activation tensor.
-pub fn quantize(g: &Graph, ranges: &[Option<Range>], target: Precision) -> Result<Graph> {
+pub fn quantize_with_ranges(g: &Graph, ranges: &[Option<Range>], target: Precision) -> Result<Graph> {
     let act = match target {
         Precision::Int8 => DType::I8,
         Precision::Int16 => DType::I16,
@@ -669,14 +669,14 @@ mod tests {
         match g.tensors[g.input].dtype {
             DType::I8 => {
                 for (d, &v) in a.i8[r].iter_mut().zip(x) {
-                    *d = crate::image::quantize(v, qi.scale(), qi.zero_point(), -128, 127) as i8;
+                    *d = crate::kernels::math::quantize_value(v, qi.scale(), qi.zero_point(), -128, 127) as i8;
                 }
                 plan.run(&mut a);
                 a.i8[plan.output.slot.range()].iter().map(|&v| deq(v as i32)).collect()
             }
             _ => {
                 for (d, &v) in a.i16[r].iter_mut().zip(x) {
-                    *d = crate::image::quantize(v, qi.scale(), 0, -32768, 32767) as i16;
+                    *d = crate::kernels::math::quantize_value(v, qi.scale(), 0, -32768, 32767) as i16;
                 }
                 plan.run(&mut a);
                 a.i16[plan.output.slot.range()].iter().map(|&v| deq(v as i32)).collect()
@@ -699,7 +699,7 @@ mod tests {
             let (qmin, qmax) = if sixteen { (-32768, 32767) } else { (-128, 127) };
             let q = activation_quant((lo, hi), target).unwrap();
             let x = lo + t * (hi - lo);
-            let v = crate::image::quantize(x, q.scale(), q.zero_point(), qmin, qmax);
+            let v = crate::kernels::math::quantize_value(x, q.scale(), q.zero_point(), qmin, qmax);
             let back = q.scale() * (v - q.zero_point()) as f32;
             // Half a step, plus the f32 rounding of the operands.
             let tol = q.scale() as f64 / 2.0 + (x.abs().max(hi.abs()) as f64) * 4.0 * f32::EPSILON as f64;
@@ -737,7 +737,7 @@ mod tests {
             let y = run_float(&g, &x);
             let ranges = vec![Some(min_max(&x)), None, None, Some(min_max(&y))];
             let err = |p| {
-                let q = quantize(&g, &ranges, p).unwrap();
+                let q = quantize_with_ranges(&g, &ranges, p).unwrap();
                 run_quantized(&q, &x).iter().zip(&y).map(|(a, b)| (a - b).abs() as f64).fold(0.0, f64::max)
             };
             let (e16, e8) = (err(Precision::Int16), err(Precision::Int8));

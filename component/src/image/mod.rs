@@ -1,5 +1,5 @@
 //! Image input: decode (PNG/JPEG/BMP, [`decode`], JPEG by our own [`jpeg`]) → RGB, or Pillow's integer
-//! luma → Pillow's bilinear resize ([`resize`]) → the model's pixel rule (`crate::preprocess`).
+//! luma → Pillow's bilinear resize ([`resize`]): HWC pixels. What a model makes of them is `crate::input`'s.
 //!
 //! The same steps `golden/generate.py` applies with Pillow: `convert('RGB')` / `convert('L')`,
 //! `resize((W, H), BILINEAR)` over the whole image (no crop). Every decoder gives exactly Pillow's
@@ -33,21 +33,6 @@ pub fn decode_resize(bytes: &[u8], width: u32, height: u32, channels: u32) -> Re
     Ok(resizer.finish())
 }
 
-/// `(pixel - mean) / std`, in f32 (exactly numpy's float32 arithmetic in the golden script).
-#[inline]
-pub fn normalize(pixel: u8, mean: f32, std: f32) -> f32 {
-    (pixel as f32 - mean) / std
-}
-
-/// `round_half_away_from_zero(real / scale) + zero_point`, clamped to `qmin..=qmax`. The division is f32;
-/// `f32::round` rounds exact ties away from zero, as the golden script does.
-#[inline]
-pub fn quantize(real: f32, scale: f32, zero_point: i32, qmin: i32, qmax: i32) -> i32 {
-    // `as` saturates (NaN → 0), so nothing here can overflow.
-    let q = (real / scale).round() as i32;
-    q.saturating_add(zero_point).clamp(qmin, qmax)
-}
-
 pub(crate) fn check_size(width: u32, height: u32, channels: u32) -> Result<()> {
     if channels != 1 && channels != 3 {
         return Err(Error::InvalidInput(format!("images have 1 or 3 channels, not {channels}")));
@@ -65,31 +50,6 @@ mod tests {
 
     fn shared() -> PathBuf {
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared"))
-    }
-
-    #[test]
-    fn image_quantize_rounds_ties_away_from_zero() {
-        assert_eq!(quantize(0.5, 1.0, 0, -128, 127), 1);
-        assert_eq!(quantize(-0.5, 1.0, 0, -128, 127), -1);
-        assert_eq!(quantize(1.5, 1.0, 0, -128, 127), 2);
-        assert_eq!(quantize(-2.5, 1.0, 0, -128, 127), -3);
-        assert_eq!(quantize(0.49999997, 1.0, 0, -128, 127), 0);
-        assert_eq!(quantize(-0.49999997, 1.0, 0, -128, 127), 0);
-        assert_eq!(quantize(1.0, 1.0 / 128.0, 128, 0, 255), 255); // 256 clamps
-        assert_eq!(quantize(f32::NAN, 1.0, 3, 0, 255), 3);
-        assert_eq!(quantize(f32::INFINITY, 1.0, 3, 0, 255), 255);
-        assert_eq!(quantize(-1e30, 1.0, 3, -32768, 32767), -32768);
-        // The real input scale 1/127.5 (mobilenet_v2 ptq, zero point 127), values checked with numpy
-        // float32: pixel 127 → -0.5 and 200 → 72.5 exactly (ties: away from zero, not to even), pixel 0
-        // → -127.49999 (not a tie).
-        let scale = 0.007_843_138_f32; // 1/127.5 as stored in the models (f32 0.0078431377...)
-        let q = |p: u8| quantize(normalize(p, 127.5, 127.5), scale, 127, 0, 255);
-        assert_eq!(normalize(127, 127.5, 127.5) / scale, -0.5);
-        assert_eq!(normalize(200, 127.5, 127.5) / scale, 72.5);
-        assert_eq!((q(127), q(128), q(200)), (126, 128, 200));
-        assert_eq!((q(0), q(255)), (0, 254));
-        assert_eq!(normalize(255, 127.5, 127.5), 1.0);
-        assert_eq!(normalize(0, 127.5, 127.5), -1.0);
     }
 
     fn png_of(w: u32, h: u32, rgb: &[u8]) -> Vec<u8> {

@@ -6,9 +6,10 @@
 //! additions.
 
 use super::generic::{self, LANES};
-use super::select::{Arch, ConvLoop};
+use super::select::Arch;
 use super::stage::Int8Stage;
 use super::testutil::{activation, scale, vec_of};
+use super::ConvLoop;
 use super::{fp32, int16, int8, ConvGeom, ConvOp, Kernels, TensorQuant, F32, I16, I8};
 use proptest::prelude::*;
 

@@ -5,8 +5,9 @@
 use core::fmt::Debug;
 
 use super::generic::{self, MacStage};
-use super::select::{self, AddFacts, Arch, ConvFacts, ConvKernel, ConvLoop};
+use super::select::{self, AddFacts, Arch, ConvFacts, ConvKernel};
 use super::stage::{F32Stage, Int16Stage, Int8Stage};
+use super::ConvLoop;
 use super::{fp32, int16, int8, ConvGeom, FcGeom, PoolGeom};
 
 /// A prepared CONV_2D or DEPTHWISE_CONV_2D: everything but its constants and tensors. The stage is

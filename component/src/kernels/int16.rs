@@ -274,8 +274,8 @@ pub fn softmax(p: &SoftmaxParams, depth: usize, input: &[i16], output: &mut [i16
 /// QUANTIZE float → int16 (`reference_ops::AffineQuantize`).
 pub type QuantizeParams = generic::QuantizeParams;
 
-pub fn quantize(p: &QuantizeParams, input: &[f32], output: &mut [i16]) {
-    generic::quantize(p, input, output)
+pub fn affine_quantize(p: &QuantizeParams, input: &[f32], output: &mut [i16]) {
+    generic::affine_quantize(p, input, output)
 }
 
 /// DEQUANTIZE int16 → float (`reference_ops::Dequantize`).
@@ -508,7 +508,7 @@ mod tests {
             s in scale(), s2 in scale(), zp8 in -128..=127i32,
         ) {
             let mut q = vec![0i16; xs.len()];
-            quantize(&QuantizeParams::prepare(TensorQuant::new(s, 0)), &xs, &mut q);
+            affine_quantize(&QuantizeParams::prepare(TensorQuant::new(s, 0)), &xs, &mut q);
             for (&x, &v) in xs.iter().zip(&q) {
                 prop_assert_eq!(i32::from(v), ((x / s).round() as i64).clamp(-32768, 32767) as i32);
             }

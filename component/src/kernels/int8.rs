@@ -295,8 +295,8 @@ pub fn softmax(p: &SoftmaxParams, depth: usize, input: &[i8], output: &mut [i8])
 /// QUANTIZE float → int8 (`reference_ops::AffineQuantize`).
 pub type QuantizeParams = generic::QuantizeParams;
 
-pub fn quantize(p: &QuantizeParams, input: &[f32], output: &mut [i8]) {
-    generic::quantize(p, input, output)
+pub fn affine_quantize(p: &QuantizeParams, input: &[f32], output: &mut [i8]) {
+    generic::affine_quantize(p, input, output)
 }
 
 /// DEQUANTIZE int8 → float (`reference_ops::Dequantize`).
@@ -579,7 +579,7 @@ mod tests {
             s in scale(), zp in -128..=127i32, s2 in scale(), zp2 in -128..=127i32,
         ) {
             let mut q = vec![0i8; xs.len()];
-            quantize(&QuantizeParams::prepare(TensorQuant::new(s, zp)), &xs, &mut q);
+            affine_quantize(&QuantizeParams::prepare(TensorQuant::new(s, zp)), &xs, &mut q);
             for (&x, &v) in xs.iter().zip(&q) {
                 prop_assert_eq!(i32::from(v), ((x / s).round() as i64 + i64::from(zp)).clamp(-128, 127) as i32);
             }

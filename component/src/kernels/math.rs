@@ -9,6 +9,16 @@
 //! once to float) is the correctly rounded `e^x` except when `e^x` lies within ~2^-50 (relative) of a
 //! float rounding boundary — the same answer as glibc's `expf` (≤ 0.502 ulp) almost everywhere.
 
+/// A real value as a quantized one: `round_half_away_from_zero(real / scale) + zero_point`, clamped to
+/// `qmin..=qmax` (TFLite's QUANTIZE and the golden script's input rule). The division is f32;
+/// `f32::round` rounds exact ties away from zero.
+#[inline]
+pub fn quantize_value(real: f32, scale: f32, zero_point: i32, qmin: i32, qmax: i32) -> i32 {
+    // `as` saturates (NaN → 0), so nothing here can overflow.
+    let q = (real / scale).round() as i32;
+    q.saturating_add(zero_point).clamp(qmin, qmax)
+}
+
 /// ln 2 = LN2_HI + LN2_LO to about 2^-85: `k * LN2_HI` is exact for the |k| < 2^11 used here (the low
 /// 32 bits of `LN2_HI` are zero), and LN2_LO carries the digits of ln 2 a single double cannot.
 const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);

@@ -15,7 +15,7 @@
 //! | ADD (same shapes) | `AddParams` | `add` |
 //! | SOFTMAX (last dim) | `SoftmaxParams` | `softmax` |
 //! | PAD (constant) | `PadParams<T>` | `pad` |
-//! | QUANTIZE f32→q, requantize, DEQUANTIZE (int8/int16 only) | `QuantizeParams`, `RequantizeParams`, `DequantizeParams` | `int8::quantize` etc. (the plan's conversions) |
+//! | QUANTIZE f32→q, requantize, DEQUANTIZE (int8/int16 only) | `QuantizeParams`, `RequantizeParams`, `DequantizeParams` | `int8::affine_quantize` etc. (TFLite's `AffineQuantize`; the plan's conversions) |
 //!
 //! The loops that walk tensors are written once in [`generic`] (one file per loop), convolutions and
 //! FULLY_CONNECTED in terms of [`generic::MacStage`], which each precision's conv and FC params
@@ -54,7 +54,35 @@ pub mod stage;
 mod testutil;
 
 pub use exec::{ConvOp, Kernels, F32, I16, I8};
-pub use select::{Arch, ConvKernel, ConvLoop};
+pub use select::{Arch, ConvKernel};
+
+/// The loop nest (and filter layout) of a CONV_2D or DEPTHWISE_CONV_2D: `select` picks one per
+/// layer, `stage` widens filters for it, `generic` and `simd128` run it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ConvLoop {
+    /// TFLite's reference loop, filter as stored (filters over [`generic::MAX_BLOCKED_TAPS`] taps).
+    Reference,
+    /// k x k CONV_2D on a [`generic::pack_conv`] filter, 16 output channels at a time.
+    Packed,
+    /// 1x1 CONV_2D on a [`generic::pack_pointwise`] filter, 4 pixels by 16 channels.
+    Pointwise,
+    /// DEPTHWISE_CONV_2D with multiplier 1, 16 channels at a time, filter as stored.
+    Depthwise,
+    /// DEPTHWISE_CONV_2D in TFLite's loop order (any multiplier, any filter size).
+    DepthwiseGeneral,
+}
+
+impl ConvLoop {
+    pub const fn name(self) -> &'static str {
+        match self {
+            ConvLoop::Reference => "conv",
+            ConvLoop::Packed => "conv-packed",
+            ConvLoop::Pointwise => "pointwise",
+            ConvLoop::Depthwise => "depthwise",
+            ConvLoop::DepthwiseGeneral => "depthwise-general",
+        }
+    }
+}
 
 /// Fused activation of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, AVERAGE_POOL_2D.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

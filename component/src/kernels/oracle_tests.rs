@@ -470,13 +470,13 @@ fn run(c: &Case) -> (Vec<i64>, Vec<i64>) {
                     let u = dt == "f32_u8";
                     let x = c.floats("x");
                     let mut y = vec![0i8; x.len()];
-                    int8::quantize(&int8::QuantizeParams::prepare(if u { shifted(qo) } else { qo }), &x, &mut y);
+                    int8::affine_quantize(&int8::QuantizeParams::prepare(if u { shifted(qo) } else { qo }), &x, &mut y);
                     (if u { unshift(&y) } else { widen(&y) }, c.ints("y"))
                 }
                 "f32_i16" => {
                     let x = c.floats("x");
                     let mut y = vec![0i16; x.len()];
-                    int16::quantize(&int16::QuantizeParams::prepare(qo), &x, &mut y);
+                    int16::affine_quantize(&int16::QuantizeParams::prepare(qo), &x, &mut y);
                     (widen(&y), c.ints("y"))
                 }
                 "i8_i8" | "u8_i8" | "i8_u8" => {

@@ -12,7 +12,7 @@
 
 use super::generic::{self, AddRescale};
 use super::stage::{Int8Stage, INT16_FLUSH_PAIRS};
-use super::{int16, int8, ConvGeom};
+use super::{int16, int8, ConvGeom, ConvLoop};
 
 /// The instruction set a kernel is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -37,33 +37,6 @@ impl Arch {
         match self {
             Arch::Scalar => "scalar",
             Arch::Simd128 => "simd128",
-        }
-    }
-}
-
-/// The loop nest (and filter layout) of a CONV_2D or DEPTHWISE_CONV_2D.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum ConvLoop {
-    /// TFLite's reference loop, filter as stored (filters over [`generic::MAX_BLOCKED_TAPS`] taps).
-    Reference,
-    /// k x k CONV_2D on a [`generic::pack_conv`] filter, 16 output channels at a time.
-    Packed,
-    /// 1x1 CONV_2D on a [`generic::pack_pointwise`] filter, 4 pixels by 16 channels.
-    Pointwise,
-    /// DEPTHWISE_CONV_2D with multiplier 1, 16 channels at a time, filter as stored.
-    Depthwise,
-    /// DEPTHWISE_CONV_2D in TFLite's loop order (any multiplier, any filter size).
-    DepthwiseGeneral,
-}
-
-impl ConvLoop {
-    pub const fn name(self) -> &'static str {
-        match self {
-            ConvLoop::Reference => "conv",
-            ConvLoop::Packed => "conv-packed",
-            ConvLoop::Pointwise => "pointwise",
-            ConvLoop::Depthwise => "depthwise",
-            ConvLoop::DepthwiseGeneral => "depthwise-general",
         }
     }
 }

@@ -12,8 +12,7 @@
 
 use super::fixedpoint::reduced_multiplier_i64;
 use super::generic::{per_channel, LANES};
-use super::select::ConvLoop;
-use super::{fp32, int16, int8, ConvGeom};
+use super::{fp32, int16, int8, ConvGeom, ConvLoop};
 
 /// The int8 output stage (bias, TFLite's per-channel `MultiplyByQuantizedMultiplier`, output offset,
 /// clamp) for groups of four channels, plus the input and filter offsets the kernels add. Per group:

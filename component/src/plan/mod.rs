@@ -10,15 +10,15 @@
 //! the shared step shape onto `kernels::{fp32, int8, int16}`.
 
 mod bind;
-pub mod persist;
 mod prec;
+mod weights;
 
 use crate::error::{bail, Result};
 use crate::graph::{self, DType, Graph, Op};
 use crate::kernels::select::Arch;
 use crate::kernels::{ConvGeom, ConvOp, FcGeom, PoolGeom, TensorQuant};
-pub use persist::Weights;
 pub use prec::{Prec, F32, I16, I8};
+pub use weights::{Pod, VisitWeights, Weights};
 
 /// A range of one arena, in elements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -37,15 +37,16 @@ impl Slot {
 }
 
 /// One operator at one precision. `x`, `y` are slots of `P`'s arena.
-/// Constants are [`Weights`]: owned after `load`, borrowed from static data when restored from an
-/// embedded prepared model (`persist`).
+/// Constants are [`Weights`], outside the serde structure ([`Plan::visit_weights`] reaches them).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(bound = "")]
 pub enum OpStep<P: Prec> {
     /// CONV_2D or DEPTHWISE_CONV_2D: its filter in the layout of `op.kernel` (packed by `ConvOp::new`).
     Conv {
         op: ConvOp<P>,
+        #[serde(skip)]
         filter: Weights<P::Weight>,
+        #[serde(skip)]
         bias: Option<Weights<P::Bias>>,
         x: Slot,
         y: Slot,
@@ -53,7 +54,9 @@ pub enum OpStep<P: Prec> {
     FullyConnected {
         p: P::Fc,
         g: FcGeom,
+        #[serde(skip)]
         weights: Weights<P::Weight>,
+        #[serde(skip)]
         bias: Option<Weights<P::Bias>>,
         x: Slot,
         y: Slot,
@@ -114,6 +117,16 @@ pub enum Step {
 }
 
 impl<P: Prec> OpStep<P> {
+    fn visit_weights(&mut self, v: &mut impl VisitWeights) -> Result<()> {
+        let (OpStep::Conv { filter, bias, .. } | OpStep::FullyConnected { weights: filter, bias, .. }) = self else {
+            return Ok(());
+        };
+        let mut f = Some(core::mem::take(filter));
+        v.visit(&mut f)?;
+        *filter = f.unwrap_or_default();
+        v.visit(bias)
+    }
+
     /// The slot this step writes.
     pub fn output(&self) -> Slot {
         match self {
@@ -129,6 +142,15 @@ impl<P: Prec> OpStep<P> {
 }
 
 impl Step {
+    fn visit_weights(&mut self, v: &mut impl VisitWeights) -> Result<()> {
+        match self {
+            Step::F32(s) => s.visit_weights(v),
+            Step::I8(s) => s.visit_weights(v),
+            Step::I16(s) => s.visit_weights(v),
+            Step::Convert(_) => Ok(()),
+        }
+    }
+
     /// Where this step writes: calibration reads every float step's output right after it runs.
     pub fn output(&self) -> Place {
         let (dtype, slot) = match self {
@@ -207,6 +229,11 @@ pub struct Arenas {
 pub const MAX_ARENA_BYTES: usize = 512 << 20;
 
 impl Plan {
+    /// Every step's weight arrays, in plan order (`crate::prepared` writes and restores them so).
+    pub fn visit_weights(&mut self, v: &mut impl VisitWeights) -> Result<()> {
+        self.steps.iter_mut().try_for_each(|s| s.visit_weights(v))
+    }
+
     pub fn new(g: &Graph) -> Result<Plan> {
         let places = assign_slots(g)?;
         let place = |t: usize| -> Result<Place> {
@@ -482,8 +509,8 @@ fn run_op<P: Prec>(s: &OpStep<P>, arena: &mut [P::Act]) {
 fn run_convert(c: &Convert, a: &mut Arenas) {
     use crate::kernels::{int16, int8};
     match c {
-        Convert::QuantizeI8 { p, x, y } => int8::quantize(p, &a.f32[x.range()], &mut a.i8[y.range()]),
-        Convert::QuantizeI16 { p, x, y } => int16::quantize(p, &a.f32[x.range()], &mut a.i16[y.range()]),
+        Convert::QuantizeI8 { p, x, y } => int8::affine_quantize(p, &a.f32[x.range()], &mut a.i8[y.range()]),
+        Convert::QuantizeI16 { p, x, y } => int16::affine_quantize(p, &a.f32[x.range()], &mut a.i16[y.range()]),
         Convert::DequantizeI8 { p, x, y } => int8::dequantize(p, &a.i8[x.range()], &mut a.f32[y.range()]),
         Convert::DequantizeI16 { p, x, y } => int16::dequantize(p, &a.i16[x.range()], &mut a.f32[y.range()]),
         Convert::RequantizeI8I8 { p, x, y } => {

@@ -6,7 +6,7 @@ use crate::graph::{ConstData, Graph, Node, Op, Tensor};
 use crate::kernels::{self, fp32, int16, int8, Activation, Kernels, TensorQuant};
 pub use crate::kernels::{F32, I16, I8};
 
-use super::persist::Pod;
+use super::weights::Pod;
 
 /// What a precision's `prepare` calls may ask of the node being planned.
 pub struct Ctx<'g> {

@@ -91,6 +91,39 @@ fn dims(shape: &[usize]) -> Result<Vec<i32>> {
         .collect()
 }
 
+/// The zip TFLite Support appends after a model to carry its associated files (label lists), with
+/// one stored (uncompressed) file: to be appended to a model of `base` bytes, since the archive's
+/// offsets count from the start of the file as TFLite Support writes them.
+pub fn associated_file_zip(base: usize, name: &str, data: &[u8]) -> Vec<u8> {
+    let crc = crc32fast::hash(data);
+    let common = |out: &mut Vec<u8>| {
+        for v in [0u16, 0, 0] {
+            out.extend(v.to_le_bytes());
+        }
+        for v in [crc, data.len() as u32, data.len() as u32] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend((name.len() as u16).to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+    };
+    let mut out = b"PK\x03\x04\x14\x00\x00\x00".to_vec();
+    common(&mut out);
+    out.extend(name.as_bytes());
+    out.extend(data);
+    let cd = out.len();
+    out.extend(b"PK\x01\x02\x14\x00\x14\x00\x00\x00");
+    common(&mut out);
+    out.extend([0; 10]);
+    out.extend((base as u32).to_le_bytes());
+    out.extend(name.as_bytes());
+    let cd_size = (out.len() - cd) as u32;
+    out.extend(b"PK\x05\x06\x00\x00\x00\x00\x01\x00\x01\x00");
+    out.extend(cd_size.to_le_bytes());
+    out.extend(((base + cd) as u32).to_le_bytes());
+    out.extend(0u16.to_le_bytes());
+    out
+}
+
 /// Serializes `g` as a TFLite model with `description`.
 pub fn write(g: &Graph, description: &str) -> Result<Vec<u8>> {
     write_with_metadata(g, description, &[])

@@ -4,7 +4,6 @@
 
 use anyhow::{ensure, Context, Result};
 use edge_classify::model::{LoadOptions, Model, Tensor};
-use edge_classify::plan::persist;
 
 use crate::common::*;
 
@@ -25,9 +24,9 @@ fn restored_models_compute_the_same_bits_as_loaded_ones() -> Result<()> {
         let tflite = model.model_bytes()?;
         let mut loaded =
             Model::load(&tflite, &LoadOptions::default()).map_err(|e| anyhow::anyhow!("{}: {e}", model.id))?;
-        let bytes = persist::to_bytes(&loaded).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut restored =
-            persist::from_bytes(&bytes, &LoadOptions::default()).map_err(|e| anyhow::anyhow!("{}: {e}", model.id))?;
+        let bytes = loaded.to_prepared_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut restored = Model::from_prepared_bytes(&bytes, &LoadOptions::default())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", model.id))?;
         ensure!(restored.info() == loaded.info(), "{}: info differs after restoring", model.id);
         for case in model.cases.iter().take(3) {
             let input = to_tensor(case.input(golden())?).with_context(|| format!("{} {}", model.id, case.image))?;
@@ -43,13 +42,16 @@ fn restored_models_compute_the_same_bits_as_loaded_ones() -> Result<()> {
 fn restoring_applies_the_options() -> Result<()> {
     let model = golden_model(EMBEDDED_MODEL_ID);
     let loaded = Model::load(&model.model_bytes()?, &LoadOptions::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let bytes = persist::to_bytes(&loaded).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bytes = loaded.to_prepared_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
     let two_labels = LoadOptions { labels: Some("a\nb\n".into()), ..Default::default() };
-    ensure!(persist::from_bytes(&bytes, &two_labels).is_err(), "labels that do not fit are refused");
+    ensure!(Model::from_prepared_bytes(&bytes, &two_labels).is_err(), "labels that do not fit are refused");
     let zero_std = LoadOptions { std: Some(0.0), ..Default::default() };
-    ensure!(persist::from_bytes(&bytes, &zero_std).is_err(), "std 0 is refused");
+    ensure!(Model::from_prepared_bytes(&bytes, &zero_std).is_err(), "std 0 is refused");
     for cut in [0, 8, 16, bytes.len() / 2, bytes.len() - 1] {
-        ensure!(persist::from_bytes(&bytes[..cut], &LoadOptions::default()).is_err(), "truncated at {cut} is refused");
+        ensure!(
+            Model::from_prepared_bytes(&bytes[..cut], &LoadOptions::default()).is_err(),
+            "truncated at {cut} is refused"
+        );
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! The image pipeline natively (no component): for every photo case of every model,
-//! `edge_classify::image::{decode_resize, normalize, quantize}` against the golden input tensor, which
+//! `edge_classify::image::decode_resize`, then `input::normalize` and `kernels::math::quantize_value`, against the golden input tensor, which
 //! Pillow 13 + numpy made (see `golden/README.md`, Preprocessing).
 //!
 //! - BMP, PNG and JPEG: exactly equal, every element. All three decode exactly like Pillow (JPEG: our
@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, ensure, Context, Result};
-use edge_classify::image::{decode_resize, normalize, quantize};
+use edge_classify::image::decode_resize;
+use edge_classify::input::normalize;
+use edge_classify::kernels::math::quantize_value;
 use host_tests::golden::{Dtype, GoldenModel};
 use host_tests::TensorData;
 
@@ -55,7 +57,7 @@ fn pixel_table(model: &GoldenModel) -> Result<Vec<i64>> {
         .map(|p| {
             let real = normalize(p, mean, std);
             match (range, input.scale, input.zero_point) {
-                (Some((lo, hi)), Some(scale), Some(zp)) => quantize(real, scale, zp, lo, hi) as i64,
+                (Some((lo, hi)), Some(scale), Some(zp)) => quantize_value(real, scale, zp, lo, hi) as i64,
                 _ => real.to_bits() as i64,
             }
         })

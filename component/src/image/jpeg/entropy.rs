@@ -1,69 +1,19 @@
-//! Huffman-coded entropy data (T.81 F.2, G.2): the bit reader with libjpeg's byte stuffing and
+//! Huffman-coded entropy data (T.81 F.2, G.2), decoded by `huffman`'s tables: the bit reader with libjpeg's byte stuffing and
 //! marker rules, and the sequential and progressive (spectral selection and successive
 //! approximation) block decoders of jdhuff.c and jdphuff.c.
 
 use crate::error::Result;
 
+use super::huffman::Huffman;
 use super::idct::Block;
 use super::markers::{Frame, Scan, Tables, ZIGZAG};
 use super::{bad, truncated};
 
-const LOOKUP_BITS: usize = 9;
-
-/// A canonical Huffman table: a 9-bit lookup, then T.81 F.2.2.3's `maxcode` for longer codes.
-pub struct Huffman {
-    /// `length << 8 | value` for every code of at most 9 bits, indexed by the next 9 bits; 0 if none.
-    lookup: Vec<u16>,
-    maxcode: [i32; 17],
-    offset: [i32; 17],
-    values: Vec<u8>,
-}
-
-impl Huffman {
-    pub fn new(counts: &[u8; 16], values: &[u8]) -> Result<Huffman> {
-        let mut t =
-            Huffman { lookup: vec![0; 1 << LOOKUP_BITS], maxcode: [-1; 17], offset: [0; 17], values: values.to_vec() };
-        let (mut code, mut k) = (0i32, 0i32);
-        for len in 1..=16 {
-            t.offset[len] = k - code;
-            for _ in 0..counts[len - 1] {
-                // jdhuff.c's check: the codes of a length must fit in that many bits.
-                if code >= 1 << len {
-                    return Err(bad("bad Huffman table"));
-                }
-                if len <= LOOKUP_BITS {
-                    let shift = LOOKUP_BITS - len;
-                    let first = (code as usize) << shift;
-                    let entry = (len as u16) << 8 | values[k as usize] as u16;
-                    t.lookup[first..first + (1 << shift)].fill(entry);
-                }
-                code += 1;
-                k += 1;
-            }
-            if counts[len - 1] > 0 {
-                t.maxcode[len] = code - 1;
-            }
-            code <<= 1;
-        }
-        Ok(t)
-    }
-
-    fn decode(&self, bits: &mut Bits) -> Result<u8> {
-        let peek = bits.peek(16) as usize;
-        let e = self.lookup[peek >> (16 - LOOKUP_BITS)];
-        if e != 0 {
-            bits.consume((e >> 8) as u32);
-            return Ok(e as u8);
-        }
-        for len in LOOKUP_BITS + 1..=16 {
-            let code = (peek >> (16 - len)) as i32;
-            if code <= self.maxcode[len] {
-                bits.consume(len as u32);
-                return Ok(self.values[(code + self.offset[len]) as usize]);
-            }
-        }
-        Err(bad("bad Huffman code"))
-    }
+/// `table`'s next symbol from `bits`.
+fn decode(table: &Huffman, bits: &mut Bits) -> Result<u8> {
+    let (len, value) = table.code_at(bits.peek(16) as u16).ok_or_else(|| bad("bad Huffman code"))?;
+    bits.consume(len);
+    Ok(value)
 }
 
 /// Bits of entropy-coded data, MSB first. `FF 00` is a data `FF` (so is `FF FF .. FF 00`, as
@@ -278,7 +228,7 @@ impl<'a, 't> ScanDecoder<'a, 't> {
     }
 
     fn dc_diff(&mut self, k: usize) -> Result<i32> {
-        let s = self.dc[k].expect("checked in new").decode(&mut self.bits)? as u32;
+        let s = decode(self.dc[k].expect("checked in new"), &mut self.bits)? as u32;
         if s > 15 {
             return Err(bad("bad DC magnitude"));
         }
@@ -292,7 +242,7 @@ impl<'a, 't> ScanDecoder<'a, 't> {
         let ac = self.ac[k].expect("checked in new");
         let mut i = 1;
         while i < 64 {
-            let rs = ac.decode(&mut self.bits)?;
+            let rs = decode(ac, &mut self.bits)?;
             let (r, s) = ((rs >> 4) as usize, (rs & 15) as u32);
             if s != 0 {
                 i += r;
@@ -322,7 +272,7 @@ impl<'a, 't> ScanDecoder<'a, 't> {
         let (se, al) = (self.scan.se, self.scan.al);
         let mut i = self.scan.ss;
         while i <= se {
-            let rs = ac.decode(&mut self.bits)?;
+            let rs = decode(ac, &mut self.bits)?;
             let (r, s) = ((rs >> 4) as u32, (rs & 15) as u32);
             if s != 0 {
                 i += r as usize;
@@ -352,7 +302,7 @@ impl<'a, 't> ScanDecoder<'a, 't> {
         if self.eobrun == 0 {
             let ac = self.ac[k].expect("checked in new");
             while i <= se {
-                let rs = ac.decode(&mut self.bits)?;
+                let rs = decode(ac, &mut self.bits)?;
                 let (mut r, s) = ((rs >> 4) as i32, rs & 15);
                 let mut value = 0;
                 if s != 0 {
@@ -408,7 +358,7 @@ mod tests {
         let t = Huffman::new(&counts, &[7, 8, 9, 10]).expect("table");
         let data = [0b0001_1001, 0b0100_0000, 0b0000_0000];
         let mut bits = Bits::new(&data, 0);
-        let got: Vec<u8> = (0..4).map(|_| t.decode(&mut bits).expect("code")).collect();
+        let got: Vec<u8> = (0..4).map(|_| decode(&t, &mut bits).expect("code")).collect();
         assert_eq!(got, [7, 8, 9, 10]);
     }
 

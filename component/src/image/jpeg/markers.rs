@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 
-use super::entropy::Huffman;
+use super::huffman::Huffman;
 use super::{bad, truncated};
 
 /// T.81 figure A.6: where the i-th zig-zag coefficient sits in the block.

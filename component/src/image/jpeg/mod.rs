@@ -13,6 +13,7 @@
 
 mod color;
 mod entropy;
+mod huffman;
 mod idct;
 mod markers;
 

@@ -62,7 +62,7 @@ impl QuantizeParams {
 
 /// QUANTIZE float → int (`reference_ops::AffineQuantize`): `round(x / scale)` in float (half away from
 /// zero), plus the zero point and the clamp in double. NaN becomes 0 (C++ leaves it undefined).
-pub fn quantize<O: QInt>(p: &QuantizeParams, input: &[f32], output: &mut [O]) {
+pub fn affine_quantize<O: QInt>(p: &QuantizeParams, input: &[f32], output: &mut [O]) {
     debug_assert_eq!(input.len(), output.len());
     for (o, &x) in output.iter_mut().zip(input) {
         let unclamped = f64::from((x / p.scale).round()) + f64::from(p.zero_point);
