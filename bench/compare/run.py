@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side baselines for `cargo xtask bench` (issue 6): TFLite native, ONNX Runtime native and
+"""Side-by-side baselines for `cargo xtask bench native` (issue 6): TFLite native, ONNX Runtime native and
 ONNX Runtime Web (wasm, in Node) on the golden models, 1 thread each.
 
     python3 bench/compare/run.py --work DIR --runs N [--models ID ...] [--no-web] [--reexport]
@@ -15,7 +15,7 @@ Makes (or reuses) a venv at DIR/venv with bench/compare/requirements.txt and re-
   * runs ort-web/bench.mjs (onnxruntime-web, wasm backend) on the same exports and passes its lines on.
 
 Every measurement is 1 warm-up + N runs, median, on the model's first golden photo case (the input
-host-tests' bench uses), 1 thread, each in a fresh child process (so its peak RSS is its own).
+bench/'s `bench` uses), 1 thread, each in a fresh child process (so its peak RSS is its own).
 stdout: one JSON object per line; progress: stderr.
 """
 
@@ -108,7 +108,7 @@ def load_models(selected: list[str] | None) -> list[dict]:
             raise SystemExit(f"unknown model id(s) {unknown}; known: {sorted(known)}")
         models = [m for m in models if m["id"] in selected]
     for m in models:
-        # The first photo case, as host-tests' bench (Golden::photo_cases().next()).
+        # The first photo case, as bench/'s `bench` (Golden::photo_cases().next()).
         m["case"] = next(c for c in m["cases"] if c["kind"] == "photo")
     return models
 

@@ -1,6 +1,6 @@
 //! [`Runtime`] on the `edge-classify` crate linked natively: the same Rust code as the component,
 //! compiled for the host. It is the identity baseline of the runtime matrix and the native column
-//! of `cargo xtask bench`.
+//! of `cargo xtask bench native`.
 
 use edge_classify::model as m;
 

@@ -128,14 +128,3 @@ pub fn demo(photos: &[PathBuf]) -> Result<()> {
     command.args(["--top", "3"]).args(&guest_paths);
     run(command).context("running dist/classify.wasm")
 }
-
-/// The apps' table of `cargo xtask bench` (host-tests' `bench-apps`): embedded model versus
-/// `load`, and classify-http's per-request latency.
-pub fn bench(layout: &Layout, runs: u32) -> Result<()> {
-    let mut command = cargo();
-    command
-        .current_dir(&layout.workspace_root)
-        .args(["run", "--quiet", "--release", "-p", "host-tests", "--bin", "bench-apps", "--", "--runs"])
-        .arg(runs.to_string());
-    run(command).context("running the apps benchmark")
-}

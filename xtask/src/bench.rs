@@ -1,15 +1,22 @@
-//! `cargo xtask bench`: every runtime of issue 6's comparison in one invocation, one table.
+//! `cargo xtask bench <mode>`: the benchmarks. Their binaries are the `edge-classify-bench` crate
+//! (`bench/src/bin`), next to the browser page (`bench/browser`), the Python / Node baselines
+//! (`bench/compare`) and tract's component (`bench/tract`).
 //!
-//! 1. ours: `host-tests`' `bench` (native, scalar and SIMD components in wasmtime Cranelift);
-//! 2. tract 0.23.9 compiled into a wasm32-wasip2 component (`bench/tract`), in the same wasmtime;
-//! 3. when Python 3 is on the PATH: TFLite (XNNPACK, builtin, reference kernels), ONNX Runtime native
-//!    and ONNX Runtime Web in Node on tf2onnx exports (`bench/compare/run.py`, its own pinned venv).
+//! - `native` ([`native`]): every runtime of issue 6's comparison in one invocation, one table:
+//!   1. ours: `bench` (natively, and the scalar and SIMD components in wasmtime Cranelift);
+//!   2. tract 0.23.9 compiled into a wasm32-wasip2 component (`bench/tract`), in the same wasmtime
+//!      (`bench-tract`);
+//!   3. when Python 3 is on the PATH: TFLite (XNNPACK, builtin, reference kernels), ONNX Runtime native
+//!      and ONNX Runtime Web in Node on tf2onnx exports (`bench/compare/run.py`, its own pinned venv).
 //!
-//! Each writes one JSON object per measurement into `<target>/bench/`; the table puts every other
-//! runtime's median next to ours (the SIMD component in wasmtime) for the same model and precision.
-//!
-//! `bench --browser` ([`browser`]) is issue 16's browser benchmark instead: tfjs-tflite and LiteRT.js
-//! next to `dist/classifier-simd.wasm` (through jco) in one headless Chromium page (`bench/browser`).
+//!   Each writes one JSON object per measurement into `<target>/bench/`; the table puts every other
+//!   runtime's median next to ours (the SIMD component in wasmtime) for the same model and precision.
+//!   Then the apps' table (`bench-apps`).
+//! - `load` ([`load`]): the bounded load run of `dist/classify-http.wasm` (the `load` binary).
+//! - `browser` ([`browser`]): issue 16's browser benchmark: tfjs-tflite and LiteRT.js next to
+//!   `dist/classifier-simd.wasm` (through jco) in one headless Chromium page (`bench/browser`).
+//! - `worker` ([`worker`]): the premise's experiment, the Worker in workerd next to
+//!   `dist/classify-http.wasm` in wasmtime (`bench-worker`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,25 +25,109 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
+use clap::Subcommand;
 use serde_json::Value;
 
+use crate::fetch::Fetched;
 use crate::{cargo, run, Layout};
 
 const OURS: &str = "edge-classify simd128 (wasmtime cranelift)";
 
-pub fn bench(layout: &Layout, runs: u32, rounds: u32, compare: bool) -> Result<()> {
-    let dir = layout.target_dir.join("bench");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let ours = dir.join("ours.jsonl");
+/// The crate in `bench/` whose binaries the modes run.
+const PACKAGE: &str = "edge-classify-bench";
+
+#[derive(Subcommand)]
+pub enum Mode {
+    /// Ours (natively and in wasmtime) next to tract, TFLite and ONNX Runtime, then the apps' table.
+    ///
+    /// Runs `dist`, then median load and inference times of every golden model at every precision:
+    /// ours (natively, and the scalar and SIMD components in wasmtime) next to tract in the same
+    /// wasmtime and, with Python 3, TFLite and ONNX Runtime natively and ONNX Runtime Web in Node:
+    /// one table (also in target/bench/report.txt). Then the apps' table: embedded model versus
+    /// `load`, and classify-http's per-request latency.
+    Native {
+        /// Timed inferences per model, runtime and round (after one warm-up).
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+        /// Only ours (and the apps): no tract build, no Python / Node baselines.
+        #[arg(long)]
+        ours_only: bool,
+        #[command(flatten)]
+        rounds: Rounds,
+    },
+    /// The bounded load run of dist/classify-http.wasm, every status checked.
+    ///
+    /// Runs `dist`, then the load run of dist/classify-http.wasm (bench/'s `load`): 16
+    /// connections for 30 s over 127.0.0.1, good and hostile bodies, every status checked.
+    Load,
+    /// Ours next to tfjs-tflite and LiteRT.js in headless Chromium.
+    ///
+    /// Runs `dist`, then the browser benchmark (bench/browser): tfjs-tflite and LiteRT.js next to ours
+    /// via jco in one headless Chromium page, interleaved rounds (also in target/bench/browser.jsonl).
+    Browser {
+        /// Timed calls per model, runtime and round (after 5 warm-up calls).
+        #[arg(long, default_value_t = 50)]
+        runs: u32,
+        #[command(flatten)]
+        rounds: Rounds,
+    },
+    /// The Cloudflare Worker in workerd next to dist/classify-http.wasm in wasmtime.
+    ///
+    /// Runs `worker`, then the premise's experiment: cold start, model load and inference per model
+    /// and precision in workerd next to dist/classify-http.wasm in wasmtime, interleaved rounds,
+    /// fresh servers (also in target/bench/worker.jsonl).
+    Worker {
+        /// Timed requests per model, precision, server and round (after the first, the cold start).
+        #[arg(long, default_value_t = 10)]
+        runs: u32,
+        #[command(flatten)]
+        rounds: Rounds,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct Rounds {
+    /// Interleaved rounds: each round runs every runtime in turn (the order rotated each round);
+    /// ratios are medians of per-round ratios.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
+}
+
+pub fn bench(mode: Mode) -> Result<()> {
+    match mode {
+        Mode::Native { runs, ours_only, rounds: Rounds { rounds } } => {
+            let layout = crate::layout()?;
+            crate::dist()?;
+            native(&layout, runs, rounds, !ours_only)?;
+            apps(&layout, runs)
+        }
+        Mode::Load => crate::dist().and_then(|_| load(&crate::layout()?)),
+        Mode::Browser { runs, rounds: Rounds { rounds } } => {
+            crate::dist().and_then(|_| crate::layout()).and_then(|l| browser(&l, rounds, runs))
+        }
+        Mode::Worker { runs, rounds: Rounds { rounds } } => {
+            crate::build_worker_with_models().and_then(|(l, f)| worker(&l, &f, rounds, runs))
+        }
+    }
+}
+
+/// `cargo run --quiet --release -p edge-classify-bench --bin BIN --`, in the workspace.
+fn bench_bin(layout: &Layout, bin: &str) -> Command {
     let mut command = cargo();
     command
         .current_dir(&layout.workspace_root)
-        .args(["run", "--quiet", "--release", "-p", "host-tests", "--bin", "bench", "--", "--runs"])
-        .arg(runs.to_string())
-        .arg("--rounds")
-        .arg(rounds.to_string())
-        .arg("--json")
-        .arg(&ours);
+        .args(["run", "--quiet", "--release", "-p", PACKAGE, "--bin"])
+        .args([bin, "--"]);
+    command
+}
+
+/// `bench native`'s first table (after `dist`).
+fn native(layout: &Layout, runs: u32, rounds: u32, compare: bool) -> Result<()> {
+    let dir = layout.target_dir.join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ours = dir.join("ours.jsonl");
+    let mut command = bench_bin(layout, "bench");
+    command.arg("--runs").arg(runs.to_string()).arg("--rounds").arg(rounds.to_string()).arg("--json").arg(&ours);
     run(command).context("running our benchmark")?;
     let mut files = vec![ours];
     if compare {
@@ -66,10 +157,9 @@ fn tract(layout: &Layout, dir: &Path, runs: u32) -> Result<std::path::PathBuf> {
         .arg(&target);
     run(build).context("building tract's bench component (bench/tract)")?;
     let out = dir.join("tract.jsonl");
-    let mut command = cargo();
+    let mut command = bench_bin(layout, "bench-tract");
     command
-        .current_dir(&layout.workspace_root)
-        .args(["run", "--quiet", "--release", "-p", "host-tests", "--bin", "bench-tract", "--", "--runs"])
+        .arg("--runs")
         .arg(runs.to_string())
         .arg("--component")
         .arg(target.join("wasm32-wasip2").join("release").join("bench_tract.wasm"))
@@ -156,11 +246,26 @@ fn table(files: &[std::path::PathBuf]) -> Result<String> {
     Ok(out)
 }
 
-/// `bench --browser` (after `dist`): `npm ci` in `bench/browser` when its `node_modules` is missing
+/// The apps' table of `bench native` (`bench-apps`): embedded model versus `load`, and
+/// classify-http's per-request latency.
+fn apps(layout: &Layout, runs: u32) -> Result<()> {
+    let mut command = bench_bin(layout, "bench-apps");
+    command.arg("--runs").arg(runs.to_string());
+    run(command).context("running the apps benchmark")
+}
+
+/// `bench load` (after `dist`): 16 connections for 30 s.
+fn load(layout: &Layout) -> Result<()> {
+    let mut command = bench_bin(layout, "load");
+    command.args(["--seconds", "30", "--connections", "16"]);
+    run(command).context("the load run")
+}
+
+/// `bench browser` (after `dist`): `npm ci` in `bench/browser` when its `node_modules` is missing
 /// or older than the lock, `jco transpile` of `dist/classifier-simd.wasm` into
 /// `<target>/bench/browser-jco/`, then `bench/browser/run.mjs`, which prints its table and writes
 /// `<target>/bench/browser.jsonl`.
-pub fn browser(layout: &Layout, rounds: u32, runs: u32) -> Result<()> {
+fn browser(layout: &Layout, rounds: u32, runs: u32) -> Result<()> {
     let root = &layout.workspace_root;
     let component = root.join("dist").join("classifier-simd.wasm");
     let project = root.join("bench").join("browser");
@@ -191,4 +296,58 @@ pub fn browser(layout: &Layout, rounds: u32, runs: u32) -> Result<()> {
     run(bench).context("the browser benchmark (bench/browser/run.mjs)")?;
     eprintln!("xtask: results written to {}", json.display());
     Ok(())
+}
+
+/// The dog-breed model the premise's "10-class ImageNet-derived" row compares with. It has no public
+/// source (it is derived in ../shared), so `dist/` cannot embed it: the bench bakes it itself.
+const DOG_MODEL: &str = "dog_breeds_mobilenet_v2_160_int8.tflite";
+const DOG_LABELS: &str = "dog_breeds_labels.txt";
+
+/// `bench worker` (after `worker`): the Worker in workerd next to `dist/classify-http.wasm`
+/// (`bench-worker`), with the dog-breed model baked into both when ../shared has it.
+fn worker(layout: &Layout, fetched: &Fetched, rounds: u32, runs: u32) -> Result<()> {
+    let bench_dir = layout.target_dir.join("bench");
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    let dirs = crate::fetch::model_dirs(layout);
+    let found = dirs.iter().find(|d| d.join(DOG_MODEL).is_file() && d.join(DOG_LABELS).is_file());
+    if let Some(dir) = found {
+        let (model, labels) = (dir.join(DOG_MODEL), dir.join(DOG_LABELS));
+        let baked = bench_dir.join("worker-dog").join("baked");
+        let bake = edge_classify_cli::bake::BakeArgs {
+            model,
+            labels: Some(labels),
+            // As `dist` prepares the default model: the file's own int8, and int16; fp32 is
+            // converted from the file when first asked for, in both servers alike.
+            precision: vec![edge_classify_cli::PrecisionArg::Int8, edge_classify_cli::PrecisionArg::Int16],
+            calibrate: None,
+            no_tflite: false,
+            scalar: false,
+            parts: Some(crate::apps::parts_dir(layout)),
+            out: baked.clone(),
+        };
+        edge_classify_cli::bake::run(&bake, &mut std::io::stdout()).context("baking the dog-breed model")?;
+        let worker = crate::worker::build_from(
+            layout,
+            fetched,
+            &baked.join("classifier.wasm"),
+            &bench_dir.join("worker-dog").join("worker"),
+        )?;
+        args.push("--dog".into());
+        args.push(worker.into());
+        args.push(baked.join("classify-http.wasm").into());
+    } else {
+        let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        eprintln!(
+            "xtask: {DOG_MODEL} and {DOG_LABELS} are not in {}: the dog-breed rows are left out",
+            dirs.join(", ")
+        );
+    }
+    let mut command = bench_bin(layout, "bench-worker");
+    command
+        .args(["--rounds", &rounds.to_string(), "--runs", &runs.to_string(), "--json"])
+        .arg(bench_dir.join("worker.jsonl"))
+        .arg("--cache")
+        .arg(bench_dir.join("worker-cwasm"))
+        .args(args);
+    run(command).context("the Worker benchmark")
 }

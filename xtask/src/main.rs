@@ -8,11 +8,11 @@
 //! - `test`: `dist` and `worker`, then the whole workspace's tests, the kernel tests again inside wasm32-wasip2
 //!   with simd128 (testing the SIMD kernels), then `runtimes`. This is what CI runs.
 //! - `runtimes`: the runtime matrix (every golden case on every engine, bit-identical to native).
-//! - `bench`: ours next to tract, TFLite, ONNX Runtime and ONNX Runtime Web (see `bench.rs`); `bench --load`:
-//!   the bounded load run of `dist/classify-http.wasm` (host-tests' `load`); `bench --browser`: tfjs-tflite
-//!   and LiteRT.js next to ours via jco in headless Chromium (`bench/browser`); `bench --worker`: the
-//!   premise's experiment, the Worker in workerd next to `wasmtime serve` (`worker.rs`, host-tests'
-//!   `bench-worker`).
+//! - `bench <mode>` (`bench.rs`, binaries in `bench/`): `bench native`, ours next to tract, TFLite, ONNX
+//!   Runtime and ONNX Runtime Web; `bench load`, the bounded load run of `dist/classify-http.wasm`;
+//!   `bench browser`, tfjs-tflite and LiteRT.js next to ours via jco in headless Chromium
+//!   (`bench/browser`); `bench worker`, the premise's experiment, the Worker in workerd next to
+//!   `wasmtime serve`.
 //! - `worker`: `dist`, then `dist/worker/`, the Cloudflare Worker (`worker.rs`); `worker --serve`
 //!   serves it with workerd.
 //! - `demo`: `dist`, then classify a sample photo with `dist/classify.wasm` in wasmtime.
@@ -68,35 +68,11 @@ enum Cmd {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         pulley_cases: u32,
     },
-    /// Run `dist`, then median load and inference times of every golden model at every precision,
-    /// ours (natively and in wasmtime) next to tract in the same wasmtime and, with Python 3,
-    /// TFLite, ONNX Runtime and ONNX Runtime Web: one table (also in target/bench/report.txt).
+    /// The benchmarks, one subcommand each: `bench native` (ours next to tract, TFLite and ONNX
+    /// Runtime), `bench load`, `bench browser`, `bench worker` (binaries in bench/, see bench.rs).
     Bench {
-        /// Timed inferences per model, runtime and round (after one warm-up) [default: 5; with
-        /// --browser, after 5 warm-up calls: 50].
-        #[arg(long)]
-        runs: Option<u32>,
-        /// Only ours (and the apps): no tract build, no Python / Node baselines.
-        #[arg(long)]
-        ours_only: bool,
-        /// Instead: the bounded load run of dist/classify-http.wasm (host-tests' `load`): 16
-        /// connections for 30 s over 127.0.0.1, good and hostile bodies, every status checked.
-        #[arg(long)]
-        load: bool,
-        /// Instead: `dist`, then the browser benchmark (bench/browser): tfjs-tflite and LiteRT.js next
-        /// to ours via jco in one headless Chromium page, interleaved rounds (also in
-        /// target/bench/browser.jsonl).
-        #[arg(long, conflicts_with = "load")]
-        browser: bool,
-        /// Instead: `worker`, then the premise's experiment: cold start, model load and inference per
-        /// model and precision in workerd next to dist/classify-http.wasm in wasmtime, interleaved
-        /// rounds, fresh servers (also in target/bench/worker.jsonl) [--runs default: 10].
-        #[arg(long, conflicts_with_all = ["load", "browser"])]
-        worker: bool,
-        /// Interleaved rounds: each round runs every runtime in turn (the order rotated each round);
-        /// ratios are medians of per-round ratios.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
-        rounds: u32,
+        #[command(subcommand)]
+        mode: bench::Mode,
     },
     /// Run `dist`, then write dist/worker/: the Cloudflare Worker (apps/worker/worker.js around
     /// dist/classifier-simd.wasm transpiled by jco), with wrangler.toml and a workerd config.capnp.
@@ -149,14 +125,7 @@ fn main() -> ExitCode {
         // Forward what followed `test` verbatim: clap drops a `--`, which `cargo test` needs to
         // tell its own options from the test binaries' (`cargo xtask test -- --nocapture`).
         Cmd::Test { args: _ } => test(&raw_args_after("test")),
-        Cmd::Bench { load: true, .. } => dist().and_then(|_| load_run(&layout()?)),
-        Cmd::Bench { browser: true, rounds, runs, .. } => {
-            dist().and_then(|_| layout()).and_then(|l| bench::browser(&l, rounds, runs.unwrap_or(50)))
-        }
-        Cmd::Bench { worker: true, rounds, runs, .. } => {
-            build_worker_with_models().and_then(|(l, f)| worker::bench(&l, &f, rounds, runs.unwrap_or(10)))
-        }
-        Cmd::Bench { runs, rounds, ours_only, .. } => bench(runs.unwrap_or(5), rounds, !ours_only),
+        Cmd::Bench { mode } => bench::bench(mode),
         Cmd::Runtimes { pulley_cases } => dist().and_then(|_| runtimes(&layout()?, pulley_cases)),
         Cmd::Worker { serve, addr } => {
             build_worker().and_then(|l| if serve { worker::serve(&l, &addr) } else { Ok(()) })
@@ -502,20 +471,4 @@ fn runtimes(layout: &Layout, pulley_cases: u32) -> Result<()> {
         .arg("--pulley-cases")
         .arg(pulley_cases.to_string());
     run(command).context("runtime matrix")
-}
-
-fn load_run(layout: &Layout) -> Result<()> {
-    let mut command = cargo();
-    command
-        .current_dir(&layout.workspace_root)
-        .args(["run", "--quiet", "--release", "-p", "host-tests", "--bin", "load", "--"])
-        .args(["--seconds", "30", "--connections", "16"]);
-    run(command).context("the load run")
-}
-
-fn bench(runs: u32, rounds: u32, compare: bool) -> Result<()> {
-    let layout = layout()?;
-    dist()?;
-    bench::bench(&layout, runs, rounds, compare)?;
-    apps::bench(&layout, runs)
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask bench --load` (or `cargo run --release -p host-tests --bin load`): a bounded load run of
+//! `cargo xtask bench load` (or `cargo run --release -p edge-classify-bench --bin load`): a bounded load run of
 //! `dist/classify-http.wasm` behind the suite's `wasmtime serve`-like host (`apps::HttpServer`: one
 //! instance per request, its limits), driven over 127.0.0.1 by `--connections` client threads for
 //! `--seconds`, each request on a fresh connection, mixing good photos, garbage, truncated images,

@@ -1,4 +1,4 @@
-//! `cargo xtask bench`, second table: what the apps pay per instance.
+//! `cargo xtask bench native`, second table: what the apps pay per instance.
 //!
 //! - ready: a fresh instance of `dist/classifier-simd.wasm` (what the apps are composed with) until it
 //!   holds a model that can infer:

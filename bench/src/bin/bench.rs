@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: median latency of every golden model at every precision the native build
+//! `cargo xtask bench native`: median latency of every golden model at every precision the native build
 //! loads it at, natively and in wasmtime (Cranelift) for both component builds (scalar
 //! `classifier.wasm`, `classifier-simd.wasm`), measured in this one process so the ratios compare
 //! like with like.
@@ -17,7 +17,7 @@
 //! scalar columns, for profiling), `--baseline FILE` (another SIMD component, e.g. main's, measured
 //! interleaved with ours: the `simd/base` column), `--no-kernels` (leave out the line under each row
 //! that names the micro-kernels the SIMD build runs for it, `kernels::select`'s choice), `--json FILE` (one JSON object per SIMD and native
-//! measurement, the format the comparison runners in `bench/` write, for `cargo xtask bench`'s
+//! measurement, the format the comparison runners in `bench/` write, for `cargo xtask bench native`'s
 //! combined table).
 
 use std::io::Write;

@@ -25,7 +25,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 wasmtime::component::bindgen!({
-    path: "../bench/tract/wit",
+    path: "tract/wit",
     world: "bench",
 });
 

@@ -1,4 +1,4 @@
-//! `cargo xtask bench --worker`: the premise's experiment, reproduced. The same HTTP API served by
+//! `cargo xtask bench worker`: the premise's experiment, reproduced. The same HTTP API served by
 //! the Cloudflare Worker in workerd (`dist/worker/`) and by `dist/classify-http.wasm` behind the
 //! `wasmtime serve`-like listener the tests use, one model and precision at a time, each server fresh:
 //!
