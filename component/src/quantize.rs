@@ -16,6 +16,7 @@
 //! same bytes (the suite re-quantizes and compares the sha256 the golden script recorded).
 
 use crate::error::{bail, Result};
+pub use crate::graph::convert::Int16Tail;
 use crate::graph::convert::{self, Range};
 use crate::graph::{self, ConstData, DType, Graph, Op, Precision};
 use crate::input::{Pipeline, Pixels};
@@ -44,11 +45,13 @@ pub enum RangeMethod {
 pub struct Options {
     pub ranges: RangeMethod,
     pub bias_correction: bool,
+    /// How a 16x8 output ends where the model ends in SOFTMAX (default: DEQUANTIZE → float SOFTMAX).
+    pub int16_tail: Int16Tail,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { ranges: RangeMethod::Mse, bias_correction: true }
+        Options { ranges: RangeMethod::Mse, bias_correction: true, int16_tail: Int16Tail::default() }
     }
 }
 
@@ -111,7 +114,7 @@ fn quantize_unchecked(
     opts: Options,
 ) -> Result<Graph> {
     if target == Precision::Fp32 || g.precision() != Precision::Fp32 {
-        return convert::convert(g, target);
+        return convert::convert_with(g, target, opts.int16_tail);
     }
     if cal.images.is_empty() {
         bail!(InvalidInput, "quantizing a float model needs calibration images (none given)");
@@ -136,7 +139,11 @@ fn quantize_unchecked(
     if opts.bias_correction {
         correct_biases(&mut g, &stats)?;
     }
-    convert::quantize_with_ranges(&g, &ranges, target)
+    let mut out = convert::quantize_with_ranges(&g, &ranges, target)?;
+    if target == Precision::Int16 && opts.int16_tail == Int16Tail::FloatSoftmax {
+        convert::float_softmax_tail(&mut out);
+    }
+    Ok(out)
 }
 
 /// The float input tensors calibration runs `g` on: each image as `classify` would feed the float

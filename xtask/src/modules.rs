@@ -41,7 +41,7 @@ pub fn circles(crate_dir: &Path) -> Result<Vec<Vec<String>>> {
             }
         }
     }
-    Ok(find_circles(&edges).into_iter().map(|c| c.iter().map(|m| name(m)).collect()).collect())
+    Ok(find_circles(&edges).into_iter().map(|c| c.iter().map(name).collect()).collect())
 }
 
 pub fn name(m: &Module) -> String {

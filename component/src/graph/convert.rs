@@ -11,6 +11,9 @@
 //! * [`convert`]: what `load` does for `load-options.precision`: int8 ↔ int16 goes through float with the
 //!   ranges the source quantization can represent ([`source_ranges`]), int8 → int16 with headroom
 //!   ([`int16_ranges`]). A float model has no ranges: that needs the quantizer's calibration.
+//! * [`float_softmax_tail`]: a 16x8 graph we write ends in DEQUANTIZE → float SOFTMAX where its source
+//!   ends in SOFTMAX ([`Int16Tail`]; issue 31): TFLite's 16-bit SOFTMAX saturates its exp table below −10,
+//!   most of the int16 error on 1001 classes, while the int16 body itself is near-lossless.
 
 use super::{ConstData, DType, Graph, Op, Precision, Quant, Tensor};
 use crate::error::{bail, Result};
@@ -18,8 +21,63 @@ use crate::error::{bail, Result};
 /// The real interval `[lo, hi]` an activation tensor is quantized to cover.
 pub type Range = (f32, f32);
 
-/// The graph at `target` precision (a no-op when it already is).
+/// How a 16x8 graph that we write ends, where its source ends in SOFTMAX. A file already at 16x8
+/// keeps its own tail (its semantics are its author's): only graphs we convert or quantize get one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Int16Tail {
+    /// DEQUANTIZE, then a float SOFTMAX with a float32 output: a valid TFLite graph whose reference
+    /// kernels we equal, without the 16-bit SOFTMAX's saturating exp table.
+    #[default]
+    FloatSoftmax,
+    /// TFLite's 16-bit SOFTMAX, int16 output: a pure 16x8 graph for integer-only targets.
+    Int16Softmax,
+}
+
+/// The graph at `target` precision (a no-op when it already is), a 16x8 one with the default tail.
 pub fn convert(g: &Graph, target: Precision) -> Result<Graph> {
+    convert_with(g, target, Int16Tail::default())
+}
+
+/// [`convert`] with the tail a 16x8 result gets.
+pub fn convert_with(g: &Graph, target: Precision, tail: Int16Tail) -> Result<Graph> {
+    let mut out = convert_body(g, target)?;
+    if g.precision() != target && target == Precision::Int16 && tail == Int16Tail::FloatSoftmax {
+        float_softmax_tail(&mut out);
+    }
+    Ok(out)
+}
+
+/// Ends `g`'s final SOFTMAX in float: its int16 input goes through a new DEQUANTIZE, and the SOFTMAX
+/// output (and any RESHAPE after it, up to the graph's output) becomes float32 without quantization.
+/// A graph that does not end in an int16 SOFTMAX is left as it is.
+pub fn float_softmax_tail(g: &mut Graph) {
+    if !g.ends_in_softmax() {
+        return;
+    }
+    let Some(k) = g.nodes.iter().rposition(|n| matches!(n.op, Op::Softmax { .. })) else { return };
+    let x = g.nodes[k].input(0);
+    if g.tensors[x].dtype != DType::I16 || g.tensors[g.nodes[k].output].dtype != DType::I16 {
+        return;
+    }
+    let mut logits = g.tensors[x].clone();
+    logits.name = format!("{}_dequantized", logits.name);
+    (logits.dtype, logits.quant, logits.from_uint8) = (DType::F32, None, false);
+    g.tensors.push(logits);
+    let dequantized = g.tensors.len() - 1;
+    g.nodes.insert(k, super::Node { op: Op::Dequantize, inputs: vec![Some(x)], output: dequantized });
+    g.nodes[k + 1].inputs[0] = Some(dequantized);
+    // What follows the SOFTMAX only moves its values (ends_in_softmax): all of it is float now.
+    for n in &mut g.nodes[k + 1..] {
+        if matches!(n.op, Op::Quantize | Op::Dequantize) {
+            n.op = Op::Reshape;
+        }
+        let t = &mut g.tensors[n.output];
+        (t.dtype, t.quant, t.from_uint8) = (DType::F32, None, false);
+    }
+    g.output_uint8 = false;
+}
+
+fn convert_body(g: &Graph, target: Precision) -> Result<Graph> {
     let own = g.precision();
     if own == target {
         return Ok(g.clone());
@@ -507,7 +565,7 @@ mod tests {
                 continue; // already 16x8: nothing is converted
             }
             let src = source_ranges(&g);
-            let h = convert(&g, Precision::Int16).unwrap();
+            let h = convert_with(&g, Precision::Int16, Int16Tail::Int16Softmax).unwrap();
             for (i, t) in h.tensors.iter().enumerate() {
                 match (&t.data, t.dtype) {
                     (None, DType::I16) => {
@@ -541,6 +599,35 @@ mod tests {
             for b in biases {
                 assert_eq!(h.tensors[b].dtype, DType::I64, "{name}");
             }
+        }
+    }
+
+    /// The default 16x8 conversion is the pure one up to the final SOFTMAX's input, then DEQUANTIZE →
+    /// float SOFTMAX (issue 31); a file that is 16x8 already keeps its own 16-bit SOFTMAX.
+    #[test]
+    fn int16_conversion_ends_in_a_float_softmax() {
+        for name in QUANTIZED {
+            let g = crate::graph::lower(&shared_model(name)).unwrap();
+            let (pure, ours) = (
+                convert_with(&g, Precision::Int16, Int16Tail::Int16Softmax).unwrap(),
+                convert(&g, Precision::Int16).unwrap(),
+            );
+            if g.precision() == Precision::Int16 {
+                assert_eq!(ours, g, "{name}: its own graph");
+                continue;
+            }
+            let k = pure.nodes.iter().rposition(|n| matches!(n.op, Op::Softmax { .. })).unwrap();
+            assert_eq!(ours.nodes[..k], pure.nodes[..k], "{name}");
+            assert_eq!(ours.tensors[..pure.tensors.len()].len(), pure.tensors.len());
+            let (deq, soft) = (&ours.nodes[k], &ours.nodes[k + 1]);
+            assert_eq!((&deq.op, deq.inputs[0]), (&Op::Dequantize, pure.nodes[k].inputs[0]), "{name}");
+            assert_eq!(soft.inputs[0], Some(deq.output), "{name}");
+            assert_eq!(ours.tensors[pure.nodes[k].input(0)].dtype, DType::I16, "{name}: int16 logits");
+            for t in [deq.output, soft.output, ours.output] {
+                assert_eq!((ours.tensors[t].dtype, &ours.tensors[t].quant), (DType::F32, &None), "{name}");
+            }
+            assert_eq!(ours.precision(), Precision::Int16);
+            crate::plan::Plan::new(&ours).unwrap();
         }
     }
 
