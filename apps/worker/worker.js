@@ -1,11 +1,12 @@
-// The Cloudflare Worker: classify-http's HTTP API (apps/http/src/app.rs) around the classifier
-// component, transpiled by jco (`cargo xtask worker` writes it, this file, and the rest of
-// dist/worker/). The component imports nothing, so no WASI shim: its core modules are imported
-// statically (Workers refuse to compile wasm bytes at run time) and instantiated once per isolate.
+// The Cloudflare Worker: classify-http's HTTP API around the classifier component, transpiled by jco
+// (`cargo xtask worker` writes it, this file, and the rest of dist/worker/). The component imports
+// nothing, so no WASI shim: its core modules are imported statically (Workers refuse to compile wasm
+// bytes at run time) and instantiated once per isolate.
 //
-// Same routes, query, JSON shapes, error kinds, statuses and body limit as classify-http; the
-// host-tests `worker` suite runs classify-http's HTTP cases against both, and the limits, endpoints
-// and model names come from classify-http's Rust (`contract.js`, written by `cargo xtask worker`).
+// The contract is classify-http's Rust (apps/http/src/contract.rs), not this file: `contract.js`,
+// written by `cargo xtask worker` from it, holds the routes and their methods, the query keys and
+// values, the messages, the error map, the body limit and the JSON shapes, and this file only looks
+// them up and does the I/O. The host-tests `worker` suite runs classify-http's HTTP cases against both.
 // Two differences, both forced by the platform: `inference_ms` is null, because `Date.now()` and
 // `performance.now()` do not advance during a Worker request (time it from the client); and models
 // are created once per isolate and reused by every request, where classify-http (an instance per
@@ -18,7 +19,19 @@ import core2 from "./classifier.core2.wasm";
 import core3 from "./classifier.core3.wasm";
 import person from "./person.bin";
 import { instantiate } from "./classifier.js";
-import { MAX_BODY_BYTES, DEFAULT_TOP, ENDPOINTS, MODEL_NAMES } from "./contract.js";
+import {
+  MAX_BODY_BYTES,
+  HEADERS,
+  MODEL_NAMES,
+  ROUTES,
+  QUERY,
+  PROBLEMS,
+  ERRORS,
+  INFO_SHAPE,
+  CLASSIFY_SHAPE,
+  PREDICTION_SHAPE,
+  ERROR_SHAPE,
+} from "./contract.js";
 
 const cores = { "classifier.core.wasm": core, "classifier.core2.wasm": core2, "classifier.core3.wasm": core3 };
 const memories = [];
@@ -29,7 +42,6 @@ const { classifier } = instantiate((name) => cores[name], {}, (module, imports) 
 });
 const memoryBytes = () => memories.reduce((sum, m) => sum + m.buffer.byteLength, 0);
 
-const PRECISIONS = ["fp32", "int16", "int8"];
 // name -> how to create it at a precision (undefined: the model's own)
 const MODELS = {
   imagenet: (precision) => classifier.embedded({ precision }),
@@ -42,68 +54,75 @@ if (JSON.stringify(Object.keys(MODELS)) !== JSON.stringify(MODEL_NAMES)) {
 // The model cache: one instance per (model, precision), created by the first request that needs it.
 const cache = new Map();
 
+function load(name, precision) {
+  const key = `${name}/${precision ?? ""}`;
+  if (!cache.has(key)) cache.set(key, MODELS[name](precision ?? undefined));
+  return cache.get(key);
+}
+
+const own = (table, key) => (Object.hasOwn(table, key) ? table[key] : undefined);
+
+// A contract shape with its "$a.b" placeholders replaced by values.a.b (jco's u64 BigInts and typed
+// arrays as JSON numbers and arrays, an absent option as null).
+function fill(shape, values) {
+  if (typeof shape === "string" && shape.startsWith("$")) {
+    const v = shape.slice(1).split(".").reduce((at, key) => at?.[key], values);
+    if (typeof v === "bigint") return Number(v);
+    if (ArrayBuffer.isView(v)) return Array.from(v);
+    return v ?? null;
+  }
+  if (Array.isArray(shape)) return shape.map((s) => fill(s, values));
+  if (shape !== null && typeof shape === "object") {
+    return Object.fromEntries(Object.entries(shape).map(([k, s]) => [k, fill(s, values)]));
+  }
+  return shape;
+}
+
 class Answer {
   constructor(status, body) {
     this.status = status;
     this.body = body;
   }
   static error(status, kind, message) {
-    return new Answer(status, { error: { status, kind, message } });
+    return new Answer(status, fill(ERROR_SHAPE, { status, kind, message }));
+  }
+  // One of the contract's PROBLEMS, its message template's {name}s filled from args.
+  static problem({ status, kind, message }, args = {}) {
+    return Answer.error(status, kind, message.replace(/\{(\w+)\}/g, (m, name) => args[name] ?? m));
   }
 }
 
-// The classifier's typed errors, as classify-http maps them: the caller's fault is 4xx, a broken
-// embedded model 500.
-const ERRORS = {
-  "invalid-image": [400, "invalid-image"],
-  "invalid-input": [400, "invalid-input"],
-  "unsupported-model": [400, "unsupported"],
-  "too-large": [413, "too-large"],
-  "malformed-model": [500, "malformed-model"],
-};
-
+// A classifier error (jco throws the WIT error variant as `payload`) as the contract answers it.
 function classifierError(e) {
   const payload = e?.payload;
-  const known = payload && ERRORS[payload.tag];
+  const known = payload && own(ERRORS, payload.tag);
   if (!known) throw e;
-  return Answer.error(known[0], known[1], String(payload.val));
+  return Answer.error(known.status, known.kind, String(payload.val));
 }
 
-function load(name, precision) {
-  const key = `${name}/${precision ?? ""}`;
-  if (!cache.has(key)) cache.set(key, MODELS[name](precision));
-  return cache.get(key);
-}
-
-// As `route::parse_query`: anything unknown is refused, so a typo is not silently ignored.
+// As the contract's `parse_query`: QUERY's keys only, each value one of its `values` or, without
+// them, a positive whole number (u32); anything else is the key's problem, thrown.
 function parseQuery(search) {
-  const q = { top: DEFAULT_TOP, precision: undefined, model: "imagenet" };
+  const q = Object.fromEntries(Object.entries(QUERY).map(([key, p]) => [key, p.default]));
   for (const pair of search.replace(/^\?/, "").split("&").filter((p) => p !== "")) {
     const i = pair.indexOf("=");
     const [key, value] = i < 0 ? [pair, ""] : [pair.slice(0, i), pair.slice(i + 1)];
-    if (key === "top") {
-      const n = /^\+?[0-9]+$/.test(value) ? Number(value) : NaN;
-      if (!(n > 0 && n <= 0xffffffff)) throw `top must be a positive whole number, not ${JSON.stringify(value)}`;
-      q.top = n;
-    } else if (key === "precision") {
-      if (!PRECISIONS.includes(value)) throw `precision must be fp32, int16 or int8, not ${JSON.stringify(value)}`;
-      q.precision = value;
-    } else if (key === "model") {
-      if (!MODEL_NAMES.includes(value)) throw `model must be one of ${MODEL_NAMES.join(", ")}, not ${JSON.stringify(value)}`;
-      q.model = value;
-    } else {
-      throw `unknown query parameter ${JSON.stringify(key)} (known: top, precision, model)`;
-    }
+    const param = own(QUERY, key);
+    if (!param) throw Answer.problem(PROBLEMS.unknownParam, { key: JSON.stringify(key) });
+    const n = /^\+?[0-9]+$/.test(value) ? Number(value) : NaN;
+    const ok = param.values ? param.values.includes(value) : n > 0 && n <= 0xffffffff;
+    if (!ok) throw Answer.problem(param.problem, { value: JSON.stringify(value) });
+    q[key] = param.values ? value : n;
   }
   return q;
 }
 
 // The body, up to MAX_BODY_BYTES: a declared length over it is refused before reading; an
-// undeclared one is read until it passes the limit.
+// undeclared one is read until it passes the limit (the contract's `read_body`).
 async function readBody(request) {
-  const tooLarge = () => Answer.error(413, "too-large", `the image must be at most ${MAX_BODY_BYTES} bytes`);
+  const tooLarge = () => Answer.problem(PROBLEMS.bodyTooLarge);
   const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > MAX_BODY_BYTES) return tooLarge();
+  if (declared !== null && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
   const chunks = [];
   let seen = 0;
   if (request.body) {
@@ -114,7 +133,7 @@ async function readBody(request) {
       seen += value.length;
       if (seen > MAX_BODY_BYTES) {
         await reader.cancel();
-        return tooLarge();
+        throw tooLarge();
       }
       chunks.push(value);
     }
@@ -128,52 +147,30 @@ async function readBody(request) {
   return bytes;
 }
 
-function info() {
-  const i = load("imagenet", undefined).info();
-  return new Answer(200, {
-    model: i.name,
-    precision: i.precision,
-    input_shape: Array.from(i.input.shape),
-    classes: i.classes,
-    operators: i.operators,
-    macs: Number(i.macs),
-    parameter_bytes: Number(i.parameterBytes),
-    max_body_bytes: MAX_BODY_BYTES,
-    endpoints: ENDPOINTS,
-    models: MODEL_NAMES,
-  });
-}
-
-function classify(image, q) {
-  const model = load(q.model, q.precision);
-  const predictions = model.classify(image, q.top);
-  const i = model.info();
-  return new Answer(200, {
-    model: i.name,
-    precision: i.precision,
-    predictions: predictions.map((p) => ({ index: p.index, label: p.label ?? null, score: p.score })),
-    inference_ms: null,
-  });
-}
+// The answers, by the name ROUTES gives them.
+const ANSWERS = {
+  info() {
+    const model = load(QUERY.model.default, QUERY.precision.default);
+    return new Answer(200, fill(INFO_SHAPE, { info: model.info() }));
+  },
+  async classify(request, url) {
+    const q = parseQuery(url.search);
+    const image = await readBody(request);
+    const model = load(q.model, q.precision);
+    const predictions = model.classify(image, q.top).map((p) => fill(PREDICTION_SHAPE, p));
+    return new Answer(200, fill(CLASSIFY_SHAPE, { info: model.info(), predictions, inferenceMs: null }));
+  },
+};
 
 async function handle(request) {
   const url = new URL(request.url);
   const path = url.pathname;
-  const method = request.method;
-  if (path === "/") {
-    return method === "GET" || method === "HEAD" ? info() : Answer.error(405, "method-not-allowed", `${path} answers GET only`);
+  const route = own(ROUTES, path);
+  if (!route) throw Answer.problem(PROBLEMS.notFound, { path });
+  if (!route.methods.includes(request.method)) {
+    throw Answer.problem(PROBLEMS.methodNotAllowed, { path, allowed: route.allowed });
   }
-  if (path !== "/classify") return Answer.error(404, "not-found", `no such path ${path}; try GET / or POST /classify`);
-  if (method !== "POST") return Answer.error(405, "method-not-allowed", `${path} answers POST only`);
-  let q;
-  try {
-    q = parseQuery(url.search);
-  } catch (message) {
-    return Answer.error(400, "bad-query", String(message));
-  }
-  const body = await readBody(request);
-  if (body instanceof Answer) return body;
-  return classify(body, q);
+  return ANSWERS[route.answer](request, url);
 }
 
 export default {
@@ -182,11 +179,13 @@ export default {
     try {
       answer = await handle(request);
     } catch (e) {
-      answer = e?.payload ? classifierError(e) : Answer.error(500, "internal", String(e));
+      // The contract's problems are thrown as answers; anything else unexpected is a 500.
+      if (e instanceof Answer) answer = e;
+      else answer = e?.payload ? classifierError(e) : Answer.error(500, "internal", String(e));
     }
     return new Response(JSON.stringify(answer.body), {
       status: answer.status,
-      headers: { "content-type": "application/json", "x-wasm-memory-bytes": String(memoryBytes()) },
+      headers: { ...HEADERS, "x-wasm-memory-bytes": String(memoryBytes()) },
     });
   },
 };

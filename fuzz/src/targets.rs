@@ -1,9 +1,12 @@
 //! The fuzz targets. Every body turns a property violation into a panic, which libFuzzer reports as a
 //! crash and the replay test as a failure; `Err` results are fine wherever the input may be garbage.
 
+use std::cell::Cell;
+use std::future::Future;
 use std::sync::{Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
 
-use classify_http::route::{self, Route};
+use classify_http::contract;
 use edge_classify::graph::{self, Precision};
 use edge_classify::model::{ElementType, LoadOptions, Model, Tensor, TensorData};
 use edge_classify::quantize::{self, Calibration};
@@ -39,7 +42,7 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "http_request",
         run: http_request,
-        about: "`METHOD /path?query` then a newline and the body: classify-http's route, query and body limit, then classify on a tiny model; a body only ever gets a client error or a prediction",
+        about: "`METHOD /path?query [chunked] [length=N] [repeat=N]` then a newline and the body: classify-http's own contract handler over a tiny model; every answer has a status of the contract and its JSON, a request only ever gets a client error or sorted predictions, a body over the limit never reaches the classifier",
     },
     Target {
         name: "quantize",
@@ -63,7 +66,7 @@ const MAX_RUN_MACS: u64 = 1 << 22;
 const MAX_RUN_ELEMENTS: u64 = 1 << 16;
 
 fn tflite_load(data: &[u8]) {
-    for precision in [None, Some(Precision::Fp32), Some(Precision::Int16), Some(Precision::Int8)] {
+    for precision in std::iter::once(None).chain(Precision::ALL.map(Some)) {
         let options = LoadOptions { precision, ..LoadOptions::default() };
         if let Ok(mut model) = Model::load(data, &options) {
             if let Some(p) = precision {
@@ -150,60 +153,186 @@ fn image_decode(data: &[u8]) {
     }
 }
 
-/// The tiny int8 model behind the HTTP target, one per precision as classify-http's `?precision=`.
+/// The tiny int8 model behind the HTTP target, one per precision as classify-http's `?precision=`
+/// (index 0: the model's own, then [`Precision::ALL`]).
 fn http_model(precision: Option<Precision>) -> &'static Mutex<Model> {
-    static MODELS: OnceLock<[Mutex<Model>; 4]> = OnceLock::new();
+    static MODELS: OnceLock<Vec<Mutex<Model>>> = OnceLock::new();
     let models = MODELS.get_or_init(|| {
-        [None, Some(Precision::Fp32), Some(Precision::Int16), Some(Precision::Int8)].map(|precision| {
-            let options = LoadOptions { precision, ..LoadOptions::default() };
-            Mutex::new(Model::load(seeds::tiny_int8_model(), &options).expect("the tiny model loads"))
-        })
+        std::iter::once(None)
+            .chain(Precision::ALL.map(Some))
+            .map(|precision| {
+                let options = LoadOptions { precision, ..LoadOptions::default() };
+                Mutex::new(Model::load(seeds::tiny_int8_model(), &options).expect("the tiny model loads"))
+            })
+            .collect()
     });
-    &models[match precision {
-        None => 0,
-        Some(Precision::Fp32) => 1,
-        Some(Precision::Int16) => 2,
-        Some(Precision::Int8) => 3,
-    }]
+    let index = precision.and_then(|p| Precision::ALL.iter().position(|&q| q == p)).map_or(0, |i| i + 1);
+    &models[index]
 }
 
+/// classify-http's contract over the native executor: every model name is the tiny model.
+#[derive(Default)]
+struct NativeBackend {
+    classified: u32,
+}
+
+impl contract::Backend for NativeBackend {
+    type Model = &'static Mutex<Model>;
+
+    fn load(
+        &mut self,
+        _model: contract::ModelName,
+        precision: Option<Precision>,
+    ) -> Result<Self::Model, contract::ClassifierError> {
+        Ok(http_model(precision))
+    }
+
+    fn info(&mut self, model: &Self::Model) -> contract::ModelInfo {
+        let model = model.lock().unwrap_or_else(|e| e.into_inner());
+        let i = model.info();
+        contract::ModelInfo {
+            name: i.name.clone(),
+            precision: i.precision,
+            input_shape: i.input.shape.clone(),
+            classes: i.classes,
+            operators: i.operators,
+            macs: i.macs,
+            parameter_bytes: i.parameter_bytes,
+        }
+    }
+
+    fn classify(
+        &mut self,
+        model: &mut Self::Model,
+        image: &[u8],
+        top: u32,
+    ) -> Result<Vec<contract::Prediction>, contract::ClassifierError> {
+        self.classified += 1;
+        Ok(model.lock().unwrap_or_else(|e| e.into_inner()).classify(image, top)?)
+    }
+}
+
+/// The fuzzed body: `chunk` sent `times` times, with a declared length or none (chunked).
+struct FuzzBody<'a> {
+    declared: Option<u64>,
+    chunk: &'a [u8],
+    times: usize,
+    /// Chunks the contract asked for.
+    read: &'a Cell<usize>,
+}
+
+impl<'a> contract::Body for FuzzBody<'a> {
+    type Chunk = &'a [u8];
+
+    fn declared_length(&self) -> Option<u64> {
+        self.declared
+    }
+
+    async fn next_chunk(&mut self) -> Option<Result<&'a [u8], String>> {
+        if self.read.get() == self.times {
+            return None;
+        }
+        self.read.set(self.read.get() + 1);
+        Some(Ok(self.chunk))
+    }
+}
+
+/// A future that never waits (the fuzz body is always ready, the backend synchronous), to its end.
+fn ready<T>(future: impl Future<Output = T>) -> T {
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(value) => value,
+        Poll::Pending => panic!("the contract waited on a body that is always ready"),
+    }
+}
+
+/// `METHOD /path?query[ OPTION...]`, a newline, then the body, through classify-http's own handler.
+/// Options: `chunked` (no declared length), `length=N` (declares N whatever is sent), `repeat=N` (the
+/// body sent N times, as N chunks; capped just past twice the limit).
 fn http_request(data: &[u8]) {
     let (head, body) = match data.iter().position(|&b| b == b'\n') {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &[][..]),
     };
     let head = String::from_utf8_lossy(head);
-    let (method, target) = head.split_once(' ').unwrap_or((&head, "/"));
+    let mut words = head.split(' ');
+    let method = words.next().unwrap_or_default();
+    let target = words.next().unwrap_or("/");
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
     };
-    if route::route(method, path) != Route::Classify {
-        return;
+    let limit = contract::MAX_BODY_BYTES;
+    let (mut chunked, mut declared, mut times) = (false, None, 1usize);
+    for word in words {
+        match word.split_once('=') {
+            None if word == "chunked" => chunked = true,
+            Some(("length", n)) => declared = n.parse::<u64>().ok(),
+            Some(("repeat", n)) => times = n.parse::<usize>().unwrap_or(1).min(2 * limit / body.len().max(1) + 2),
+            _ => {}
+        }
     }
-    let Ok(query) = route::parse_query(query) else { return };
-    assert!(query.top > 0, "top 0 accepted");
-    if body.len() > route::MAX_BODY_BYTES {
-        return;
+    let sent = body.len() * times;
+    let declared = if chunked { None } else { Some(declared.unwrap_or(sent as u64)) };
+    let read = Cell::new(0);
+    let request = contract::Request { method, path, query };
+    let fuzz_body = FuzzBody { declared, chunk: body, times, read: &read };
+    let mut backend = NativeBackend::default();
+    let response = ready(contract::handle(request, fuzz_body, &mut backend));
+
+    let (status, v) = (response.status, &response.body);
+    assert!(contract::STATUSES.contains(&status), "status {status}: {v}");
+    assert_eq!(response.headers, contract::HEADERS);
+    // The tiny model is sound: a 500 would blame the server for what a request sent.
+    assert_ne!(status, 500, "{v}");
+    let route = contract::route(method, path);
+    if status != 200 {
+        let error = &v["error"];
+        assert_eq!(error["status"], status, "{v}");
+        let kind = error["kind"].as_str().unwrap_or_else(|| panic!("no error kind: {v}"));
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        // Only the request's fault: a body that is no image or too large, a bad query, path or method.
+        let client = ["invalid-image", "too-large", "bad-query", "not-found", "method-not-allowed"];
+        assert!(client.contains(&kind), "a request got {status} {kind}: {v}");
     }
-    let precision = query.precision.map(|p| match p {
-        route::Precision::Fp32 => Precision::Fp32,
-        route::Precision::Int16 => Precision::Int16,
-        route::Precision::Int8 => Precision::Int8,
-    });
-    let mut model = http_model(precision).lock().unwrap_or_else(|e| e.into_inner());
-    let classes = model.info().classes;
-    match model.classify(body, query.top) {
-        Ok(predictions) => {
+    match route {
+        contract::Route::NotFound => assert_eq!(status, 404, "{v}"),
+        contract::Route::MethodNotAllowed(_) => assert_eq!(status, 405, "{v}"),
+        contract::Route::To(contract::Endpoint::Info) => {
+            assert_eq!(status, 200, "{v}");
+            assert_eq!(v["max_body_bytes"], limit);
+            assert!(v["precision"].as_str().and_then(Precision::parse).is_some(), "{v}");
+        }
+        contract::Route::To(contract::Endpoint::Classify) => {
+            let Ok(query) = contract::parse_query(query) else {
+                assert!(status == 400 && v["error"]["kind"] == "bad-query", "{v}");
+                assert_eq!(read.get(), 0, "a bad query's body was read");
+                return;
+            };
+            assert!(query.top > 0, "top 0 accepted");
+            if declared.is_some_and(|n| n > limit as u64) || sent > limit {
+                assert_eq!(status, 413, "{} bytes sent, {declared:?} declared: {v}", sent);
+                assert_eq!(backend.classified, 0, "a body over the limit reached the classifier");
+                if declared.is_some_and(|n| n > limit as u64) {
+                    assert_eq!(read.get(), 0, "a body declared over the limit was read");
+                }
+                return;
+            }
+            assert_eq!(read.get(), times, "the body was not read to its end");
+            if status != 200 {
+                return;
+            }
+            let classes = http_model(query.precision).lock().unwrap_or_else(|e| e.into_inner()).info().classes;
+            let predictions = v["predictions"].as_array().unwrap_or_else(|| panic!("no predictions: {v}"));
             assert_eq!(predictions.len(), query.top.min(classes) as usize, "top {}", query.top);
-            let scores: Vec<f32> = predictions.iter().map(|p| p.score).collect();
+            let scores: Vec<f64> = predictions.iter().map(|p| p["score"].as_f64().expect("a score")).collect();
             assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)), "scores {scores:?}");
             assert!(scores.windows(2).all(|w| w[0] >= w[1]), "scores not sorted: {scores:?}");
+            if let Some(p) = query.precision {
+                assert_eq!(v["precision"], p.name(), "{v}");
+            }
+            assert!(v["inference_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{v}");
         }
-        // The caller's fault: 400 / 413. A malformed-model or unsupported error here would be a 500
-        // (or a lie) for a request that only sent a bad body.
-        Err(Error::InvalidImage(_) | Error::TooLarge(_)) => {}
-        Err(e) => panic!("a request body got a server-side error: {e}"),
     }
 }
 
@@ -234,13 +363,14 @@ fn wasi_nn(data: &[u8]) {
     let [model, mode, rest @ ..] = data else { return };
     let file = &models[*model as usize % models.len()];
     let (text, rest) = split_u16(rest);
-    let options: Option<&[u8]> = match mode & 3 {
+    let named = |p: Precision| format!("precision={}", p.name()).into_bytes();
+    let options: Option<Vec<u8>> = match mode & 3 {
         0 => None,
-        1 => Some(b"precision=fp32"),
-        2 => Some(if text.first().is_some_and(|b| b & 1 == 1) { b"precision=int16" } else { b"precision=int8" }),
-        _ => Some(text),
+        1 => Some(named(Precision::Fp32)),
+        2 => Some(named(if text.first().is_some_and(|b| b & 1 == 1) { Precision::Int16 } else { Precision::Int8 })),
+        _ => Some(text.to_vec()),
     };
-    let builders: Vec<&[u8]> = [Some(&file[..]), options].into_iter().flatten().collect();
+    let builders: Vec<&[u8]> = [Some(&file[..]), options.as_deref()].into_iter().flatten().collect();
     let graph = match nn::load(&builders, Encoding::Autodetect, nn::Target::Cpu) {
         Ok(g) => g,
         // A fuzzed options text, or a float seed asked for an integer precision (no calibration).

@@ -61,16 +61,7 @@ pub fn build_from(layout: &Layout, fetched: &Fetched, classifier: &Path, out: &P
     ensure!(cores == CORE_MODULES, "jco wrote the core modules {cores:?}; worker.js imports {CORE_MODULES:?}");
     copy(&project.join("worker.js"), &out.join("worker.js"))?;
     copy(fetched.path(apps::DOORBELL_MODEL)?, &out.join("person.bin"))?;
-    let route = |v: serde_json::Value| v.to_string();
-    let contract = format!(
-        "// Written by `cargo xtask worker` from classify-http's `route` (apps/http/src/route.rs).\n\
-         export const MAX_BODY_BYTES = {};\nexport const DEFAULT_TOP = {};\n\
-         export const ENDPOINTS = {};\nexport const MODEL_NAMES = {};\n",
-        classify_http::route::MAX_BODY_BYTES,
-        classify_http::route::DEFAULT_TOP,
-        route(serde_json::json!(classify_http::route::ENDPOINTS)),
-        route(serde_json::json!(classify_http::route::ModelName::ALL.map(classify_http::route::ModelName::name))),
-    );
+    let contract = contract_js();
     write(&out.join("contract.js"), &contract)?;
     let modules: String = ["worker.js", "classifier.js", "contract.js"]
         .iter()
@@ -111,6 +102,47 @@ pub fn serve(layout: &Layout, addr: &str) -> Result<()> {
     workerd.current_dir(dir(layout)).args(["serve", "config.capnp", "--socket-addr"]).arg(format!("http={addr}"));
     eprintln!("xtask: serving dist/worker on http://{addr}/ (Ctrl-C stops it)");
     run(workerd).context("workerd serve dist/worker/config.capnp")
+}
+
+/// `contract.js`: classify-http's contract as the tables `worker.js` looks up
+/// ([`classify_http::contract::worker_tables`]), each `export const NAME = JSON;`.
+fn contract_js() -> String {
+    let mut js = String::from(
+        "// Written by `cargo xtask worker` from classify-http's contract (apps/http/src/contract.rs):\n\
+         // what worker.js looks up. The shapes' `$` placeholders name WIT fields as jco spells them.\n",
+    );
+    for (name, value) in classify_http::contract::worker_tables() {
+        let value = if name.ends_with("_SHAPE") { jco_placeholders(&value) } else { value };
+        let json = serde_json::to_string_pretty(&value).expect("JSON values serialize");
+        js.push_str(&format!("export const {name} = {json};\n"));
+    }
+    js
+}
+
+/// A shape with its placeholders' WIT names (`$info.parameter-bytes`) spelled as jco's bindings name
+/// them, in lowerCamelCase (`$info.parameterBytes`).
+fn jco_placeholders(shape: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match shape {
+        Value::String(s) if s.starts_with('$') => {
+            let mut camel = String::with_capacity(s.len());
+            let mut upper = false;
+            for c in s.chars() {
+                match c {
+                    '-' => upper = true,
+                    c if upper => {
+                        camel.extend(c.to_uppercase());
+                        upper = false;
+                    }
+                    c => camel.push(c),
+                }
+            }
+            Value::String(camel)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(jco_placeholders).collect()),
+        Value::Object(fields) => Value::Object(fields.iter().map(|(k, v)| (k.clone(), jco_placeholders(v))).collect()),
+        other => other.clone(),
+    }
 }
 
 fn copy(from: &Path, to: &Path) -> Result<()> {

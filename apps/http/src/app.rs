@@ -1,172 +1,121 @@
-//! The wasi:http handler. Every request gets an answer with a status and a JSON body: nothing
-//! here unwraps, so bad input can never trap the instance.
+//! The wasi:http handler: I/O around [`contract::handle`]. The request's method, path, query and
+//! body frames go in, the contract's status, headers and JSON come out; the classifier's WIT imports
+//! are the contract's [`Backend`]. Nothing here unwraps, so bad input can never trap the instance.
 
-use std::time::Instant;
-
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
-use wstd::http::body::Body;
+use wstd::http::body::{Body, Bytes};
 use wstd::http::{Error, HeaderValue, Request, Response, StatusCode};
 
-use classify_http::route::{self, Route};
+use classify_http::contract::{self, Backend, ClassifierError, ErrorKind, ModelInfo, ModelName, Precision, Prediction};
 
 wit_bindgen::generate!({ path: "../../wit", world: "classifier-client" });
 
 use edge::classify::classifier::{embedded, Model};
+use edge::classify::types::{self as t, LoadOptions};
 
 /// The person detector `model=person` selects: examples/doorbell's model (the build passes its path).
 static PERSON: &[u8] = include_bytes!(env!("DOORBELL_MODEL"));
-use edge::classify::types::{self as t, LoadOptions};
-
-/// An answer: status and JSON text.
-struct Answer {
-    status: u16,
-    json: String,
-}
-
-impl Answer {
-    fn error(status: u16, kind: &str, message: impl AsRef<str>) -> Answer {
-        Answer { status, json: route::error_body(status, kind, message.as_ref()) }
-    }
-
-    fn ok(json: serde_json::Value) -> Answer {
-        Answer { status: 200, json: json.to_string() }
-    }
-}
 
 pub async fn respond(request: Request<Body>) -> Result<Response<Body>, Error> {
-    let answer = handle(request).await;
-    let mut response = Response::new(Body::from(answer.json));
-    // Every status used here is a valid code; 500 is the fallback that cannot be reached.
+    let (parts, body) = request.into_parts();
+    let request = contract::Request { method: parts.method.as_str(), path: parts.uri.path(), query: parts.uri.query() };
+    let body = Frames { declared: body.content_length(), body: body.into_boxed_body() };
+    let answer = contract::handle(request, body, &mut Wit).await;
+    let mut response = Response::new(Body::from(answer.body.to_string()));
+    // Every status of the contract is a valid code; 500 is the fallback that cannot be reached.
     *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+    for (name, value) in answer.headers {
+        response.headers_mut().insert(*name, HeaderValue::from_static(value));
+    }
     Ok(response)
 }
 
-async fn handle(request: Request<Body>) -> Answer {
-    let path = request.uri().path().to_owned();
-    let query = request.uri().query().map(str::to_owned);
-    match route::route(request.method().as_str(), &path) {
-        Route::NotFound => Answer::error(404, "not-found", format!("no such path {path}; try GET / or POST /classify")),
-        Route::MethodNotAllowed(allowed) => {
-            Answer::error(405, "method-not-allowed", format!("{path} answers {allowed} only"))
-        }
-        Route::Info => info(),
-        Route::Classify => {
-            let query = match route::parse_query(query.as_deref()) {
-                Ok(q) => q,
-                Err(e) => return Answer::error(400, "bad-query", e),
-            };
-            let image = match read_body(request.into_body()).await {
-                Ok(bytes) => bytes,
-                Err(answer) => return answer,
-            };
-            classify(&image, &query)
+/// The request body's data frames (trailers are skipped).
+struct Frames {
+    declared: Option<u64>,
+    body: UnsyncBoxBody<Bytes, Error>,
+}
+
+impl contract::Body for Frames {
+    type Chunk = Bytes;
+
+    fn declared_length(&self) -> Option<u64> {
+        self.declared
+    }
+
+    async fn next_chunk(&mut self) -> Option<Result<Bytes, String>> {
+        loop {
+            match self.body.frame().await? {
+                Err(e) => return Some(Err(e.to_string())),
+                Ok(frame) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Some(Ok(data));
+                    }
+                }
+            }
         }
     }
 }
 
-/// The body, up to [`route::MAX_BODY_BYTES`]. A declared length over the limit is refused before
-/// reading; an undeclared (chunked) one is read until it passes the limit and then drained for
-/// as much again, so a client that sends a little too much sees the 413 rather than a reset
-/// connection.
-async fn read_body(body: Body) -> Result<Vec<u8>, Answer> {
-    let limit = route::MAX_BODY_BYTES;
-    let too_large = || Answer::error(413, "too-large", format!("the image must be at most {limit} bytes"));
-    if body.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    let mut body = body.into_boxed_body();
-    let mut bytes = Vec::new();
-    let mut seen = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| Answer::error(400, "bad-body", format!("reading the request body: {e}")))?;
-        let Ok(data) = frame.into_data() else { continue };
-        seen += data.len();
-        if seen > 2 * limit {
-            break;
+/// The classifier component this app is composed with.
+struct Wit;
+
+impl Backend for Wit {
+    type Model = Model;
+
+    fn load(&mut self, model: ModelName, precision: Option<Precision>) -> Result<Model, ClassifierError> {
+        let options = LoadOptions { precision: precision.map(to_wit), labels: None, mean: None, std: None };
+        match model {
+            ModelName::Imagenet => embedded(&options),
+            ModelName::Person => Model::load(PERSON, &options),
         }
-        if seen <= limit {
-            bytes.extend_from_slice(&data);
+        .map_err(classifier_error)
+    }
+
+    fn info(&mut self, model: &Model) -> ModelInfo {
+        let i = model.info();
+        ModelInfo {
+            name: i.name,
+            precision: from_wit(i.precision),
+            input_shape: i.input.shape,
+            classes: i.classes,
+            operators: i.operators,
+            macs: i.macs,
+            parameter_bytes: i.parameter_bytes,
         }
     }
-    if seen > limit {
-        return Err(too_large());
+
+    fn classify(&mut self, model: &mut Model, image: &[u8], top: u32) -> Result<Vec<Prediction>, ClassifierError> {
+        let predictions = model.classify(image, top).map_err(classifier_error)?;
+        Ok(predictions.into_iter().map(|p| Prediction { index: p.index, label: p.label, score: p.score }).collect())
     }
-    Ok(bytes)
 }
 
-fn precision_name(p: t::Precision) -> &'static str {
+/// WIT's precision enum is the component's, case for case.
+fn to_wit(p: Precision) -> t::Precision {
     match p {
-        t::Precision::Fp32 => "fp32",
-        t::Precision::Int16 => "int16",
-        t::Precision::Int8 => "int8",
+        Precision::Fp32 => t::Precision::Fp32,
+        Precision::Int16 => t::Precision::Int16,
+        Precision::Int8 => t::Precision::Int8,
     }
 }
 
-/// Status and kind for a classifier error: the caller's fault is 4xx, ours (a broken embedded
-/// model) is 500.
-fn classifier_error(e: t::Error) -> Answer {
-    match e {
-        t::Error::InvalidImage(m) => Answer::error(400, "invalid-image", m),
-        t::Error::InvalidInput(m) => Answer::error(400, "invalid-input", m),
-        t::Error::UnsupportedModel(m) => Answer::error(400, "unsupported", m),
-        t::Error::TooLarge(m) => Answer::error(413, "too-large", m),
-        t::Error::MalformedModel(m) => Answer::error(500, "malformed-model", m),
+fn from_wit(p: t::Precision) -> Precision {
+    match p {
+        t::Precision::Fp32 => Precision::Fp32,
+        t::Precision::Int16 => Precision::Int16,
+        t::Precision::Int8 => Precision::Int8,
     }
 }
 
-fn load(name: route::ModelName, precision: Option<route::Precision>) -> Result<Model, Answer> {
-    let precision = precision.map(|p| match p {
-        route::Precision::Fp32 => t::Precision::Fp32,
-        route::Precision::Int16 => t::Precision::Int16,
-        route::Precision::Int8 => t::Precision::Int8,
-    });
-    let options = LoadOptions { precision, labels: None, mean: None, std: None };
-    match name {
-        route::ModelName::Imagenet => embedded(&options),
-        route::ModelName::Person => Model::load(PERSON, &options),
-    }
-    .map_err(classifier_error)
-}
-
-fn info() -> Answer {
-    let model = match load(route::ModelName::Imagenet, None) {
-        Ok(m) => m,
-        Err(answer) => return answer,
+fn classifier_error(e: t::Error) -> ClassifierError {
+    let (kind, message) = match e {
+        t::Error::MalformedModel(m) => (ErrorKind::MalformedModel, m),
+        t::Error::UnsupportedModel(m) => (ErrorKind::UnsupportedModel, m),
+        t::Error::InvalidImage(m) => (ErrorKind::InvalidImage, m),
+        t::Error::InvalidInput(m) => (ErrorKind::InvalidInput, m),
+        t::Error::TooLarge(m) => (ErrorKind::TooLarge, m),
     };
-    let i = model.info();
-    Answer::ok(serde_json::json!({
-        "model": i.name,
-        "precision": precision_name(i.precision),
-        "input_shape": i.input.shape,
-        "classes": i.classes,
-        "operators": i.operators,
-        "macs": i.macs,
-        "parameter_bytes": i.parameter_bytes,
-        "max_body_bytes": route::MAX_BODY_BYTES,
-        "endpoints": route::ENDPOINTS,
-        "models": route::ModelName::ALL.map(route::ModelName::name),
-    }))
-}
-
-fn classify(image: &[u8], query: &route::Query) -> Answer {
-    let model = match load(query.model, query.precision) {
-        Ok(m) => m,
-        Err(answer) => return answer,
-    };
-    let start = Instant::now();
-    let predictions = match model.classify(image, query.top) {
-        Ok(p) => p,
-        Err(e) => return classifier_error(e),
-    };
-    let inference_ms = start.elapsed().as_secs_f64() * 1e3;
-    let info = model.info();
-    let predictions: Vec<_> =
-        predictions.iter().map(|p| serde_json::json!({"index": p.index, "label": p.label, "score": p.score})).collect();
-    Answer::ok(serde_json::json!({
-        "model": info.name,
-        "precision": precision_name(info.precision),
-        "predictions": predictions,
-        "inference_ms": inference_ms,
-    }))
+    ClassifierError { kind, message }
 }

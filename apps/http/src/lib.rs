@@ -1,4 +1,5 @@
-//! The part of classify-http that is plain Rust: routes, query parsing, the body limit and error
-//! bodies, shared by the wasi:http component (`main.rs`), its native unit tests and the fuzz targets.
+//! The part of classify-http that is plain Rust: its whole HTTP contract (routes, query, body limit,
+//! statuses, error kinds and JSON answers), which the wasi:http component (`main.rs`) only does I/O
+//! around, the fuzz targets call directly, and `cargo xtask worker` writes out for the Worker.
 
-pub mod route;
+pub mod contract;

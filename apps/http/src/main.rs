@@ -7,11 +7,11 @@
 //!   `{"model", "precision", "predictions": [{"index", "label", "score"}], "inference_ms"}`.
 //! - `GET /`: the embedded model's description.
 //! - Errors are JSON `{"error": {"status", "kind", "message"}}`: `400` for a body that is not an
-//!   image or a bad query, `413` for a body over [`classify_http::route::MAX_BODY_BYTES`], `404` for any
-//!   other path, `405` for another method.
+//!   image or a bad query, `413` for a body over [`classify_http::contract::MAX_BODY_BYTES`], `404` for
+//!   any other path, `405` for another method.
 //!
-//! Routing and query parsing are plain Rust (the library's `route`), unit-tested natively and fuzzed;
-//! `app` needs wasm32.
+//! The whole contract is plain Rust (the library's `contract`), unit-tested natively and fuzzed; `app`,
+//! which needs wasm32, only does the I/O around it.
 
 #[cfg(target_arch = "wasm32")]
 mod app;

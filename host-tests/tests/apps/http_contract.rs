@@ -48,8 +48,8 @@ pub fn get_root_describes_the_embedded_model(addr: SocketAddr) {
     assert_eq!(v["input_shape"], serde_json::json!(model.input.shape), "{v}");
     assert_eq!(v["classes"], serde_json::json!(model.output.shape.last()), "{v}");
     assert_eq!(v["precision"], "int8", "{v}");
-    assert_eq!(v["max_body_bytes"], classify_http::route::MAX_BODY_BYTES, "{v}");
-    assert_eq!(v["endpoints"], serde_json::json!(classify_http::route::ENDPOINTS), "{v}");
+    assert_eq!(v["max_body_bytes"], classify_http::contract::MAX_BODY_BYTES, "{v}");
+    assert_eq!(v["endpoints"], serde_json::json!(classify_http::contract::endpoints()), "{v}");
 }
 
 pub fn post_classify_answers_the_reference_top1(addr: SocketAddr, timing: Timing) -> Result<()> {
@@ -173,7 +173,7 @@ pub fn the_person_model_gives_the_reference_verdict(addr: SocketAddr) -> Result<
     }
     assert_error(&request(addr, "POST", "/classify?model=cat", Upload::Sized(b"x")), 400, "bad-query");
     let root = json(&request(addr, "GET", "/", Upload::None));
-    let names = classify_http::route::ModelName::ALL.map(classify_http::route::ModelName::name);
+    let names = classify_http::contract::ModelName::ALL.map(classify_http::contract::ModelName::name);
     ensure!(root["models"] == serde_json::json!(names), "{root}");
     Ok(())
 }

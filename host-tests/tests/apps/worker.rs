@@ -47,14 +47,14 @@ fn concurrent_requests_get_the_answers_of_lone_ones() -> Result<()> {
 const ISOLATE_BYTES: u64 = 128 << 20;
 /// What the JS side may hold besides the classifier's linear memory: the request body twice (its
 /// chunks and their copy, at most MAX_BODY_BYTES each) and 16 MiB for V8's heap and the bindings.
-const JS_SIDE_BYTES: u64 = 2 * classify_http::route::MAX_BODY_BYTES as u64 + (16 << 20);
+const JS_SIDE_BYTES: u64 = 2 * classify_http::contract::MAX_BODY_BYTES as u64 + (16 << 20);
 
 /// The worst an isolate meets: every model cached at every precision (wasm memory never shrinks),
 /// then the largest image each decoder accepts. The classifier's linear memory (`x-wasm-memory-bytes`)
 /// stays within the isolate's 128 MB less the JS side, and every image is classified.
 #[test]
 fn an_isolate_with_every_model_cached_classifies_the_largest_images_within_128_mb() -> Result<()> {
-    use classify_http::route::ModelName;
+    use classify_http::contract::{ModelName, Precision};
     use host_tests::budget_images::{jpeg_at, png_black, progressive};
     let own = Workerd::start()?; // a fresh isolate: nothing else measured in it
     let memory = |r: &host_tests::apps::HttpResponse| -> Result<u64> {
@@ -63,8 +63,8 @@ fn an_isolate_with_every_model_cached_classifies_the_largest_images_within_128_m
     let photo = std::fs::read(host_tests::paths::images_dir().join("grace_hopper.bmp"))?;
     let mut cached = 0;
     for model in ModelName::ALL {
-        for precision in ["fp32", "int16", "int8"] {
-            let path = format!("/classify?model={}&precision={precision}", model.name());
+        for precision in Precision::ALL {
+            let path = format!("/classify?model={}&precision={}", model.name(), precision.name());
             let r = request(own.addr(), "POST", &path, Upload::Sized(&photo));
             ensure!(r.status == 200, "{path}: {}", r.status);
             cached = memory(&r)?;
@@ -78,7 +78,7 @@ fn an_isolate_with_every_model_cached_classifies_the_largest_images_within_128_m
     let bound = ISOLATE_BYTES - JS_SIDE_BYTES;
     for (what, image) in images {
         ensure!(
-            image.len() <= classify_http::route::MAX_BODY_BYTES,
+            image.len() <= classify_http::contract::MAX_BODY_BYTES,
             "{what} is over the body limit: {} bytes",
             image.len()
         );
