@@ -3,12 +3,12 @@
 
 use std::io::Write;
 
-use crate::args::{self, Args, Parsed};
+use crate::args::{self, Args, Parsed, Precision};
 
 wit_bindgen::generate!({ path: "../../wit", world: "classifier-client" });
 
 use edge::classify::classifier::{embedded, Model};
-use edge::classify::types::{Error, LoadOptions, Precision};
+use edge::classify::types::{self as t, Error, LoadOptions};
 
 /// Exit codes: 1 for a failure while running, 2 for a bad command line, as most CLIs do (a host
 /// whose WASI only carries success or failure reports both as 1).
@@ -19,7 +19,7 @@ pub fn main() -> i32 {
     let args = match args::parse(std::env::args().skip(1)) {
         Ok(Parsed::Run(a)) => a,
         Ok(Parsed::Help) => {
-            println!("{}", args::USAGE);
+            println!("{}", args::usage());
             return 0;
         }
         Err(e) => {
@@ -50,11 +50,20 @@ fn describe(e: Error) -> String {
     }
 }
 
-fn precision_name(p: Precision) -> &'static str {
+/// WIT's precision enum is the component's, case for case.
+fn to_wit(p: Precision) -> t::Precision {
     match p {
-        Precision::Fp32 => "fp32",
-        Precision::Int16 => "int16",
-        Precision::Int8 => "int8",
+        Precision::Fp32 => t::Precision::Fp32,
+        Precision::Int16 => t::Precision::Int16,
+        Precision::Int8 => t::Precision::Int8,
+    }
+}
+
+fn from_wit(p: t::Precision) -> Precision {
+    match p {
+        t::Precision::Fp32 => Precision::Fp32,
+        t::Precision::Int16 => Precision::Int16,
+        t::Precision::Int8 => Precision::Int8,
     }
 }
 
@@ -65,16 +74,7 @@ fn run(args: &Args) -> Result<(), String> {
         ),
         None => None,
     };
-    let options = LoadOptions {
-        precision: args.precision.map(|p| match p {
-            args::Precision::Fp32 => Precision::Fp32,
-            args::Precision::Int16 => Precision::Int16,
-            args::Precision::Int8 => Precision::Int8,
-        }),
-        labels,
-        mean: None,
-        std: None,
-    };
+    let options = LoadOptions { precision: args.precision.map(to_wit), labels, mean: None, std: None };
     let model = match &args.model {
         Some(path) => {
             let bytes = read(path, "model")?;
@@ -95,7 +95,7 @@ fn run(args: &Args) -> Result<(), String> {
             let line = serde_json::json!({
                 "image": path,
                 "model": info.name,
-                "precision": precision_name(info.precision),
+                "precision": from_wit(info.precision).name(),
                 "predictions": predictions,
             });
             writeln!(out, "{line}")
@@ -104,7 +104,7 @@ fn run(args: &Args) -> Result<(), String> {
             let sep = if i > 0 { "\n" } else { "" };
             let lines: Vec<String> =
                 predictions.iter().map(|p| args::human_line(p.label.as_deref(), p.index, p.score)).collect();
-            write!(out, "{sep}{}\n", lines.join("\n"))
+            writeln!(out, "{sep}{}", lines.join("\n"))
         };
         written.map_err(|e| format!("writing to stdout: {e}"))?;
     }

@@ -1,29 +1,18 @@
 //! Command-line arguments, parsed by hand: four options do not justify a parser crate in a
 //! component that should stay small.
 
-pub const USAGE: &str = "usage: classify [--model FILE.tflite] [--labels FILE.txt] [--precision fp32|int16|int8] \
-[--top N] [--json] IMAGE...";
+pub use edge_classify::model::Precision;
+
+/// The `--help` text.
+pub fn usage() -> String {
+    let precisions = Precision::ALL.map(Precision::name).join("|");
+    format!(
+        "usage: classify [--model FILE.tflite] [--labels FILE.txt] [--precision {precisions}] [--top N] [--json] IMAGE..."
+    )
+}
 
 /// Predictions shown per image when `--top` is not given.
 pub const DEFAULT_TOP: u32 = 5;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precision {
-    Fp32,
-    Int16,
-    Int8,
-}
-
-impl Precision {
-    pub fn parse(s: &str) -> Option<Precision> {
-        match s {
-            "fp32" => Some(Precision::Fp32),
-            "int16" => Some(Precision::Int16),
-            "int8" => Some(Precision::Int8),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
@@ -69,10 +58,9 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--labels" => args.labels = Some(value("--labels")?),
             "--precision" => {
                 let v = value("--precision")?;
-                args.precision = Some(
-                    Precision::parse(&v)
-                        .ok_or_else(|| format!("--precision must be fp32, int16 or int8, not {v:?}"))?,
-                );
+                let p = Precision::parse(&v);
+                args.precision =
+                    Some(p.ok_or_else(|| format!("--precision must be {}, not {v:?}", Precision::choices()))?);
             }
             "--top" => {
                 let v = value("--top")?;
@@ -164,5 +152,6 @@ mod tests {
     #[test]
     fn help() {
         assert_eq!(parse_strs(&["--help"]).unwrap(), Parsed::Help);
+        assert!(usage().contains("[--precision fp32|int16|int8]"), "{}", usage());
     }
 }
