@@ -5,33 +5,9 @@
 
 use std::fmt;
 
-/// `types.precision`
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Precision {
-    Fp32,
-    Int16,
-    Int8,
-}
-
-impl Precision {
-    /// The WIT name: `fp32`, `int16`, `int8`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Precision::Fp32 => "fp32",
-            Precision::Int16 => "int16",
-            Precision::Int8 => "int8",
-        }
-    }
-}
-
-/// `types.element-type`
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ElementType {
-    Float32,
-    Uint8,
-    Int8,
-    Int16,
-}
+/// `types.precision` and `types.element-type`: the executor's own enums, whose `name()` is the WIT
+/// case name.
+pub use edge_classify::model::{ElementType, Precision};
 
 /// `types.tensor-data`
 #[derive(Clone, Debug, PartialEq)]

@@ -148,7 +148,7 @@ impl Runtime for JcoRuntime {
         let request = json!({
             "op": "quantize",
             "tflite": B64.encode(tflite),
-            "target": precision_name(target),
+            "target": target.name(),
             "calibration": calibration,
         });
         match self.call(request)? {
@@ -223,40 +223,17 @@ fn error_kind(tag: &str) -> Result<ErrorKind> {
     })
 }
 
-fn precision_name(p: Precision) -> &'static str {
-    match p {
-        Precision::Fp32 => "fp32",
-        Precision::Int16 => "int16",
-        Precision::Int8 => "int8",
-    }
-}
-
 fn to_options(o: &api::LoadOptions) -> Value {
     json!({
-        "precision": o.precision.map(precision_name),
+        "precision": o.precision.map(Precision::name),
         "labels": o.labels,
         "mean": o.mean,
         "std": o.std,
     })
 }
 
-fn element_name(e: api::ElementType) -> &'static str {
-    match e {
-        api::ElementType::Float32 => "float32",
-        api::ElementType::Uint8 => "uint8",
-        api::ElementType::Int8 => "int8",
-        api::ElementType::Int16 => "int16",
-    }
-}
-
 fn element_type(name: &str) -> Result<api::ElementType> {
-    Ok(match name {
-        "float32" => api::ElementType::Float32,
-        "uint8" => api::ElementType::Uint8,
-        "int8" => api::ElementType::Int8,
-        "int16" => api::ElementType::Int16,
-        other => bail!("unknown element type {other:?}"),
-    })
+    api::ElementType::parse(name).with_context(|| format!("unknown element type {name:?}"))
 }
 
 fn to_tensor(t: &Tensor) -> Value {
@@ -266,7 +243,7 @@ fn to_tensor(t: &Tensor) -> Value {
         TensorData::Int8(v) => v.iter().map(|&x| x as u8).collect(),
         TensorData::Int16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
     };
-    json!({"shape": t.shape, "tag": element_name(t.data.element_type()), "data": B64.encode(bytes)})
+    json!({"shape": t.shape, "tag": t.data.element_type().name(), "data": B64.encode(bytes)})
 }
 
 fn from_tensor(v: &Value) -> Result<Tensor> {
@@ -307,12 +284,8 @@ fn from_tensor_info(v: &Value) -> Result<api::TensorInfo> {
 }
 
 fn from_info(v: &Value) -> Result<api::ModelInfo> {
-    let precision = match v["precision"].as_str().context("precision")? {
-        "fp32" => Precision::Fp32,
-        "int16" => Precision::Int16,
-        "int8" => Precision::Int8,
-        other => bail!("unknown precision {other:?}"),
-    };
+    let precision = v["precision"].as_str().context("precision")?;
+    let precision = Precision::parse(precision).with_context(|| format!("unknown precision {precision:?}"))?;
     let number = |k: &str| -> Result<u64> { Ok(v[k].as_str().context("u64 as string")?.parse()?) };
     Ok(api::ModelInfo {
         name: v["name"].as_str().context("name")?.to_string(),

@@ -143,8 +143,8 @@ pub fn check_model(
     let info = native.info()?;
     let own = edge_classify::model::Model::load(&tflite, &Default::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let name = own.info().output.name.clone();
-    let precision_name = precision.map(|p| format!("{p:?}").to_lowercase());
-    let label = format!("{} {} {}/{ty}", host.name(), model.id, precision_name.as_deref().unwrap_or("own"));
+    let precision_name = precision.map(Precision::name);
+    let label = format!("{} {} {}/{ty}", host.name(), model.id, precision_name.unwrap_or("own"));
     fresh_dir(work)?;
     let model_path = model.model_path();
     let model_dir = model_path.parent().context("model path without a folder")?;

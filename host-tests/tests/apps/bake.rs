@@ -73,7 +73,8 @@ fn baked_classifier_imports_nothing() -> Result<()> {
 #[test]
 fn baked_cli_gives_the_bits_of_load() -> Result<()> {
     let cli = WasiCommand::new(engine(), &baked_dir().join("classify.wasm"), None)?;
-    for (precision, name) in [(Precision::Int8, "int8"), (Precision::Int16, "int16")] {
+    for precision in [Precision::Int8, Precision::Int16] {
+        let name = precision.name();
         for photo in PHOTOS {
             let args = strings(&["--precision", name, "--top", "1000", "--json", &format!("/photos/{photo}")]);
             let out = cli.run(&[images_dir()], &args)?;

@@ -143,7 +143,7 @@ fn labels_from_the_model_metadata_and_every_precision_of_the_embedded_model() ->
     ensure!(out.exit_code == 0, "{out:?}");
     let (label, _) = out.stdout.trim().rsplit_once("  ").context("a `label  score` line")?;
     check_top1_label(model, case, label)?;
-    for precision in ["fp32", "int16", "int8"] {
+    for precision in edge_classify::model::Precision::ALL.map(edge_classify::model::Precision::name) {
         let out = run(&[images_dir()], &["--precision", precision, "--top", "1", &photo]);
         ensure!(out.exit_code == 0, "embedded model at {precision}: {out:?}");
         let (label, _) = out.stdout.trim().rsplit_once("  ").context("a `label  score` line")?;
