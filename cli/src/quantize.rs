@@ -30,6 +30,11 @@ pub struct QuantizeArgs {
     /// Files to leave out of the calibration folder (e.g. images that are not photos).
     #[arg(long = "exclude")]
     pub exclude: Vec<String>,
+    /// With --target int16: keep TFLite's 16-bit SOFTMAX at the end (a pure 16x8 graph, int16 output,
+    /// for integer-only targets) instead of DEQUANTIZE → float SOFTMAX, which is more accurate (its
+    /// exp table does not saturate below -10).
+    #[arg(long)]
+    pub int16_softmax: bool,
     pub input: PathBuf,
     pub output: PathBuf,
 }
@@ -65,7 +70,13 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         None => Vec::new(),
     };
     let cal = Calibration { images: images.into_iter().map(|(_, b)| b).collect(), mean: a.mean, std: a.std };
-    let out = quantize::quantize(&model, a.target.into(), &cal).with_context(|| a.input.display().to_string())?;
+    if a.int16_softmax && !matches!(a.target, PrecisionArg::Int16) {
+        bail!("--int16-softmax applies to --target int16 only");
+    }
+    let tail = if a.int16_softmax { quantize::Int16Tail::Int16Softmax } else { quantize::Int16Tail::FloatSoftmax };
+    let opts = quantize::Options { int16_tail: tail, ..quantize::Options::default() };
+    let out = quantize::quantize_file_with(&model, a.target.into(), &cal, opts)
+        .with_context(|| a.input.display().to_string())?;
     std::fs::write(&a.output, &out).with_context(|| format!("writing {}", a.output.display()))?;
     eprintln!("wrote {} ({} bytes, {} calibration images)", a.output.display(), out.len(), cal.images.len());
     Ok(())

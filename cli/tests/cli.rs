@@ -229,3 +229,25 @@ fn quantize_then_inspect() {
     assert!(e.contains("calibration"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `quantize --target int16` writes the float SOFTMAX tail by default (issue 31) and the pure 16x8
+/// one with `--int16-softmax`; the flag means nothing at another target and is refused there.
+#[test]
+fn quantize_int16_tail_is_the_users_choice() {
+    let dir = std::env::temp_dir().join(format!("edge-classify-cli-tail-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let person = model("person_detect.tflite");
+    let (ours, pure) = (dir.join("float_tail.tflite"), dir.join("pure.tflite"));
+    run_ok(args!["quantize", "--target", "int16", person, ours]);
+    run_ok(args!["quantize", "--target", "int16", "--int16-softmax", person, pure]);
+    let output = |path: &PathBuf| {
+        let m = Model::load(&std::fs::read(path).unwrap(), &LoadOptions::default()).unwrap();
+        (m.info().precision, m.info().output.element)
+    };
+    use edge_classify::model::{ElementType, Precision};
+    assert_eq!(output(&ours), (Precision::Int16, ElementType::Float32));
+    assert_eq!(output(&pure), (Precision::Int16, ElementType::Int16));
+    let e = assert_one_line_error(args!["quantize", "--target", "int8", "--int16-softmax", person, dir.join("x")]);
+    assert!(e.contains("--int16-softmax"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
