@@ -17,7 +17,7 @@ use edge_classify::graph::Precision;
 use edge_classify::model::{LoadOptions, Model};
 use edge_classify::quantize::{self, Calibration};
 
-use crate::{precision_name, read, wasm, PrecisionArg};
+use crate::{read, wasm, PrecisionArg};
 
 /// The prebuilt parts `bake` starts from, as `cargo xtask dist` names them in `dist/parts/`.
 pub const CORE_SIMD: &str = "classifier-simd.core.wasm";
@@ -82,7 +82,7 @@ pub fn bundle(
 ) -> Result<Vec<u8>> {
     let load = |bytes: &[u8], p: Precision| {
         let options = LoadOptions { precision: Some(p), labels: labels.map(str::to_owned), ..LoadOptions::default() };
-        Model::load(bytes, &options).map_err(|e| anyhow::anyhow!("preparing at {}: {e}", precision_name(p)))
+        Model::load(bytes, &options).map_err(|e| anyhow::anyhow!("preparing at {}: {e}", p.name()))
     };
     let own = Model::load(tflite, &LoadOptions { labels: labels.map(str::to_owned), ..LoadOptions::default() })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -101,17 +101,17 @@ pub fn bundle(
             let Some(cal) = calibration else {
                 bail!(
                     "the model is float32: --precision {} needs --calibrate DIR (images to pick its ranges)",
-                    precision_name(p)
+                    p.name()
                 );
             };
-            let quantized = quantize::quantize(tflite, p, cal).map_err(|e| anyhow::anyhow!("quantizing: {e}"))?;
+            let quantized = quantize::quantize_file(tflite, p, cal).map_err(|e| anyhow::anyhow!("quantizing: {e}"))?;
             converted = load(&quantized, p)?;
             &converted
         } else {
             converted = load(tflite, p)?;
             &converted
         };
-        let bytes = edge_classify::plan::persist::to_bytes(model).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let bytes = model.to_prepared_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
         prepared.push((Kind::Prepared(p), bytes));
     }
     let mut parts: Vec<(Kind, &[u8])> = prepared.iter().map(|(k, b)| (*k, &b[..])).collect();
@@ -180,7 +180,7 @@ pub fn run(a: &BakeArgs, out: &mut impl std::io::Write) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .prepared()
         .into_iter()
-        .map(precision_name)
+        .map(Precision::name)
         .collect();
     writeln!(
         out,

@@ -13,7 +13,7 @@ use clap::Args;
 use edge_classify::graph;
 use edge_classify::model::{LoadOptions, Model, ModelInfo, Precision, Prediction};
 
-use crate::{precision_name, read, PrecisionArg};
+use crate::{read, PrecisionArg};
 
 /// Predictions shown per image when `--top` is not given (as in the component's app).
 pub const DEFAULT_TOP: u32 = 5;
@@ -99,7 +99,7 @@ pub fn json_line(image: &Path, info: &ModelInfo, predictions: &[Prediction]) -> 
     serde_json::json!({
         "image": image.display().to_string(),
         "model": info.name,
-        "precision": precision_name(info.precision),
+        "precision": info.precision.name(),
         "predictions": predictions,
     })
 }

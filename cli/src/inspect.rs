@@ -15,7 +15,7 @@ use edge_classify::model::{LoadOptions, Model};
 use edge_classify::tflite::{self, metadata, op, tensor_type};
 use serde_json::{json, Value};
 
-use crate::{precision_name, read, PRECISIONS};
+use crate::read;
 
 /// TFLite's `BuiltinOperator::CUSTOM`: the operator is named by its `custom_code` instead.
 const CUSTOM: i32 = 32;
@@ -80,13 +80,13 @@ pub fn run(a: &InspectArgs, out: &mut impl Write) -> Result<()> {
         let mut v = to_json(&report, &a.model);
         v["metadata"] = metadata_json(&bytes);
         if a.kernels {
-            v["kernels"] = kernels.iter().map(|(p, ks)| (precision_name(*p).to_owned(), json!(ks))).collect();
+            v["kernels"] = kernels.iter().map(|(p, ks)| (p.name().to_owned(), json!(ks))).collect();
         }
         format!("{v}\n")
     } else {
         let mut text = human(&report, &a.model, &metadata_rows(&bytes));
         for (p, ks) in &kernels {
-            text.push_str(&format!("kernels at {} (simd128 build)\n", precision_name(*p)));
+            text.push_str(&format!("kernels at {} (simd128 build)\n", p.name()));
             for (step, k) in ks.iter().enumerate() {
                 text.push_str(&format!("  {step:>3}  {k}\n"));
             }
@@ -98,7 +98,7 @@ pub fn run(a: &InspectArgs, out: &mut impl Write) -> Result<()> {
 
 /// The SIMD build's kernel per step at every precision the model loads at.
 fn kernels(bytes: &[u8]) -> Vec<(Precision, Vec<String>)> {
-    PRECISIONS
+    Precision::ALL
         .iter()
         .filter_map(|&p| {
             let m = Model::load(bytes, &LoadOptions { precision: Some(p), ..LoadOptions::default() }).ok()?;
@@ -134,7 +134,7 @@ pub fn report(bytes: &[u8]) -> Result<Report> {
     operators.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
 
     let lowered = graph::lower(bytes);
-    let runs = PRECISIONS
+    let runs = Precision::ALL
         .iter()
         .map(|&p| {
             let own = lowered.as_ref().ok().map(|g| g.precision());
@@ -173,7 +173,7 @@ pub fn calibration_hint(p: Precision) -> String {
     format!(
         "a float model needs calibration to run in {0}: quantize it first \
          (edge-classify quantize --target {0} --calibrate IMAGES_DIR MODEL OUT.tflite)",
-        precision_name(p)
+        p.name()
     )
 }
 
@@ -271,7 +271,7 @@ pub fn human(r: &Report, path: &Path, metadata: &[(String, String)]) -> String {
     let mut rows: Vec<(String, String)> = vec![
         ("name".into(), r.name.clone()),
         ("file".into(), format!("{} ({} bytes, {})", path.display(), r.file_bytes, short(r.file_bytes, BYTES))),
-        ("precision".into(), r.precision.map_or("(not runnable, see below)".into(), |p| precision_name(p).into())),
+        ("precision".into(), r.precision.map_or("(not runnable, see below)".into(), |p| p.name().into())),
     ];
     let io = |what: &str, ts: &[TensorSummary], rows: &mut Vec<(String, String)>| {
         if ts.is_empty() {
@@ -300,7 +300,7 @@ pub fn human(r: &Report, path: &Path, metadata: &[(String, String)]) -> String {
     rows.push(("parameters".into(), r.parameter_bytes.map_or_else(na, |b| format!("{b} bytes ({})", short(b, BYTES)))));
     rows.push(("runs at".into(), String::new()));
     for run in &r.runs {
-        rows.push((format!("  {}", precision_name(run.precision)), runs_text(run)));
+        rows.push((format!("  {}", run.precision.name()), runs_text(run)));
     }
     rows.extend(metadata.iter().cloned());
     let key_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
@@ -328,7 +328,7 @@ pub fn to_json(r: &Report, path: &Path) -> Value {
         .iter()
         .map(|run| {
             let v = json!({"runs": run.result.is_ok(), "native": run.native, "error": run.result.as_ref().err()});
-            (precision_name(run.precision).to_owned(), v)
+            (run.precision.name().to_owned(), v)
         })
         .collect();
     let operators: serde_json::Map<String, Value> = r.operators.iter().map(|(n, c)| (n.clone(), json!(c))).collect();
@@ -336,7 +336,7 @@ pub fn to_json(r: &Report, path: &Path) -> Value {
         "file": path.display().to_string(),
         "file_bytes": r.file_bytes,
         "name": r.name,
-        "precision": r.precision.map(precision_name),
+        "precision": r.precision.map(Precision::name),
         "inputs": r.inputs.iter().map(tensor_json).collect::<Vec<_>>(),
         "outputs": r.outputs.iter().map(tensor_json).collect::<Vec<_>>(),
         "subgraphs": r.subgraphs,

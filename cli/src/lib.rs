@@ -45,11 +45,14 @@ pub enum Cmd {
     Bake(bake::BakeArgs),
 }
 
-/// `--precision` and `--target` values.
+/// `--precision` and `--target` values, spelled as [`Precision::name`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum PrecisionArg {
+    #[value(name = Precision::Fp32.name())]
     Fp32,
+    #[value(name = Precision::Int16.name())]
     Int16,
+    #[value(name = Precision::Int8.name())]
     Int8,
 }
 
@@ -60,18 +63,6 @@ impl From<PrecisionArg> for Precision {
             PrecisionArg::Int16 => Precision::Int16,
             PrecisionArg::Int8 => Precision::Int8,
         }
-    }
-}
-
-/// Every precision, in the order they are reported.
-pub const PRECISIONS: [Precision; 3] = [Precision::Fp32, Precision::Int16, Precision::Int8];
-
-/// The spelling of the command line and of the component's CLI app.
-pub fn precision_name(p: Precision) -> &'static str {
-    match p {
-        Precision::Fp32 => "fp32",
-        Precision::Int16 => "int16",
-        Precision::Int8 => "int8",
     }
 }
 

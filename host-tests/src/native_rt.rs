@@ -23,35 +23,10 @@ fn error(e: edge_classify::Error) -> api::ApiError {
     api::ApiError { kind, message }
 }
 
-fn precision_to(p: api::Precision) -> m::Precision {
-    match p {
-        api::Precision::Fp32 => m::Precision::Fp32,
-        api::Precision::Int16 => m::Precision::Int16,
-        api::Precision::Int8 => m::Precision::Int8,
-    }
-}
-
-fn precision_from(p: m::Precision) -> api::Precision {
-    match p {
-        m::Precision::Fp32 => api::Precision::Fp32,
-        m::Precision::Int16 => api::Precision::Int16,
-        m::Precision::Int8 => api::Precision::Int8,
-    }
-}
-
-fn element(e: m::ElementType) -> api::ElementType {
-    match e {
-        m::ElementType::Float32 => api::ElementType::Float32,
-        m::ElementType::Uint8 => api::ElementType::Uint8,
-        m::ElementType::Int8 => api::ElementType::Int8,
-        m::ElementType::Int16 => api::ElementType::Int16,
-    }
-}
-
 fn tensor_info(t: &m::TensorInfo) -> api::TensorInfo {
     api::TensorInfo {
         shape: t.shape.clone(),
-        element: element(t.element),
+        element: t.element,
         quantization: t.quantization.map(|q| api::Quantization { scale: q.scale, zero_point: q.zero_point }),
     }
 }
@@ -72,7 +47,7 @@ pub fn simd_kernel_summary(tflite: &[u8], o: &api::LoadOptions) -> Result<String
 }
 
 fn options(o: &api::LoadOptions) -> m::LoadOptions {
-    m::LoadOptions { precision: o.precision.map(precision_to), labels: o.labels.clone(), mean: o.mean, std: o.std }
+    m::LoadOptions { precision: o.precision, labels: o.labels.clone(), mean: o.mean, std: o.std }
 }
 
 impl Runtime for NativeRuntime {
@@ -86,7 +61,7 @@ impl Runtime for NativeRuntime {
 
     fn quantize(&self, tflite: &[u8], target: api::Precision, c: &api::Calibration) -> api::Call<Vec<u8>> {
         let cal = edge_classify::quantize::Calibration { images: c.images.clone(), mean: c.mean, std: c.std };
-        Ok(edge_classify::quantize::quantize(tflite, precision_to(target), &cal).map_err(error))
+        Ok(edge_classify::quantize::quantize_file(tflite, target, &cal).map_err(error))
     }
 
     fn embedded(&self, _o: &api::LoadOptions) -> api::Call<Box<dyn Model>> {
@@ -104,7 +79,7 @@ impl Model for NativeModel {
             name: i.name.clone(),
             description: i.description.clone(),
             version: i.version.clone(),
-            precision: precision_from(i.precision),
+            precision: i.precision,
             input: tensor_info(&i.input),
             output: tensor_info(&i.output),
             classes: i.classes,

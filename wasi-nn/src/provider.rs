@@ -123,8 +123,9 @@ pub fn load(builders: &[&[u8]], encoding: Encoding, target: Target) -> Result<Gr
                 Code::InvalidArgument,
                 format!(
                     "{} graph builders given: the first is the .tflite file, an optional second its options \
-                     (precision=fp32|int16|int8)",
-                    builders.len()
+                     ({})",
+                    builders.len(),
+                    options_syntax()
                 ),
             )
         }
@@ -156,14 +157,17 @@ pub fn load_by_name(bundle: Option<&'static [u8]>, name: &str) -> Result<Graph, 
         Some((base, p)) => (base, Some(p)),
         None => (name, None),
     };
-    let known =
-        || NAMES.iter().flat_map(|n| [n.to_string(), format!("{n}/fp32"), format!("{n}/int16"), format!("{n}/int8")]);
+    let known = || {
+        NAMES
+            .iter()
+            .flat_map(|n| std::iter::once(n.to_string()).chain(Precision::ALL.map(|p| format!("{n}/{}", p.name()))))
+    };
     let Some(bundle) = bundle else {
         return err(Code::NotFound, format!("no graph named {name:?}: this build has no embedded model"));
     };
     let precision = match precision {
         None => None,
-        Some(p) => match parse_precision(p) {
+        Some(p) => match Precision::parse(p) {
             Some(p) => Some(p),
             None => return not_found(name, known()),
         },
@@ -190,32 +194,23 @@ fn check_target(target: Target) -> Result<(), NnError> {
     Ok(())
 }
 
-fn parse_precision(p: &str) -> Option<Precision> {
-    match p {
-        "fp32" => Some(Precision::Fp32),
-        "int16" => Some(Precision::Int16),
-        "int8" => Some(Precision::Int8),
-        _ => None,
-    }
+/// What an options builder may say: `precision=fp32|int16|int8`.
+fn options_syntax() -> String {
+    format!("precision={}", Precision::ALL.map(Precision::name).join("|"))
 }
 
 fn parse_options(text: &[u8]) -> Result<Option<Precision>, NnError> {
     let Ok(text) = std::str::from_utf8(text) else {
-        return err(Code::InvalidArgument, "the options builder is not UTF-8 text (precision=fp32|int16|int8)");
+        return err(Code::InvalidArgument, format!("the options builder is not UTF-8 text ({})", options_syntax()));
     };
     let mut precision = None;
     for item in text.split([',', '\n']).map(str::trim).filter(|i| !i.is_empty()) {
         match item.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
-            Some(("precision", v)) => match parse_precision(v) {
+            Some(("precision", v)) => match Precision::parse(v) {
                 Some(p) => precision = Some(p),
-                None => return err(Code::InvalidArgument, format!("precision={v}: not fp32, int16 or int8")),
+                None => return err(Code::InvalidArgument, format!("precision={v}: not {}", Precision::choices())),
             },
-            _ => {
-                return err(
-                    Code::InvalidArgument,
-                    format!("unknown option {item:?} (known: precision=fp32|int16|int8)"),
-                )
-            }
+            _ => return err(Code::InvalidArgument, format!("unknown option {item:?} (known: {})", options_syntax())),
         }
     }
     Ok(precision)
@@ -295,13 +290,12 @@ fn input_tensor(model: &Model, info: &ModelInfo, t: &NnTensor) -> Result<Tensor,
     let data = match t.ty {
         TensorType::U8 => {
             let pixels = if nchw { to_nhwc(&t.data, shape) } else { t.data.clone() };
-            if info.input.element == ElementType::Uint8 {
-                TensorData::Uint8(pixels)
-            } else {
-                let q = info.file_input.quantization.expect("a uint8 input is quantized");
-                let real: Vec<f32> = pixels.iter().map(|&p| q.scale * (p as i32 - q.zero_point) as f32).collect();
-                model.input_from_real(&real).data
-            }
+            // Checked above: U8 only for a uint8 file.
+            model
+                .input()
+                .from_file_uint8(&pixels)
+                .map_err(|e| NnError { code: Code::RuntimeError, message: e.to_string() })?
+                .data
         }
         _ => {
             let real: Vec<f32> = t.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
