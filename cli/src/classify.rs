@@ -1,5 +1,5 @@
 //! `edge-classify classify`: the answers and output format of the component's CLI app
-//! (`apps/cli`, shipped as `dist/classify.wasm`), natively.
+//! (`apps/classify`, shipped as `dist/classify.wasm`), natively.
 //!
 //! That app is a wasm-only binary crate that reaches the classifier through WIT, so its formatting
 //! cannot be linked from here without making it depend on the native executor; the format is

@@ -27,7 +27,12 @@ use host_tests::paths;
 use host_tests::workerd::{worker_dir, Workerd};
 use wasmtime::Engine;
 
-const PRECISIONS: [&str; 3] = ["fp32", "int16", "int8"];
+use edge_classify::model::Precision;
+
+/// The precisions both servers are asked for (`precision=` in the query), in report order.
+fn precisions() -> [&'static str; 3] {
+    Precision::ALL.map(Precision::name)
+}
 
 /// One model as both servers serve it.
 struct Case {
@@ -188,7 +193,7 @@ fn main() -> Result<()> {
         for (c, case) in cases.iter().enumerate() {
             let photo = std::fs::read(paths::images_dir().join(case.photo))
                 .with_context(|| format!("reading {}", case.photo))?;
-            for (p, precision) in PRECISIONS.iter().enumerate() {
+            for (p, precision) in precisions().iter().enumerate() {
                 for server in order {
                     let r = measure(&engine, &cache, server, case, precision, runs, &photo)
                         .with_context(|| format!("{} at {precision} in {}", case.label, server.name()))?;
@@ -219,7 +224,7 @@ fn report(
         "model", "prec", "server", "cold", "load", "request", "guest", "wd/wt", "wasm MiB"
     );
     for (c, case) in cases.iter().enumerate() {
-        for (p, precision) in PRECISIONS.iter().enumerate() {
+        for (p, precision) in precisions().iter().enumerate() {
             let wd = &results[&(c, p, Server::Workerd)];
             let wt = &results[&(c, p, Server::WasmtimeServe)];
             let ratio = median(wd.iter().zip(wt).map(|(a, b)| a.warm_ms / b.warm_ms).collect());
