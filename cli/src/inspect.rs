@@ -78,7 +78,7 @@ pub fn run(a: &InspectArgs, out: &mut impl Write) -> Result<()> {
     let kernels = if a.kernels { kernels(&bytes) } else { Vec::new() };
     let text = if a.json {
         let mut v = to_json(&report, &a.model);
-        v["metadata"] = metadata_json(&bytes);
+        (v["metadata"], v["metadata_error"]) = metadata_json(&bytes);
         if a.kernels {
             v["kernels"] = kernels.iter().map(|(p, ks)| (p.name().to_owned(), json!(ks))).collect();
         }
@@ -189,12 +189,17 @@ fn summary(t: &tflite::Tensor<'_>) -> TensorSummary {
 }
 
 /// The model's TFLite Support metadata as `(key, value)` rows: `(none)` when the file has none,
-/// the reason when it is unreadable (a broken archive must not hide the rest of the report).
+/// the reason when it is unreadable (a broken archive must not hide the rest of the report). As
+/// `Model::load` takes it: unreadable metadata is ignored (the model's `metadata_error`), only a label
+/// archive over the limits refuses the model.
 fn metadata_rows(bytes: &[u8]) -> Vec<(String, String)> {
-    let m = match metadata::read(bytes) {
-        Ok(Some(m)) => m,
-        Ok(None) => return vec![("metadata".into(), "(none)".into())],
-        Err(e) => return vec![("metadata".into(), format!("(unreadable: {e})"))],
+    let m = match metadata::read_lenient(bytes) {
+        Ok((Some(m), _)) => m,
+        Ok((None, None)) => return vec![("metadata".into(), "(none)".into())],
+        Ok((None, Some(e))) => {
+            return vec![("metadata".into(), format!("(unreadable, the model loads without it: {e})"))]
+        }
+        Err(e) => return vec![("metadata".into(), format!("(refused, the model does not load: {e})"))],
     };
     let mut rows = vec![("metadata".into(), String::new())];
     let mut row = |k: &str, v: Option<String>| {
@@ -223,12 +228,15 @@ fn metadata_rows(bytes: &[u8]) -> Vec<(String, String)> {
     rows
 }
 
-/// `--json`'s `"metadata"`: the reader's fields, `null` without metadata, `{"error"}` if unreadable.
-fn metadata_json(bytes: &[u8]) -> Value {
-    match metadata::read(bytes) {
-        Ok(Some(m)) => serde_json::to_value(&m).unwrap_or(Value::Null),
-        Ok(None) => Value::Null,
-        Err(e) => json!({"error": e.to_string()}),
+/// `--json`'s `"metadata"` and `"metadata_error"`. `"metadata"`: the reader's fields, `null` without
+/// metadata, `{"error"}` if unreadable or refused. `"metadata_error"`: the model's `metadata_error`,
+/// why the load ignores its metadata (`null` when it is read, absent, or refuses the model).
+fn metadata_json(bytes: &[u8]) -> (Value, Value) {
+    match metadata::read_lenient(bytes) {
+        Ok((Some(m), _)) => (serde_json::to_value(&m).unwrap_or(Value::Null), Value::Null),
+        Ok((None, None)) => (Value::Null, Value::Null),
+        Ok((None, Some(e))) => (json!({ "error": e }), json!(e)),
+        Err(e) => (json!({"error": e.to_string()}), Value::Null),
     }
 }
 
@@ -347,4 +355,29 @@ pub fn to_json(r: &Report, path: &Path) -> Value {
         "parameter_bytes": r.parameter_bytes,
         "precisions": runs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Unreadable metadata is reported as the load takes it: ignored, with the model's `metadata_error`.
+    #[test]
+    fn unreadable_metadata_is_ignored_and_named() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/models/mobilenet_v2_1.0_224_quant.tflite");
+        let good = std::fs::read(path).unwrap();
+        assert_eq!(metadata_json(&good).1, Value::Null);
+        // Scrambles the metadata flatbuffer after its "M001" identifier.
+        let mut bytes = good.clone();
+        let at = bytes.windows(4).position(|w| w == b"M001").unwrap();
+        for (i, b) in bytes[at + 4..at + 200].iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(151) ^ 0x5A;
+        }
+        let reason = Model::load(&bytes, &LoadOptions::default()).unwrap().info().metadata_error.clone().unwrap();
+        assert!(reason.contains("TFLITE_METADATA"), "{reason}");
+        assert_eq!(metadata_json(&bytes), (json!({ "error": reason }), json!(reason)));
+        let rows = metadata_rows(&bytes);
+        assert_eq!(rows, [("metadata".to_owned(), format!("(unreadable, the model loads without it: {reason})"))]);
+        assert!(report(&bytes).unwrap().runs.iter().all(|r| r.result.is_ok()));
+    }
 }

@@ -8,7 +8,7 @@ use crate::input::{Dest, Pipeline};
 pub use crate::input::{Pixels, DEFAULT_MEAN, DEFAULT_STD};
 use crate::plan::{Arenas, Plan};
 use crate::prepared::Prepared;
-use crate::tflite::metadata::Metadata;
+use crate::tflite::metadata::{self, Metadata};
 pub use crate::types::{
     ElementType, LoadOptions, ModelInfo, Precision, Prediction, Quantization, Tensor, TensorData, TensorInfo,
 };
@@ -37,23 +37,32 @@ impl core::fmt::Debug for Model {
 }
 
 impl Model {
-    /// Parses, validates and plans a TFLite model.
+    /// Parses, validates and plans a TFLite model. Its TFLite Support metadata is read as TFLite's own
+    /// reader reads it and never refuses a model TFLite runs: when it cannot be read the model loads
+    /// without it and [`ModelInfo::metadata_error`] says why; only a label archive over the limits (a zip
+    /// bomb, `TooLarge`) is an error.
     pub fn load(tflite: &[u8], options: &LoadOptions) -> Result<Model> {
-        let metadata = crate::tflite::metadata::read(tflite)?;
-        Self::from_graph(graph::lower(tflite)?, metadata, options)
+        // The graph first: a file that is not TFLite is reported as such, not as unreadable metadata.
+        let graph = graph::lower(tflite)?;
+        Self::from_graph(graph, metadata::read_lenient(tflite)?, options)
     }
 
     /// As [`Model::load`], but frees the file as soon as it is parsed: the packed weights and the
     /// arenas then reuse its memory instead of touching fresh pages, which on a new instance are
     /// a large part of a load's time.
     pub fn load_owned(tflite: Vec<u8>, options: &LoadOptions) -> Result<Model> {
-        let metadata = crate::tflite::metadata::read(&tflite)?;
         let graph = graph::lower(&tflite)?;
+        let metadata = metadata::read_lenient(&tflite)?;
         drop(tflite);
         Self::from_graph(graph, metadata, options)
     }
 
-    fn from_graph(graph: Graph, metadata: Option<Metadata>, options: &LoadOptions) -> Result<Model> {
+    /// `metadata`: what [`metadata::read_lenient`] gave, the metadata or why it could not be read.
+    fn from_graph(
+        graph: Graph,
+        (metadata, metadata_error): (Option<Metadata>, Option<String>),
+        options: &LoadOptions,
+    ) -> Result<Model> {
         // The pixel rule follows the file's own input, whatever precision it then runs at.
         let file_input = TensorInfo::of(&graph, graph.input, graph.input_uint8)?;
         let channels = file_input.shape.last().copied().unwrap_or(1) as usize;
@@ -72,7 +81,7 @@ impl Model {
         if let Some(name) = meta.name.filter(|n| !n.is_empty()) {
             info.name = name;
         }
-        (info.description, info.version) = (meta.description, meta.version);
+        (info.description, info.version, info.metadata_error) = (meta.description, meta.version, metadata_error);
         let labels = match meta.labels {
             Some(l) if l.len() != info.classes as usize => bail!(
                 MalformedModel,
@@ -325,5 +334,6 @@ fn model_info(g: &Graph, precision: Precision, file_input: TensorInfo) -> Result
         operators: g.nodes.len() as u32,
         macs: g.macs(),
         parameter_bytes: g.parameter_bytes(),
+        metadata_error: None,
     })
 }

@@ -25,7 +25,7 @@ use crate::plan::{Plan, Pod, VisitWeights, Weights};
 use crate::types::ModelInfo;
 
 /// Format identifier and version: a component never restores bytes written by a different layout.
-pub const MAGIC: &[u8; 8] = b"ECPLAN\x00\x07";
+pub const MAGIC: &[u8; 8] = b"ECPLAN\x00\x08";
 
 const ALIGN: usize = 8;
 

@@ -117,6 +117,9 @@ pub struct ModelInfo {
     pub operators: u32,
     pub macs: u64,
     pub parameter_bytes: u64,
+    /// Why the model's TFLite Support metadata could not be read, when it could not: the model then
+    /// loads without it, as TFLite runs it (no labels, no normalization from the metadata).
+    pub metadata_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

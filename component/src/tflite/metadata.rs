@@ -4,10 +4,15 @@
 //! The metadata tables are verified once, like [`super::schema`], so garbage is an error and never a panic.
 //! The archive is read in place with rawzip; only the label file is copied out, and only after its claimed
 //! size has been checked.
+//!
+//! Never stricter than TFLite's C++ reader where that would refuse a file TFLite and the Task Library
+//! load: unions are verified as leniently as C++ verifies them (see `union_table!`), and a load takes
+//! metadata through [`read_lenient`], which drops metadata it cannot read instead of refusing the model;
+//! only the archive limits ([`MAX_ENTRIES`], [`MAX_FILE_SIZE`]) stay errors.
 
 use super::schema::{fb_table, slot, VResult};
 use crate::error::{bail, Error, Result};
-use flatbuffers::{Follow, ForwardsUOffset, Table, VOffsetT, Vector, Verifiable, Verifier};
+use flatbuffers::{Follow, ForwardsUOffset, InvalidFlatbuffer, Table, VOffsetT, Vector, Verifiable, Verifier};
 use rawzip::{CompressionMethod, ZipVerification};
 
 /// Name of the `Model.metadata` entry whose buffer holds the TFLite Support flatbuffer.
@@ -104,6 +109,15 @@ fb_table!(Stats {
 
 /// A table led by a union (key at id 0, value at id 1) of which we read one variant. Other variants are
 /// neither verified nor read, so a newer schema's options do not make a model unreadable.
+///
+/// Verified as leniently as the C++ reader (TFLite, the Task Library), whose generated
+/// `Verify<Union>(verifier, obj, type)` accepts a type without a value (a null `obj` verifies) and any
+/// value under type NONE or a type it does not know; MediaPipe Model Maker writes both. flatbuffers'
+/// Rust `visit_union` refuses either ("Exactly one of union discriminant and value are present"), so
+/// the union is walked by hand here: the key as a `u8` field; the value, when the key is the variant we
+/// read, fully, as that table (garbage there is still an error); under any other key only its offset,
+/// which C++'s `VerifyOffset` checks too (in the buffer, not zero, pointing into the buffer). An absent
+/// value reads as absent.
 macro_rules! union_table {
     ($name:ident { $key:literal => $variant:ident as $getter:ident }) => {
         #[derive(Clone, Copy)]
@@ -119,12 +133,19 @@ macro_rules! union_table {
 
         impl Verifiable for $name<'_> {
             fn run_verifier(v: &mut Verifier, pos: usize) -> VResult {
-                v.visit_table(pos)?
-                    .visit_union::<u8, _>("type", UNION_KEY, "value", UNION_VALUE, false, |key, v, pos| match key {
-                        $key => v.verify_union_variant::<ForwardsUOffset<$variant>>(stringify!($variant), pos),
-                        _ => Ok(()),
-                    })?
-                    .finish();
+                let mut t = v.visit_table(pos)?.visit_field::<u8>("type", UNION_KEY, false)?;
+                // An absent key is NONE (0), the schema's default.
+                let key = match t.deref(UNION_KEY)? {
+                    Some(at) => t.verifier().get_u8(at)?,
+                    None => 0,
+                };
+                if key == $key {
+                    // Absent, the value reads as absent; present, it is verified as the variant.
+                    t = t.visit_field::<ForwardsUOffset<$variant>>(stringify!($variant), UNION_VALUE, false)?;
+                } else if let Some(at) = t.deref(UNION_VALUE)? {
+                    unread_union_value(t.verifier(), at)?;
+                }
+                t.finish();
                 Ok(())
             }
         }
@@ -145,6 +166,18 @@ macro_rules! union_table {
 const UNION_KEY: VOffsetT = slot(0);
 const UNION_VALUE: VOffsetT = slot(1);
 
+/// What C++'s `VerifyOffset` checks of a union value it does not verify as a table (type NONE, or one it
+/// does not know): the offset is in the buffer, aligned, neither zero nor negative as a signed offset,
+/// and points into the buffer. Nothing is read through it.
+fn unread_union_value(v: &mut Verifier, at: usize) -> VResult {
+    let offset = v.get_uoffset(at)?;
+    if offset == 0 || offset > i32::MAX as u32 {
+        let error_trace = Default::default();
+        return Err(InvalidFlatbuffer::RangeOutOfBounds { range: at..at.saturating_add(4), error_trace });
+    }
+    v.range_in_buffer(at.saturating_add(offset as usize), 1)
+}
+
 // ContentProperties: 1 = FeatureProperties, 2 = ImageProperties, 3 = BoundingBoxProperties.
 union_table!(Content { 2 => ImageProperties as image_properties });
 // ProcessUnitOptions: 1 = NormalizationOptions, then score calibration/thresholding and tokenizers.
@@ -152,12 +185,28 @@ union_table!(ProcessUnit { 1 => NormalizationOptions as normalization_options })
 
 /// `Ok(None)` when the model has no TFLITE_METADATA; errors for present-but-broken metadata or archive.
 pub fn read(tflite: &[u8]) -> Result<Option<Metadata>> {
-    let model = super::read(tflite)?;
+    read_model(tflite, &super::read(tflite)?)
+}
+
+/// The model's metadata as a load takes it. TFLite runs a model whatever its metadata says, so metadata
+/// that cannot be read is not a reason to refuse the model: it is then absent and `.1` says why (the
+/// error of [`read`], kind included). Only the file itself not being TFLite, and an archive claiming
+/// more than [`MAX_ENTRIES`] entries or a file over [`MAX_FILE_SIZE`] (a zip bomb, `TooLarge`), are
+/// still errors.
+pub fn read_lenient(tflite: &[u8]) -> Result<(Option<Metadata>, Option<String>)> {
+    match read_model(tflite, &super::read(tflite)?) {
+        Ok(m) => Ok((m, None)),
+        Err(e @ Error::TooLarge(_)) => Err(e),
+        Err(e) => Ok((None, Some(e.to_string()))),
+    }
+}
+
+fn read_model(tflite: &[u8], model: &super::Model<'_>) -> Result<Option<Metadata>> {
     let entry = model.metadata().and_then(|m| m.iter().find(|e| e.name() == Some(METADATA_NAME)));
     let Some(entry) = entry else {
         return Ok(None);
     };
-    let root = verify(buffer_bytes(tflite, &model, entry.buffer())?)?;
+    let root = verify(buffer_bytes(tflite, model, entry.buffer())?)?;
 
     let subgraph = first(root.subgraph_metadata());
     let input = subgraph.and_then(|s| first(s.input_tensor_metadata()));
@@ -234,8 +283,11 @@ fn verify(buf: &[u8]) -> Result<ModelMetadata<'_>> {
         max_apparent_size: 1 << 28,
         ignore_missing_null_terminator: false,
     };
-    flatbuffers::root_with_opts::<ModelMetadata>(&opts, buf)
-        .map_err(|e| Error::MalformedModel(format!("{METADATA_NAME} verification failed: {e}")))
+    flatbuffers::root_with_opts::<ModelMetadata>(&opts, buf).map_err(|e| {
+        // flatbuffers' message is a line and a trace line per level: one line here.
+        let e = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        Error::MalformedModel(format!("{METADATA_NAME} verification failed: {e}"))
+    })
 }
 
 fn first<'a, T: Follow<'a> + 'a>(v: Option<Vector<'a, ForwardsUOffset<T>>>) -> Option<T::Inner> {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::tflite::write;
 
 const MODELS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/models/");
 const QUANT: &str = "mobilenet_v2_1.0_224_quant.tflite";
@@ -321,4 +322,273 @@ fn deflated_and_unsupported_entries() {
     assert_eq!(read(&bytes).unwrap().unwrap().labels, Some(vec!["a".to_owned(), "b".to_owned()]));
     let bytes = with_archive(&file[..local], "imagenet_labels.txt", 0, b"\xFF\xFE", 2, rawzip::crc32(b"\xFF\xFE"));
     assert!(malformed(read(&bytes)).contains("not UTF-8"));
+}
+
+// ---- unions as the C++ reader takes them, and metadata that never blocks a load ----
+
+const PERSON: &str = "person_detect.tflite";
+
+/// How a test writes a union: its type (`None`: the field absent) and whether its value is present.
+#[derive(Clone, Copy)]
+struct U(Option<u8>, bool);
+
+/// A TFLite Support metadata flatbuffer: one subgraph whose input tensor has a `Content` union holding an
+/// RGB ImageProperties and one ProcessUnit per `units` item holding NormalizationOptions (mean, std),
+/// each union written as its `U` says; the output tensor names `labels` as its TENSOR_AXIS_LABELS file.
+fn build_metadata(content: U, units: &[(U, f32, f32)], labels: Option<&str>) -> Vec<u8> {
+    use flatbuffers::{FlatBufferBuilder, TableFinishedWIPOffset, WIPOffset};
+    type Off = WIPOffset<TableFinishedWIPOffset>;
+    let mut b = FlatBufferBuilder::new();
+    let union = |b: &mut FlatBufferBuilder, U(key, present): U, value: Off| {
+        let t = b.start_table();
+        if let Some(k) = key {
+            b.push_slot_always::<u8>(UNION_KEY, k);
+        }
+        if present {
+            b.push_slot_always(UNION_VALUE, value);
+        }
+        b.end_table(t)
+    };
+    let t = b.start_table();
+    b.push_slot_always::<i8>(slot(0), 1); // ColorSpaceType RGB
+    let image = b.end_table(t);
+    let content = union(&mut b, content, image);
+    let mut process_units = Vec::new();
+    for &(u, mean, std) in units {
+        let (mean, std) = (b.create_vector(&[mean]), b.create_vector(&[std]));
+        let t = b.start_table();
+        b.push_slot_always(slot(0), mean);
+        b.push_slot_always(slot(1), std);
+        let options = b.end_table(t);
+        process_units.push(union(&mut b, u, options));
+    }
+    let process_units = b.create_vector(&process_units);
+    let files = labels.map(|name| {
+        let name = b.create_string(name);
+        let t = b.start_table();
+        b.push_slot_always(slot(0), name);
+        b.push_slot_always::<i8>(slot(2), TENSOR_AXIS_LABELS);
+        let file = b.end_table(t);
+        b.create_vector(&[file])
+    });
+    let t = b.start_table();
+    b.push_slot_always(slot(3), content);
+    b.push_slot_always(slot(4), process_units);
+    let input = b.end_table(t);
+    let t = b.start_table();
+    if let Some(files) = files {
+        b.push_slot_always(slot(6), files);
+    }
+    let output = b.end_table(t);
+    let (inputs, outputs) = (b.create_vector(&[input]), b.create_vector(&[output]));
+    let t = b.start_table();
+    b.push_slot_always(slot(2), inputs);
+    b.push_slot_always(slot(3), outputs);
+    let subgraph = b.end_table(t);
+    let subgraphs = b.create_vector(&[subgraph]);
+    let name = b.create_string("lenient");
+    let t = b.start_table();
+    b.push_slot_always(slot(0), name);
+    b.push_slot_always(slot(3), subgraphs);
+    let root = b.end_table(t);
+    b.finish(root, Some("M001"));
+    b.finished_data().to_vec()
+}
+
+/// The person detector (int8 input, two classes) carrying `meta` as its TFLITE_METADATA, with `labels`
+/// as `labels.txt` in the archive after it when given.
+fn person_with(meta: &[u8], labels: Option<&[u8]>) -> Vec<u8> {
+    let graph = crate::graph::lower(&model(PERSON)).unwrap();
+    let mut file = write::write_with_metadata(&graph, "test", &[(METADATA_NAME, meta)]).unwrap();
+    if let Some(labels) = labels {
+        file.extend(write::associated_file_zip(file.len(), "labels.txt", labels));
+    }
+    file
+}
+
+const PERSON_LABELS: &[u8] = b"notperson\nperson\n";
+
+fn norm(mean: f32, std: f32) -> Option<Normalization> {
+    Some(Normalization { mean: vec![mean], std: vec![std] })
+}
+
+/// A prepared model's labels and pixel rule, as `load` left them (through the prepared bytes, which also
+/// carry `metadata_error`).
+fn loaded(file: &[u8]) -> (crate::model::ModelInfo, Option<Vec<String>>, crate::input::Pixels) {
+    let options = crate::model::LoadOptions::default();
+    let m = crate::model::Model::load(file, &options).unwrap();
+    let owned = crate::model::Model::load_owned(file.to_vec(), &options).unwrap();
+    assert_eq!(m.info(), owned.info());
+    let p = crate::prepared::Prepared::from_bytes(&m.to_prepared_bytes().unwrap()).unwrap();
+    assert_eq!(&p.info, m.info());
+    assert_eq!(&p.pixels, m.pixels());
+    (p.info, p.labels, p.pixels)
+}
+
+#[test]
+fn consistent_unions_read_as_before() {
+    let meta = build_metadata(U(Some(2), true), &[(U(Some(1), true), 0.5, 2.0)], Some("labels.txt"));
+    let m = read(&person_with(&meta, Some(PERSON_LABELS))).unwrap().unwrap();
+    assert_eq!(m.name.as_deref(), Some("lenient"));
+    assert_eq!(m.input_color_space.as_deref(), Some("RGB"));
+    assert_eq!(m.normalization, norm(0.5, 2.0));
+    assert_eq!(m.labels, Some(vec!["notperson".to_owned(), "person".to_owned()]));
+    let (info, labels, pixels) = loaded(&person_with(&meta, Some(PERSON_LABELS)));
+    assert_eq!((info.name.as_str(), info.metadata_error), ("lenient", None));
+    assert_eq!(labels, m.labels);
+    assert_eq!(pixels, crate::input::Pixels::Normalize { mean: vec![0.5], std: vec![2.0] });
+}
+
+/// C++'s `Verify<Union>` takes a null value as verified: a type without a value reads as absent, and the
+/// rest of the metadata as it is.
+#[test]
+fn union_type_without_value_reads_as_absent() {
+    let units = [(U(Some(1), false), 9.0, 9.0), (U(Some(1), true), 0.5, 2.0)];
+    let meta = build_metadata(U(Some(2), false), &units, Some("labels.txt"));
+    let file = person_with(&meta, Some(PERSON_LABELS));
+    let m = read(&file).unwrap().unwrap();
+    assert_eq!(m.input_color_space, None);
+    assert_eq!(m.normalization, norm(0.5, 2.0), "the unit without a value is skipped");
+    assert_eq!(m.labels, Some(vec!["notperson".to_owned(), "person".to_owned()]));
+    let (info, labels, pixels) = loaded(&file);
+    assert_eq!(info.metadata_error, None);
+    assert_eq!(labels, m.labels);
+    assert_eq!(pixels, crate::input::Pixels::Normalize { mean: vec![0.5], std: vec![2.0] });
+
+    // The only unit has no value: no normalization, the float default at load.
+    let meta = build_metadata(U(Some(2), false), &[(U(Some(1), false), 9.0, 9.0)], None);
+    let file = person_with(&meta, None);
+    assert_eq!(read(&file).unwrap().unwrap().normalization, None);
+    let (info, labels, pixels) = loaded(&file);
+    assert_eq!((info.metadata_error, labels), (None, None));
+    assert_eq!(pixels, crate::input::Pixels::Normalize { mean: vec![127.5], std: vec![127.5] });
+}
+
+/// C++'s `Verify<Union>` accepts any value under type NONE (absent or written as 0) or a type it does not
+/// know: it reads as absent.
+#[test]
+fn union_value_without_type_reads_as_absent() {
+    for (content, none) in
+        [(U(None, true), U(Some(0), true)), (U(Some(0), true), U(None, true)), (U(Some(200), true), U(Some(77), true))]
+    {
+        let units = [(none, 9.0, 9.0), (U(Some(1), true), 0.5, 2.0), (U(None, true), 8.0, 8.0)];
+        let file = person_with(&build_metadata(content, &units, Some("labels.txt")), Some(PERSON_LABELS));
+        let m = read(&file).unwrap().unwrap();
+        assert_eq!(m.input_color_space, None);
+        assert_eq!(m.normalization, norm(0.5, 2.0));
+        assert_eq!(m.labels.as_ref().map(Vec::len), Some(2));
+        let (info, labels, _) = loaded(&file);
+        assert_eq!((info.metadata_error, labels), (None, m.labels));
+    }
+}
+
+/// The offsets of the `UNION_VALUE` field of `meta`'s first input's content and first process unit.
+fn union_value_offsets(meta: &[u8]) -> (usize, usize) {
+    let root = verify(meta).unwrap();
+    let input = first(first(root.subgraph_metadata()).unwrap().input_tensor_metadata()).unwrap();
+    let at = |t: Table<'_>| t.loc() + t.vtable().get(UNION_VALUE) as usize;
+    (at(input.content().unwrap().0), at(input.process_units().unwrap().get(0).0))
+}
+
+/// Lenient about which union member is present, not about what a present value holds: the variant we
+/// read is verified fully, and any other value's offset as C++'s `VerifyOffset` checks it.
+#[test]
+fn union_values_are_still_verified() {
+    // The real model's ImageProperties and NormalizationOptions, pointed outside the buffer.
+    let file = model(QUANT);
+    let range = metadata_range(&file);
+    let (content, unit) = union_value_offsets(&file[range.clone()]);
+    for at in [content, unit] {
+        for bad in [0xFFFF_FF00u32, 0x7FFF_FFF0, 1] {
+            let mut bytes = file.clone();
+            put_u32(&mut bytes, range.start + at, bad);
+            let err = malformed(read(&bytes));
+            assert!(err.contains(METADATA_NAME) && !err.contains('\n'), "{bad:#x}: {err}");
+        }
+    }
+    // A value under NONE or an unknown type: its offset still has to point into the buffer.
+    for none in [U(None, true), U(Some(0), true), U(Some(200), true)] {
+        let meta = build_metadata(none, &[(none, 9.0, 9.0)], None);
+        let (content, unit) = union_value_offsets(&meta);
+        for at in [content, unit] {
+            for bad in [0u32, 0x8000_0000, meta.len() as u32] {
+                let mut meta = meta.clone();
+                put_u32(&mut meta, at, bad);
+                let err = malformed(read(&person_with(&meta, None)));
+                assert!(err.contains("verification failed"), "{bad:#x}: {err}");
+            }
+        }
+    }
+}
+
+/// Metadata that cannot be read does not refuse the model: it loads as TFLite runs it, without labels or
+/// normalization, and says why.
+#[test]
+fn unreadable_metadata_loads_without_it() {
+    let good = build_metadata(U(Some(2), true), &[(U(Some(1), true), 0.5, 2.0)], Some("labels.txt"));
+    let mut rng = XorShift(0x1234_5678_9ABC_DEF1);
+    let mut garbage: Vec<u8> = (0..good.len()).map(|_| rng.next() as u8).collect();
+    garbage[4..8].copy_from_slice(IDENTIFIER);
+    let mut no_std = good.clone();
+    let root = verify(&good).unwrap();
+    let input = first(first(root.subgraph_metadata()).unwrap().input_tensor_metadata()).unwrap();
+    let opts = input.process_units().unwrap().get(0).normalization_options().unwrap();
+    let std_at = offset_in(&good, opts.std().unwrap().bytes());
+    no_std[std_at..std_at + 4].copy_from_slice(&0f32.to_le_bytes());
+    let cases = [
+        ("garbage", garbage, Some(PERSON_LABELS), "verification failed"),
+        ("not M001", b"\x08\0\0\0XXXX\0\0\0\0".to_vec(), Some(PERSON_LABELS), "M001"),
+        ("std 0", no_std, Some(PERSON_LABELS), "std 0"),
+        ("no archive", good.clone(), None, "no associated-file archive"),
+        ("not UTF-8", good.clone(), Some(&b"\xFF\xFE\n"[..]), "not UTF-8"),
+    ];
+    for (what, meta, labels, reason) in cases {
+        let file = person_with(&meta, labels);
+        assert!(read(&file).is_err(), "{what}");
+        let (info, labels, pixels) = loaded(&file);
+        let e = info.metadata_error.unwrap_or_else(|| panic!("{what}: no metadata_error"));
+        assert!(e.starts_with("malformed model: ") && e.contains(reason) && !e.contains('\n'), "{what}: {e}");
+        assert_eq!(labels, None, "{what}");
+        assert_eq!(pixels, crate::input::Pixels::Normalize { mean: vec![127.5], std: vec![127.5] }, "{what}");
+        // The graph's own name, not the metadata's.
+        assert_ne!(info.name, "lenient", "{what}");
+        assert_eq!(read_lenient(&file).unwrap(), (None, Some(e)), "{what}");
+    }
+    // A corrupt label archive too: the stored label text no longer matches its CRC.
+    let mut file = person_with(&good, Some(PERSON_LABELS));
+    let at = file.windows(9).rposition(|w| w == b"notperson").unwrap();
+    file[at] ^= 1;
+    let (info, labels, _) = loaded(&file);
+    assert!(info.metadata_error.is_some_and(|e| e.contains("is corrupt")));
+    assert_eq!(labels, None);
+    // Not a TFLite file at all is still an error, of the file rather than of its metadata.
+    assert!(read_lenient(b"not a flatbuffer at all").is_err());
+    let load = crate::model::Model::load(b"not a flatbuffer at all", &Default::default());
+    assert!(matches!(load, Err(Error::MalformedModel(m)) if !m.contains(METADATA_NAME)));
+}
+
+/// Bombs in the label archive stay `too-large`: the metadata's limits refuse the model, not only its
+/// metadata.
+#[test]
+fn label_archive_bombs_still_refuse_the_model() {
+    let meta = build_metadata(U(Some(2), true), &[(U(Some(1), true), 0.5, 2.0)], Some("labels.txt"));
+    let base = person_with(&meta, None);
+    let crc = rawzip::crc32(PERSON_LABELS);
+    let n = PERSON_LABELS.len() as u32;
+    let claims_too_much = with_archive(&base, "labels.txt", 8, PERSON_LABELS, MAX_FILE_SIZE as u32 + 1, crc);
+    let mut too_many_entries = with_archive(&base, "labels.txt", 0, PERSON_LABELS, n, crc);
+    let (eocd, _, _) = zip_layout(&too_many_entries);
+    too_many_entries[eocd + 8..eocd + 12].copy_from_slice(&[0xD0, 0x07, 0xD0, 0x07]);
+    for (what, file) in [("claims too much", claims_too_much), ("too many entries", too_many_entries)] {
+        assert!(matches!(read(&file), Err(Error::TooLarge(_))), "{what}");
+        assert!(matches!(read_lenient(&file), Err(Error::TooLarge(_))), "{what}");
+        let options = crate::model::LoadOptions::default();
+        let load = crate::model::Model::load(&file, &options);
+        assert!(matches!(load, Err(Error::TooLarge(ref m)) if m.contains("associated")), "{what}: {load:?}");
+        let load = crate::model::Model::load_owned(file, &options);
+        assert!(matches!(load, Err(Error::TooLarge(_))), "{what}: {load:?}");
+    }
+    // The same archive within the limits loads with its labels.
+    let (info, labels, _) = loaded(&with_archive(&base, "labels.txt", 0, PERSON_LABELS, n, crc));
+    assert_eq!((info.metadata_error, labels.map(|l| l.len())), (None, Some(2)));
 }
