@@ -70,9 +70,10 @@ pub fn quantize_file_with(tflite: &[u8], target: Precision, cal: &Calibration, o
     write::write(&out, &format!("edge-classify quantizer: {target:?}"))
 }
 
-/// The file's metadata normalization (mean, std per channel), which `load` follows too.
+/// The file's metadata normalization (mean, std per channel), read as `load` reads it (unreadable
+/// metadata is absent), so calibration follows the rule `classify` will.
 fn metadata_normalization(tflite: &[u8]) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
-    let meta = metadata::read(tflite)?.unwrap_or_default();
+    let meta = metadata::read_lenient(tflite)?.0.unwrap_or_default();
     Ok(meta.normalization.map(|n| (n.mean, n.std)))
 }
 
