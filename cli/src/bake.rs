@@ -40,6 +40,10 @@ pub struct BakeArgs {
     /// Labels, one per line (default: the model's own, from its metadata).
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// The model's name, what `info().name` reports (default: the model's metadata name, else the
+    /// file's stem). A name in the model's TFLite metadata is kept.
+    #[arg(long)]
+    pub name: Option<String>,
     /// Precisions to prepare at bake time (repeatable or comma-separated; default: the model's own).
     /// The others are still served, converted from the embedded file when first asked for.
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -72,20 +76,27 @@ pub fn default_parts() -> PathBuf {
 
 /// The bundle for `tflite`: a prepared model per precision in `prepare` (the first is what
 /// `embedded()` gives with no precision), and unless `with_tflite` is false the file itself and
-/// `labels` for it.
+/// `labels` and `name` for it. `name` is the model's when its metadata names none.
 pub fn bundle(
     tflite: &[u8],
     labels: Option<&str>,
+    name: Option<&str>,
     prepare: &[Precision],
     calibration: Option<&Calibration>,
     with_tflite: bool,
 ) -> Result<Vec<u8>> {
     let load = |bytes: &[u8], p: Precision| {
-        let options = LoadOptions { precision: Some(p), labels: labels.map(str::to_owned), ..LoadOptions::default() };
+        let options = LoadOptions {
+            precision: Some(p),
+            labels: labels.map(str::to_owned),
+            name: name.map(str::to_owned),
+            ..LoadOptions::default()
+        };
         Model::load(bytes, &options).map_err(|e| anyhow::anyhow!("preparing at {}: {e}", p.name()))
     };
-    let own = Model::load(tflite, &LoadOptions { labels: labels.map(str::to_owned), ..LoadOptions::default() })
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let own_options =
+        LoadOptions { labels: labels.map(str::to_owned), name: name.map(str::to_owned), ..LoadOptions::default() };
+    let own = Model::load(tflite, &own_options).map_err(|e| anyhow::anyhow!("{e}"))?;
     let own_precision = own.info().precision;
     let prepare = if prepare.is_empty() { vec![own_precision] } else { prepare.to_vec() };
     let mut prepared: Vec<(Kind, Vec<u8>)> = Vec::new();
@@ -121,6 +132,9 @@ pub fn bundle(
         if let Some(l) = labels {
             parts.push((Kind::Labels, l.as_bytes()));
         }
+        if let Some(n) = name {
+            parts.push((Kind::Name, n.as_bytes()));
+        }
     }
     Ok(Bundle { parts }.to_bytes())
 }
@@ -148,7 +162,8 @@ pub fn run(a: &BakeArgs, out: &mut impl std::io::Write) -> Result<()> {
         None => None,
     };
     let prepare: Vec<Precision> = a.precision.iter().map(|&p| p.into()).collect();
-    let bundle = bundle(&tflite, labels.as_deref(), &prepare, calibration.as_ref(), !a.no_tflite)?;
+    let name = a.name.clone().unwrap_or_else(|| crate::file_stem(&a.model));
+    let bundle = bundle(&tflite, labels.as_deref(), Some(&name), &prepare, calibration.as_ref(), !a.no_tflite)?;
 
     let parts = a.parts.clone().unwrap_or_else(default_parts);
     let core_name = if a.scalar { CORE_SCALAR } else { CORE_SIMD };

@@ -49,7 +49,12 @@ pub fn load(a: &ClassifyArgs) -> Result<Model> {
         ),
         None => None,
     };
-    let options = LoadOptions { precision: a.precision.map(Into::into), labels, ..LoadOptions::default() };
+    let options = LoadOptions {
+        precision: a.precision.map(Into::into),
+        labels,
+        name: Some(crate::file_stem(&a.model)),
+        ..LoadOptions::default()
+    };
     let bytes = read(&a.model, "model")?;
     let loaded = Model::load(&bytes, &options).map_err(|e| match options.precision {
         Some(p) if p != Precision::Fp32 && graph::lower(&bytes).is_ok_and(|g| g.precision() == Precision::Fp32) => {

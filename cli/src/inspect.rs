@@ -74,7 +74,10 @@ pub struct Report {
 
 pub fn run(a: &InspectArgs, out: &mut impl Write) -> Result<()> {
     let bytes = read(&a.model, "model")?;
-    let report = report(&bytes).with_context(|| a.model.display().to_string())?;
+    let mut report = report(&bytes).with_context(|| a.model.display().to_string())?;
+    if report.name.is_empty() {
+        report.name = crate::file_stem(&a.model);
+    }
     let kernels = if a.kernels { kernels(&bytes) } else { Vec::new() };
     let text = if a.json {
         let mut v = to_json(&report, &a.model);
@@ -147,10 +150,11 @@ pub fn report(bytes: &[u8]) -> Result<Report> {
             Runs { precision: p, native: own == Some(p), result }
         })
         .collect();
-    let name = match &lowered {
-        Ok(g) => g.name.clone(),
-        // The rule `graph::lower` names a graph by.
-        Err(_) => sg.name().filter(|n| !n.is_empty()).or(model.description()).unwrap_or("model").to_owned(),
+    // As `Model::load` names a model: its metadata's name, else none here (`run` gives the file's stem);
+    // never the file's description, which is the converter's text ("TOCO Converted.").
+    let name = match metadata::read_lenient(bytes) {
+        Ok((Some(m), _)) => m.name.filter(|n| !n.is_empty()).unwrap_or_default(),
+        _ => String::new(),
     };
     Ok(Report {
         name,

@@ -73,7 +73,7 @@ fn inspect_quantized_model() {
     assert!(row(&text, "MACs").starts_with(&format!("MACs {} (", info.macs)), "{text}");
     assert!(row(&text, "parameters").contains(&format!("{} bytes", info.parameter_bytes)), "{text}");
     assert_eq!(row(&text, "operators"), format!("operators {}", info.operators));
-    assert_eq!(row(&text, "name"), "name main", "the graph's name");
+    assert_eq!(row(&text, "name"), "name ImageClassifier", "the metadata's name");
 }
 
 #[test]
@@ -125,6 +125,24 @@ fn inspect_kernels() {
     assert!(int16[int16.len() - 1].starts_with("fp32/softmax"), "{int16:?}");
     let text = run_ok(args!["inspect", "--kernels", model(QUANT)]);
     assert!(text.contains("kernels at int8 (simd128 build)\n    0  int8/conv-packed/simd128\n"), "{text}");
+}
+
+/// A model is named by its metadata, else by its file's stem: never by the file's description, which
+/// for these files is the converter's "TOCO Converted." (and not by the subgraph's "main").
+#[test]
+fn inspect_and_classify_name_a_model_without_metadata_by_its_file_stem() {
+    for file in ["person_detect.tflite", "mobilenet_v3_small_224_1.0_uint8.tflite"] {
+        let stem = file.trim_end_matches(".tflite");
+        let text = run_ok(args!["inspect", model(file)]);
+        assert_eq!(row(&text, "name"), format!("name {stem}"), "{file}");
+        assert!(!text.contains("TOCO"), "{file}: {text}");
+        let v: serde_json::Value = serde_json::from_str(&run_ok(args!["inspect", "--json", model(file)])).unwrap();
+        assert_eq!(v["name"], stem, "{file}");
+    }
+    let out = run_ok(args!["classify", "--json", "--model", model("person_detect.tflite"), image("grace_hopper.bmp")]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["model"], "person_detect", "{v}");
+    assert!(!out.contains("TOCO"), "{out}");
 }
 
 /// The binary's text against `Model::classify` on the same bytes, formatted here independently.

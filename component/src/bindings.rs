@@ -45,7 +45,7 @@ fn precision_to(p: Precision) -> t::Precision {
 }
 
 fn options(o: t::LoadOptions) -> LoadOptions {
-    LoadOptions { precision: o.precision.map(precision_from), labels: o.labels, mean: o.mean, std: o.std }
+    LoadOptions { precision: o.precision.map(precision_from), labels: o.labels, mean: o.mean, std: o.std, name: None }
 }
 
 fn element(e: ElementType) -> t::ElementType {

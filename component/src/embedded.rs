@@ -11,7 +11,8 @@
 //!
 //! Each part starts 8-byte aligned, so a prepared model's weights are borrowed in place. Kinds:
 //! a prepared model at fp32 / int16 / int8 (`crate::prepared`), the TFLite file (to convert at
-//! `embedded()` for a precision not prepared), the labels text.
+//! `embedded()` for a precision not prepared), the labels text, the name it was baked with (`bake
+//! --name`; prepared models carry it in their info too).
 //!
 //! The guest finds its bundle through [`LOCATION`]: a static whose marker the baker searches for in
 //! the core module's data and after which it writes the bundle's address and length. A static that
@@ -75,6 +76,9 @@ pub fn restore(bytes: &'static [u8], options: &LoadOptions) -> Result<Model> {
             if options.labels.is_none() {
                 options.labels = bundle.part(Kind::Labels).map(|l| String::from_utf8_lossy(l).into_owned());
             }
+            if options.name.is_none() {
+                options.name = bundle.part(Kind::Name).map(|n| String::from_utf8_lossy(n).into_owned());
+            }
             Model::load(tflite, &options)
         }
         None => bail!(
@@ -90,6 +94,7 @@ pub enum Kind {
     Prepared(Precision),
     Tflite,
     Labels,
+    Name,
 }
 
 impl Kind {
@@ -100,6 +105,7 @@ impl Kind {
             Kind::Prepared(Precision::Int8) => 3,
             Kind::Tflite => 4,
             Kind::Labels => 5,
+            Kind::Name => 6,
         }
     }
     fn from_code(c: u32) -> Option<Kind> {
@@ -109,6 +115,7 @@ impl Kind {
             3 => Kind::Prepared(Precision::Int8),
             4 => Kind::Tflite,
             5 => Kind::Labels,
+            6 => Kind::Name,
             _ => return None,
         })
     }
@@ -211,6 +218,26 @@ mod tests {
         for (_, part) in &back.parts {
             assert_eq!((part.as_ptr() as usize - bytes.as_ptr() as usize) % ALIGN, 0);
         }
+    }
+
+    /// A bundle restored from its TFLite file (no prepared model at the asked precision) keeps the
+    /// name it was baked with; a prepared one carries it in its info.
+    #[test]
+    fn embedded_bundle_keeps_its_baked_name() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/models/person_detect.tflite");
+        let tflite: &'static [u8] = Box::leak(std::fs::read(path).unwrap().into_boxed_slice());
+        let named = LoadOptions { name: Some("doorbell".into()), ..LoadOptions::default() };
+        let prepared = Model::load(tflite, &named).unwrap().to_prepared_bytes().unwrap();
+        let parts =
+            vec![(Kind::Prepared(Precision::Int8), &prepared[..]), (Kind::Tflite, tflite), (Kind::Name, b"doorbell")];
+        let bytes: &'static [u8] = Box::leak(Bundle { parts }.to_bytes().into_boxed_slice());
+        for p in [None, Some(Precision::Int8), Some(Precision::Fp32), Some(Precision::Int16)] {
+            let m = restore(bytes, &LoadOptions { precision: p, ..LoadOptions::default() }).unwrap();
+            assert_eq!(m.info().name, "doorbell", "{p:?}");
+        }
+        let unnamed = Bundle { parts: vec![(Kind::Tflite, tflite)] }.to_bytes();
+        let unnamed: &'static [u8] = Box::leak(unnamed.into_boxed_slice());
+        assert_eq!(restore(unnamed, &LoadOptions::default()).unwrap().info().name, "");
     }
 
     #[test]

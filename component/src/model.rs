@@ -78,9 +78,7 @@ impl Model {
         let own = graph.precision();
         let plan = Plan::new(&graph)?;
         let mut info = model_info(&graph, own, file_input)?;
-        if let Some(name) = meta.name.filter(|n| !n.is_empty()) {
-            info.name = name;
-        }
+        info.name = meta.name.filter(|n| !n.is_empty()).or_else(|| options.name.clone()).unwrap_or_default();
         (info.description, info.version, info.metadata_error) = (meta.description, meta.version, metadata_error);
         let labels = match meta.labels {
             Some(l) if l.len() != info.classes as usize => bail!(
@@ -323,7 +321,7 @@ fn model_info(g: &Graph, precision: Precision, file_input: TensorInfo) -> Result
     let output = TensorInfo::of(g, g.output, g.output_uint8)?;
     let classes = output.shape.last().copied().unwrap_or(1);
     Ok(ModelInfo {
-        name: g.name.clone(),
+        name: String::new(),
         description: None,
         version: None,
         precision,

@@ -11,6 +11,9 @@ pub struct LoadOptions {
     pub labels: Option<String>,
     pub mean: Option<f32>,
     pub std: Option<f32>,
+    /// The model's name when its TFLite metadata names none (the file's stem, say; `bake --name`).
+    /// Not in WIT's `load-options`: a component caller names a model in its own answers.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -102,7 +105,9 @@ pub struct TensorInfo {
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelInfo {
-    /// The metadata's model name, else the graph's.
+    /// The metadata's model name, else [`LoadOptions::name`], else empty (no name known). Never the
+    /// file's description or its subgraph's name: converters write their own text there ("TOCO
+    /// Converted.", "main").
     pub name: String,
     /// From the model's TFLite metadata, when it carries them.
     pub description: Option<String>,

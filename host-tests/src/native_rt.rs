@@ -47,7 +47,7 @@ pub fn simd_kernel_summary(tflite: &[u8], o: &api::LoadOptions) -> Result<String
 }
 
 fn options(o: &api::LoadOptions) -> m::LoadOptions {
-    m::LoadOptions { precision: o.precision, labels: o.labels.clone(), mean: o.mean, std: o.std }
+    m::LoadOptions { precision: o.precision, labels: o.labels.clone(), mean: o.mean, std: o.std, name: None }
 }
 
 impl Runtime for NativeRuntime {

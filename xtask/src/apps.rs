@@ -41,7 +41,9 @@ pub fn embedded_bundle(fetched: &Fetched) -> Result<Vec<u8>> {
     let tflite = std::fs::read(source).with_context(|| format!("reading {}", source.display()))?;
     let labels_path = fetched.path(EMBEDDED_LABELS)?;
     let labels = std::fs::read_to_string(labels_path).with_context(|| format!("reading {}", labels_path.display()))?;
-    let bundle = edge_classify_cli::bake::bundle(&tflite, Some(&labels), EMBEDDED_PREPARED, None, true)
+    // As `bake` names a model: its metadata's name ("ImageClassifier"), else the file's stem.
+    let name = edge_classify_cli::file_stem(source);
+    let bundle = edge_classify_cli::bake::bundle(&tflite, Some(&labels), Some(&name), EMBEDDED_PREPARED, None, true)
         .with_context(|| format!("preparing {EMBEDDED_MODEL} natively"))?;
     println!(
         "embedded model: {EMBEDDED_MODEL} prepared natively at {EMBEDDED_PREPARED:?}, bundle {} bytes ({} bytes as TFLite)",

@@ -316,6 +316,7 @@ fn worker(layout: &Layout, fetched: &Fetched, rounds: u32, runs: u32) -> Result<
         let bake = edge_classify_cli::bake::BakeArgs {
             model,
             labels: Some(labels),
+            name: None,
             // As `dist` prepares the default model: the file's own int8, and int16; fp32 is
             // converted from the file when first asked for, in both servers alike.
             precision: vec![edge_classify_cli::PrecisionArg::Int8, edge_classify_cli::PrecisionArg::Int16],

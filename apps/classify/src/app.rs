@@ -67,6 +67,11 @@ fn from_wit(p: t::Precision) -> Precision {
     }
 }
 
+/// `path`'s file name without its extension.
+fn stem(path: &str) -> String {
+    std::path::Path::new(path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
 fn run(args: &Args) -> Result<(), String> {
     let labels = match &args.labels {
         Some(path) => Some(
@@ -83,6 +88,11 @@ fn run(args: &Args) -> Result<(), String> {
         None => embedded(&options).map_err(|e| format!("embedded model: {}", describe(e)))?,
     };
     let info = model.info();
+    // A file whose metadata names no model is named by its stem, as the native `edge-classify` names it.
+    let name = match &args.model {
+        Some(path) if info.name.is_empty() => stem(path),
+        _ => info.name.clone(),
+    };
     let mut out = std::io::stdout().lock();
     for (i, path) in args.images.iter().enumerate() {
         let image = read(path, "image")?;
@@ -94,7 +104,7 @@ fn run(args: &Args) -> Result<(), String> {
                 .collect();
             let line = serde_json::json!({
                 "image": path,
-                "model": info.name,
+                "model": name,
                 "precision": from_wit(info.precision).name(),
                 "predictions": predictions,
             });

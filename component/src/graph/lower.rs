@@ -102,7 +102,9 @@ pub fn lower(bytes: &[u8]) -> Result<Graph> {
 
     let input_uint8 = tensors[input].from_uint8;
     let output_uint8 = tensors[output].from_uint8;
-    let name = sg.name().filter(|n| !n.is_empty()).or(model.description()).unwrap_or("model").to_string();
+    // The subgraph's own name only: the file's description is the converter's text ("TOCO Converted."),
+    // never a name. Neither is what `ModelInfo::name` reports (model.rs).
+    let name = sg.name().unwrap_or("").to_string();
     Ok(Graph { name, tensors, nodes, input, output, input_uint8, output_uint8 })
 }
 

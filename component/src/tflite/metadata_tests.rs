@@ -113,6 +113,37 @@ fn models_without_support_metadata_give_none() {
     assert!(read(b"not a flatbuffer at all").is_err());
 }
 
+/// A model is named by its metadata, else by the caller (`LoadOptions::name`), else not at all (""):
+/// never by the file's description, which converters fill with their own text ("TOCO Converted.").
+#[test]
+fn a_model_is_named_by_its_metadata_or_its_caller_never_its_converter() {
+    use crate::model::{LoadOptions, Model};
+    for name in [
+        "person_detect.tflite",
+        "dog_breeds_mobilenet_v2_160_int8.tflite",
+        "dog_breeds_mobilenet_v2_160_int16x8.tflite",
+    ] {
+        let bytes = model(name);
+        let description = crate::tflite::read(&bytes).unwrap().description().map(str::to_owned);
+        let unnamed = Model::load(&bytes, &LoadOptions::default()).unwrap();
+        assert_eq!(unnamed.info().name, "", "{name} (description {description:?})");
+        for p in crate::graph::Precision::ALL {
+            let options = LoadOptions { precision: Some(p), name: Some("caller's".into()), ..LoadOptions::default() };
+            assert_eq!(Model::load(&bytes, &options).unwrap().info().name, "caller's", "{name} at {p:?}");
+        }
+    }
+    // The converter's string is there to be ignored.
+    for name in ["person_detect.tflite", "mobilenet_v3_small_224_1.0_uint8.tflite"] {
+        assert_eq!(crate::tflite::read(&model(name)).unwrap().description(), Some("TOCO Converted."), "{name}");
+    }
+    // A metadata name wins over the caller's.
+    let options = LoadOptions { name: Some("caller's".into()), ..LoadOptions::default() };
+    let named = Model::load(&model(PTQ), &options).unwrap();
+    let meta = read(&model(PTQ)).unwrap().and_then(|m| m.name).expect("the PTQ file's metadata names it");
+    assert_eq!(named.info().name, meta);
+    assert_ne!(meta, "TOCO Converted.");
+}
+
 #[test]
 fn truncated_metadata_buffer_is_an_error() {
     let file = model(QUANT);

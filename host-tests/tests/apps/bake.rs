@@ -18,6 +18,8 @@ use host_tests::wasi_nn::{fresh_dir, parse, tensor_bytes, GuestHost};
 use crate::common::*;
 
 const MODEL_ID: &str = "dog_breeds_mobilenet_v2_160_int8";
+/// The name given with `--name`: the file has no metadata to name it.
+const BAKED_NAME: &str = "Stanford dog breeds (MobileNetV2 160, int8)";
 const PHOTOS: [&str; 3] = ["grace_hopper.bmp", "chelsea.png", "hot_dog.jpg"];
 
 fn baked_dir() -> &'static PathBuf {
@@ -28,6 +30,7 @@ fn baked_dir() -> &'static PathBuf {
         let args = bake::BakeArgs {
             model: paths::models_dir().join(&model.file),
             labels: Some(paths::models_dir().join(model.labels.as_ref().expect("labels"))),
+            name: Some(BAKED_NAME.into()),
             precision: vec![PrecisionArg::Int8, PrecisionArg::Int16],
             calibrate: None,
             no_tflite: false,
@@ -81,6 +84,7 @@ fn baked_cli_gives_the_bits_of_load() -> Result<()> {
             ensure!(out.exit_code == 0, "{photo} at {name}: exit {} {}", out.exit_code, out.stderr);
             let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).context("one JSON line")?;
             ensure!(v["precision"] == name, "{v}");
+            ensure!(v["model"] == BAKED_NAME, "the name baked with --name: {v}");
             let labels = golden_model(MODEL_ID).labels()?;
             let top = v["predictions"][0]["index"].as_u64().context("index")? as usize;
             ensure!(v["predictions"][0]["label"] == labels[top].as_str(), "the bake's labels: {v}");
@@ -95,6 +99,7 @@ fn baked_http_gives_the_bits_of_load() -> Result<()> {
     let server = HttpServer::start(engine(), &baked_dir().join("classify-http.wasm"), None)?;
     let info = http_request(server.addr(), "GET", "/", Upload::None)?.json()?;
     ensure!(info["classes"] == 19 && info["precision"] == "int8", "GET /: {info}");
+    ensure!(info["model"] == BAKED_NAME, "GET /: the name baked with --name: {info}");
     for photo in PHOTOS {
         let bytes = std::fs::read(paths::images_dir().join(photo))?;
         let r = http_request(server.addr(), "POST", "/classify?top=1000&precision=int16", Upload::Sized(&bytes))?;

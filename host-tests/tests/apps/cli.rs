@@ -152,6 +152,22 @@ fn labels_from_the_model_metadata_and_every_precision_of_the_embedded_model() ->
     Ok(())
 }
 
+/// `--json` names the model: by its metadata (the embedded model's "ImageClassifier"), else by the
+/// file's stem; never by the converter's description ("TOCO Converted.", the person detector's).
+#[test]
+fn json_names_the_model_by_its_metadata_else_its_file_stem() -> Result<()> {
+    let photo = "/photos/grace_hopper.bmp";
+    let out = run(&[images_dir()], &["--json", "--top", "1", photo]);
+    ensure!(out.exit_code == 0, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim())?;
+    ensure!(v["model"] == "ImageClassifier", "{v}");
+    let out = run(&[images_dir(), models_dir()], &["--model", "/models/person_detect.tflite", "--json", photo]);
+    ensure!(out.exit_code == 0, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim())?;
+    ensure!(v["model"] == "person_detect" && !out.stdout.contains("TOCO"), "{v}");
+    Ok(())
+}
+
 /// A run whose instance goes over its memory cap fails with an error that names the limit (as
 /// every trap here is an error, never an exit code), and a run that fits under the same cap
 /// does not.

@@ -150,7 +150,7 @@ pub fn the_person_model_gives_the_reference_verdict(addr: SocketAddr) -> Result<
     use edge_classify::model::{LoadOptions, Model, Precision};
     let model = golden_model("person_detect");
     let tflite = std::fs::read(host_tests::paths::models_dir().join("person_detect.tflite"))?;
-    let options = LoadOptions { precision: Some(Precision::Int16), labels: None, mean: None, std: None };
+    let options = LoadOptions { precision: Some(Precision::Int16), labels: None, mean: None, std: None, name: None };
     let mut native16 = Model::load(&tflite, &options)?;
     for image in ["person.bmp", "no_person.bmp"] {
         let case = model.cases.iter().find(|c| c.image == image).context("golden VWW case")?;

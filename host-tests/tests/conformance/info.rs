@@ -36,9 +36,13 @@ fn check_model(runtime: &dyn Runtime, model: &GoldenModel) -> Result<()> {
         info.macs,
         info.parameter_bytes
     ));
-    // The manifest has no name field and a TFLite file carries no reliable one, so only require
-    // that the component reports something.
-    ensure!(!info.name.trim().is_empty(), "empty name");
+    // The name is the metadata's, else "" (`load` was given none): never the file's description, which
+    // converters fill with their own text ("TOCO Converted.").
+    let bytes = std::fs::read(host_tests::paths::models_dir().join(&model.file))?;
+    let (metadata, _) = edge_classify::tflite::metadata::read_lenient(&bytes)?;
+    let want = metadata.and_then(|m| m.name).unwrap_or_default();
+    ensure!(info.name == want, "name {:?}, its metadata's {want:?}", info.name);
+    ensure!(!info.name.contains("TOCO"), "the converter's description as a name: {:?}", info.name);
     ensure!(
         info.precision == model.input.dtype.default_precision(),
         "precision {:?}, expected {:?} for {:?} input",
@@ -110,6 +114,8 @@ fn embedded_returns_a_model_or_an_error() {
             Ok(mut model) => {
                 let info = model.info().expect("info() on the embedded model trapped");
                 report(format!("embedded [{}]: {} ({} classes)", runtime.name(), info.name, info.classes));
+                // The default model's metadata names it.
+                assert_eq!(info.name, "ImageClassifier", "[{}]", runtime.name());
                 assert!(info.classes > 0);
                 let count: usize = info.input.shape.iter().map(|&d| d as usize).product();
                 let input = host_tests::Tensor {
