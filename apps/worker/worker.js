@@ -23,6 +23,7 @@ import {
   MAX_BODY_BYTES,
   HEADERS,
   MODEL_NAMES,
+  DECLARED,
   ROUTES,
   QUERY,
   PROBLEMS,
@@ -42,13 +43,21 @@ const { classifier } = instantiate((name) => cores[name], {}, (module, imports) 
 });
 const memoryBytes = () => memories.reduce((sum, m) => sum + m.buffer.byteLength, 0);
 
-// name -> how to create it at a precision (undefined: the model's own)
+// name -> how to create it at a precision (undefined: the model's own), with the labels the
+// contract declares for it (DECLARED: the person detector's; its name, `info` below gives).
+const labels = (name) => DECLARED[name]?.labels.join("\n");
 const MODELS = {
-  imagenet: (precision) => classifier.embedded({ precision }),
-  person: (precision) => classifier.Model.load(new Uint8Array(person), { precision }),
+  imagenet: (precision) => classifier.embedded({ precision, labels: labels("imagenet") }),
+  person: (precision) => classifier.Model.load(new Uint8Array(person), { precision, labels: labels("person") }),
 };
 if (JSON.stringify(Object.keys(MODELS)) !== JSON.stringify(MODEL_NAMES)) {
   throw new Error(`worker.js serves ${Object.keys(MODELS)}, classify-http ${MODEL_NAMES}`);
+}
+
+// A model's info as the answers give it: named as the contract declares it, if it does.
+function info(name, model) {
+  const declared = DECLARED[name];
+  return declared ? { ...model.info(), name: declared.name } : model.info();
 }
 
 // The model cache: one instance per (model, precision), created by the first request that needs it.
@@ -150,15 +159,19 @@ async function readBody(request) {
 // The answers, by the name ROUTES gives them.
 const ANSWERS = {
   info() {
-    const model = load(QUERY.model.default, QUERY.precision.default);
-    return new Answer(200, fill(INFO_SHAPE, { info: model.info() }));
+    const name = QUERY.model.default;
+    const shown = info(name, load(name, QUERY.precision.default));
+    const modelNames = Object.fromEntries(
+      MODEL_NAMES.map((m) => [m, DECLARED[m]?.name ?? (m === name ? shown.name : null)]),
+    );
+    return new Answer(200, fill(INFO_SHAPE, { info: shown, modelNames }));
   },
   async classify(request, url) {
     const q = parseQuery(url.search);
     const image = await readBody(request);
     const model = load(q.model, q.precision);
     const predictions = model.classify(image, q.top).map((p) => fill(PREDICTION_SHAPE, p));
-    return new Answer(200, fill(CLASSIFY_SHAPE, { info: model.info(), predictions, inferenceMs: null }));
+    return new Answer(200, fill(CLASSIFY_SHAPE, { info: info(q.model, model), predictions, inferenceMs: null }));
   },
 };
 

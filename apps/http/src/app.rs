@@ -65,7 +65,8 @@ impl Backend for Wit {
     type Model = Model;
 
     fn load(&mut self, model: ModelName, precision: Option<Precision>) -> Result<Model, ClassifierError> {
-        let options = LoadOptions { precision: precision.map(to_wit), labels: None, mean: None, std: None };
+        // Labels the contract declares for the model (the person detector's); its name, the contract gives.
+        let options = LoadOptions { precision: precision.map(to_wit), labels: model.labels(), mean: None, std: None };
         match model {
             ModelName::Imagenet => embedded(&options),
             ModelName::Person => Model::load(PERSON, &options),

@@ -110,6 +110,32 @@ impl ModelName {
             ModelName::Person => "person",
         }
     }
+
+    /// What the app says of a model it loads from bytes that name and label nothing (a TFLite file
+    /// without metadata, whose description is only the converter's "TOCO Converted."): the name its
+    /// answers give and its labels, one per output index, which the app passes to `load`. `None`: the
+    /// model names and labels itself (the embedded model is baked with both).
+    pub fn declared(self) -> Option<Declared> {
+        match self {
+            ModelName::Imagenet => None,
+            // Output 0 is "notperson", 1 "person" (TFLite Micro's vww_labels.txt), spelled as words.
+            ModelName::Person => {
+                Some(Declared { name: "Visual Wake Words person detector", labels: &["no person", "person"] })
+            }
+        }
+    }
+
+    /// The labels to load this model with ([`ModelName::declared`]), as WIT's `load-options` takes them.
+    pub fn labels(self) -> Option<String> {
+        self.declared().map(|d| d.labels.join("\n"))
+    }
+}
+
+/// A served model's name and labels, declared by the app ([`ModelName::declared`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Declared {
+    pub name: &'static str,
+    pub labels: &'static [&'static str],
 }
 
 /// The query's parameters; anything else in a query is refused, so a typo is not silently ignored.
@@ -395,6 +421,7 @@ pub fn info_shape() -> Value {
         "max_body_bytes": MAX_BODY_BYTES,
         "endpoints": endpoints(),
         "models": ModelName::ALL.map(ModelName::name),
+        "model_names": "$model-names",
     })
 }
 
@@ -549,10 +576,40 @@ pub async fn read_body(mut body: impl Body) -> Result<Vec<u8>, Failure> {
     Ok(bytes)
 }
 
+/// The model's info as the answers give it: named as the app declares it, if it does.
+fn answered_info<B: Backend>(backend: &mut B, model: &B::Model, name: ModelName) -> ModelInfo {
+    let mut info = backend.info(model);
+    if let Some(d) = name.declared() {
+        info.name = d.name.to_owned();
+    }
+    info
+}
+
 fn info(backend: &mut impl Backend) -> Result<Value, Failure> {
     let model = backend.load(ModelName::DEFAULT, None)?;
-    let info = backend.info(&model);
-    Ok(fill(&info_shape(), &|name| name.strip_prefix("info.").and_then(|f| info.field(f))))
+    let info = answered_info(backend, &model, ModelName::DEFAULT);
+    Ok(info_answer(&info))
+}
+
+/// `GET /` for the default model's `info`: each served model's name, the default's from `info`,
+/// the others' as the app declares them.
+pub fn info_answer(info: &ModelInfo) -> Value {
+    let names: serde_json::Map<String, Value> = ModelName::ALL
+        .into_iter()
+        .map(|m| {
+            let name = match m.declared() {
+                Some(d) => json!(d.name),
+                None if m == ModelName::DEFAULT => json!(info.name),
+                // Known only once loaded; no model is served so today.
+                None => Value::Null,
+            };
+            (m.name().to_owned(), name)
+        })
+        .collect();
+    fill(&info_shape(), &|name| match name {
+        "model-names" => Some(Value::Object(names.clone())),
+        _ => info.field(name.strip_prefix("info.")?),
+    })
 }
 
 fn classify(backend: &mut impl Backend, image: &[u8], query: &Query) -> Result<Value, Failure> {
@@ -560,7 +617,7 @@ fn classify(backend: &mut impl Backend, image: &[u8], query: &Query) -> Result<V
     let start = Instant::now();
     let predictions = backend.classify(&mut model, image, query.top)?;
     let inference_ms = start.elapsed().as_secs_f64() * 1e3;
-    let info = backend.info(&model);
+    let info = answered_info(backend, &model, query.model);
     Ok(fill(&classify_shape(), &|name| match name {
         "predictions" => Some(Value::Array(predictions.iter().map(prediction).collect())),
         "inference-ms" => Some(json!(inference_ms)),
@@ -579,6 +636,8 @@ fn classify(backend: &mut impl Backend, image: &[u8], query: &Query) -> Result<V
 /// - `PROBLEMS`: the contract's own errors (status, kind, message template with `{path}`,
 ///   `{allowed}`, `{key}` or `{value}` left to fill; the quoted values are JSON strings);
 /// - `ERRORS`: classifier error (WIT case) -> status and API kind;
+/// - `DECLARED`: model query name -> the name and labels the app gives it ([`ModelName::declared`]),
+///   null for a model that names and labels itself;
 /// - the shapes (their placeholders are WIT names, which the generator spells as jco does).
 pub fn worker_tables() -> Vec<(&'static str, Value)> {
     let problem = |p: Problem| json!({"status": p.status, "kind": p.kind, "message": p.template()});
@@ -605,11 +664,18 @@ pub fn worker_tables() -> Vec<(&'static str, Value)> {
             (e.wit_name().to_owned(), json!({"status": status, "kind": kind}))
         })
         .collect();
+    let declared: serde_json::Map<String, Value> = ModelName::ALL
+        .into_iter()
+        .map(|m| {
+            (m.name().to_owned(), m.declared().map_or(Value::Null, |d| json!({"name": d.name, "labels": d.labels})))
+        })
+        .collect();
     let headers: serde_json::Map<String, Value> = HEADERS.iter().map(|(n, v)| (n.to_string(), json!(v))).collect();
     vec![
         ("MAX_BODY_BYTES", json!(MAX_BODY_BYTES)),
         ("HEADERS", Value::Object(headers)),
         ("MODEL_NAMES", json!(ModelName::ALL.map(ModelName::name))),
+        ("DECLARED", Value::Object(declared)),
         ("ROUTES", Value::Object(routes)),
         ("QUERY", Value::Object(query)),
         (
@@ -701,7 +767,8 @@ mod tests {
             macs: 1,
             parameter_bytes: 1,
         };
-        let filled = fill(&info_shape(), &|n| info.field(n.strip_prefix("info.")?));
+        let filled = info_answer(&info);
+        assert_eq!(filled["model_names"], json!({"imagenet": "m", "person": "Visual Wake Words person detector"}));
         fn placeholders(v: &Value) -> Vec<String> {
             match v {
                 Value::String(s) if s.starts_with('$') => vec![s.clone()],
@@ -720,10 +787,33 @@ mod tests {
         for name in shapes.flat_map(|(_, s)| placeholders(s)) {
             let name = &name[1..];
             let known = info.field(name.strip_prefix("info.").unwrap_or("-")).is_some()
-                || ["predictions", "inference-ms", "index", "label", "score", "status", "kind", "message"]
-                    .contains(&name);
+                || [
+                    "predictions",
+                    "inference-ms",
+                    "model-names",
+                    "index",
+                    "label",
+                    "score",
+                    "status",
+                    "kind",
+                    "message",
+                ]
+                .contains(&name);
             assert!(known, "${name}");
         }
+    }
+
+    /// The person detector's file names and labels nothing (its description is the converter's): the
+    /// contract does, and the Worker takes the same from `DECLARED`.
+    #[test]
+    fn the_person_model_is_declared_with_its_name_and_labels() {
+        let d = ModelName::Person.declared().unwrap();
+        assert_eq!((d.name, d.labels), ("Visual Wake Words person detector", &["no person", "person"][..]));
+        assert_eq!(ModelName::Person.labels().as_deref(), Some("no person\nperson"));
+        assert_eq!((ModelName::Imagenet.declared(), ModelName::Imagenet.labels()), (None, None));
+        let tables = worker_tables();
+        let declared = &tables.iter().find(|(n, _)| *n == "DECLARED").unwrap().1;
+        assert_eq!(*declared, json!({"imagenet": null, "person": {"name": d.name, "labels": ["no person", "person"]}}));
     }
 
     #[test]

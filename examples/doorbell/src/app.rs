@@ -11,7 +11,12 @@ use edge::classify::types::{LoadOptions, Tensor, TensorData};
 /// (`cargo xtask dist`) points this at the fetched model.
 static DETECTOR: &[u8] = include_bytes!(env!("DOORBELL_MODEL"));
 
-/// Output index of the "person" class ([notperson, person]).
+/// The detector's name: its file carries no metadata to name it (its description is the converter's
+/// "TOCO Converted.").
+const NAME: &str = "Visual Wake Words person detector";
+/// Its labels, one per output index (TFLite Micro's vww_labels.txt: notperson, person).
+const LABELS: [&str; 2] = ["no person", "person"];
+/// Output index of the "person" class.
 const PERSON: usize = 1;
 
 pub fn main() -> i32 {
@@ -20,17 +25,18 @@ pub fn main() -> i32 {
         eprintln!("usage: doorbell IMAGE...");
         return 2;
     }
-    let model = match Model::load(DETECTOR, &LoadOptions { precision: None, labels: None, mean: None, std: None }) {
+    let options = LoadOptions { precision: None, labels: Some(LABELS.join("\n")), mean: None, std: None };
+    let model = match Model::load(DETECTOR, &options) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("doorbell: error: the built-in detector did not load: {e:?}");
+            eprintln!("doorbell: error: the built-in {NAME} did not load: {e:?}");
             return 1;
         }
     };
     for path in &images {
         match person_probability(&model, path) {
-            Ok(p) if p > 0.5 => println!("{path}: person ({p:.2})"),
-            Ok(p) => println!("{path}: no person ({:.2})", 1.0 - p),
+            Ok(p) if p > 0.5 => println!("{path}: {} ({p:.2})", LABELS[PERSON]),
+            Ok(p) => println!("{path}: {} ({:.2})", LABELS[1 - PERSON], 1.0 - p),
             Err(e) => {
                 eprintln!("doorbell: error: {path}: {e}");
                 return 1;
@@ -58,5 +64,5 @@ fn person_probability(model: &Model, path: &str) -> Result<f32, String> {
         return Ok(q.scale * (*person as i32 - q.zero_point) as f32);
     }
     let predictions = model.classify(&bytes, 2).map_err(|e| format!("{e:?}"))?;
-    Ok(predictions.iter().find(|p| p.index as usize == PERSON).map_or(0.0, |p| p.score))
+    Ok(predictions.iter().find(|p| p.label.as_deref() == Some(LABELS[PERSON])).map_or(0.0, |p| p.score))
 }

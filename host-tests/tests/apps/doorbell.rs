@@ -22,6 +22,7 @@ fn verdicts_match_the_reference() -> Result<()> {
     ensure!(out.exit_code == 0, "exit code {}; stderr {:?}", out.exit_code, out.stderr);
     let lines: Vec<&str> = out.stdout.lines().collect();
     ensure!(lines.len() == images.len(), "one line per image expected:\n{}", out.stdout);
+    ensure!(!out.stdout.contains("TOCO"), "the converter's description is no name:\n{}", out.stdout);
     let person = person_index()?;
     for ((image, line), arg) in images.iter().zip(&lines).zip(&args) {
         let case = model.cases.iter().find(|c| c.image == *image).context("golden VWW case")?;

@@ -50,7 +50,16 @@ pub fn get_root_describes_the_embedded_model(addr: SocketAddr) {
     assert_eq!(v["precision"], "int8", "{v}");
     assert_eq!(v["max_body_bytes"], classify_http::contract::MAX_BODY_BYTES, "{v}");
     assert_eq!(v["endpoints"], serde_json::json!(classify_http::contract::endpoints()), "{v}");
+    // The embedded model's metadata names it; the person detector, which has none, is named by the app.
+    assert_eq!(v["model"], "ImageClassifier", "{v}");
+    assert_eq!(v["model_names"], serde_json::json!({"imagenet": "ImageClassifier", "person": PERSON_NAME}), "{v}");
+    assert!(!v.to_string().contains(CONVERTER), "{v}");
 }
+
+/// The name the apps give the person detector (its file has no metadata).
+const PERSON_NAME: &str = "Visual Wake Words person detector";
+/// The person detector's description, which its converter wrote: never a name in any answer.
+const CONVERTER: &str = "TOCO Converted.";
 
 pub fn post_classify_answers_the_reference_top1(addr: SocketAddr, timing: Timing) -> Result<()> {
     let model = golden_model(EMBEDDED_MODEL_ID);
@@ -59,7 +68,7 @@ pub fn post_classify_answers_the_reference_top1(addr: SocketAddr, timing: Timing
         let r = request(addr, "POST", "/classify?top=3", Upload::Sized(&case.image_bytes()?));
         let v = json(&r);
         ensure!(r.status == 200, "{image}: status {}: {v}", r.status);
-        ensure!(v["precision"] == "int8" && v["model"].is_string(), "{image}: {v}");
+        ensure!(v["precision"] == "int8" && v["model"] == "ImageClassifier", "{image}: {v}");
         match timing {
             Timing::Measured => {
                 ensure!(v["inference_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{image}: inference_ms in {v}")
@@ -150,7 +159,14 @@ pub fn the_person_model_gives_the_reference_verdict(addr: SocketAddr) -> Result<
     use edge_classify::model::{LoadOptions, Model, Precision};
     let model = golden_model("person_detect");
     let tflite = std::fs::read(host_tests::paths::models_dir().join("person_detect.tflite"))?;
-    let options = LoadOptions { precision: Some(Precision::Int16), labels: None, mean: None, std: None, name: None };
+    let labels = ["no person", "person"];
+    let options = LoadOptions {
+        precision: Some(Precision::Int16),
+        labels: Some(labels.join("\n")),
+        mean: None,
+        std: None,
+        name: None,
+    };
     let mut native16 = Model::load(&tflite, &options)?;
     for image in ["person.bmp", "no_person.bmp"] {
         let case = model.cases.iter().find(|c| c.image == image).context("golden VWW case")?;
@@ -158,16 +174,26 @@ pub fn the_person_model_gives_the_reference_verdict(addr: SocketAddr) -> Result<
         let r = request(addr, "POST", "/classify?model=person&top=1", Upload::Sized(&bytes));
         let v = json(&r);
         ensure!(r.status == 200 && v["precision"] == "int8", "{image}: {v}");
+        ensure!(v["model"] == PERSON_NAME && !v.to_string().contains(CONVERTER), "{image}: {v}");
         let index = v["predictions"][0]["index"].as_u64().context("index")? as u32;
         let top = reference_top1(case)?;
         ensure!(top.contains(&index), "{image}: index {index}, the reference's top-1 {top:?}");
+        // Index 0 is "no person" (vww_labels.txt: notperson, person); the frames are named for their answer.
+        let want = if image == "person.bmp" { "person" } else { "no person" };
+        ensure!(labels[index as usize] == want, "{image}: the reference says {}", labels[index as usize]);
+        ensure!(
+            v["predictions"][0]["label"] == want,
+            "{image}: label {}, want {want:?}: {v}",
+            v["predictions"][0]["label"]
+        );
 
         let r = request(addr, "POST", "/classify?model=person&top=2&precision=int16", Upload::Sized(&bytes));
         let v = json(&r);
+        ensure!(v["model"] == PERSON_NAME && v["precision"] == "int16", "{image} at int16: {v}");
         let want: Vec<serde_json::Value> = native16
             .classify(&bytes, 2)?
             .iter()
-            .map(|p| serde_json::json!({"index": p.index, "label": null, "score": p.score}))
+            .map(|p| serde_json::json!({"index": p.index, "label": p.label, "score": p.score}))
             .collect();
         ensure!(v["predictions"] == serde_json::json!(want), "{image} at int16: {v}, natively {want:?}");
     }
@@ -175,6 +201,7 @@ pub fn the_person_model_gives_the_reference_verdict(addr: SocketAddr) -> Result<
     let root = json(&request(addr, "GET", "/", Upload::None));
     let names = classify_http::contract::ModelName::ALL.map(classify_http::contract::ModelName::name);
     ensure!(root["models"] == serde_json::json!(names), "{root}");
+    ensure!(root["model_names"]["person"] == PERSON_NAME, "{root}");
     Ok(())
 }
 
