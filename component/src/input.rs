@@ -152,19 +152,31 @@ impl Pipeline<'_> {
         Ok(self.from_pixels(&pixels))
     }
 
-    /// The tensor for resized HWC pixels, by the rule.
+    /// The tensor for resized HWC pixels, by the rule: what [`Pipeline::write_pixels`] writes, as a
+    /// tensor of the executing input's element type.
     pub fn from_pixels(&self, pixels: &[u8]) -> Tensor {
-        let channels = self.channels();
-        let q = self.exec.quantization;
-        let quant = |i: usize, p: u8, lo: i32, hi: i32| {
-            self.rule.quantized(p, i % channels, q.expect("quantized inputs carry parameters"), lo, hi)
-        };
-        let px = pixels.iter().copied().enumerate();
+        let n = pixels.len();
         let data = match self.exec.element {
-            ElementType::Float32 => TensorData::Float32(px.map(|(i, p)| self.rule.real(p, i % channels)).collect()),
-            ElementType::Uint8 => TensorData::Uint8(px.map(|(i, p)| quant(i, p, 0, 255) as u8).collect()),
-            ElementType::Int8 => TensorData::Int8(px.map(|(i, p)| quant(i, p, -128, 127) as i8).collect()),
-            ElementType::Int16 => TensorData::Int16(px.map(|(i, p)| quant(i, p, -32768, 32767) as i16).collect()),
+            ElementType::Float32 => {
+                let mut v = vec![0f32; n];
+                self.write_pixels(pixels, Dest::F32(&mut v));
+                TensorData::Float32(v)
+            }
+            ElementType::Int16 => {
+                let mut v = vec![0i16; n];
+                self.write_pixels(pixels, Dest::I16(&mut v));
+                TensorData::Int16(v)
+            }
+            element => {
+                let mut v = vec![0i8; n];
+                self.write_pixels(pixels, Dest::I8(&mut v));
+                if element == ElementType::Uint8 {
+                    // The arena holds uint8 re-centred by −128; the tensor holds the values themselves.
+                    TensorData::Uint8(v.iter().map(|&q| (q as i32 + 128) as u8).collect())
+                } else {
+                    TensorData::Int8(v)
+                }
+            }
         };
         Tensor { shape: self.exec.shape.clone(), data }
     }
